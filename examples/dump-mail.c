@@ -1,0 +1,497 @@
+/* dump-mail — a receiving SMTP server that prints every message it accepts.
+ * The command line is a contract: ../shared/CONTRACT.md.  Public API only. */
+#include <gsmtp/gsmtp.h>
+#include <glib-unix.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+        GMainLoop  *loop;
+        GHashTable *users;      /* user → password, from --auth-file */
+        char       *maildir;
+        gboolean    json;
+        guint       n_delivered;
+} App;
+
+static void
+die_usage (const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf (stderr, "dump-mail: ");
+        va_start (ap, fmt);
+        vfprintf (stderr, fmt, ap);
+        va_end (ap);
+        fputc ('\n', stderr);
+        exit (2);
+}
+
+/* "HOST:PORT", "[v6]:PORT"; "*" or "" as HOST means every address */
+static gboolean
+parse_listen (const char *spec, char **host, guint16 *port)
+{
+        const char *colon;
+        guint64 p;
+
+        if (spec[0] == '[') {
+                const char *close = strchr (spec, ']');
+
+                if (close == NULL || close[1] != ':')
+                        return FALSE;
+                *host = g_strndup (spec + 1, close - spec - 1);
+                colon = close + 1;
+        } else {
+                colon = strrchr (spec, ':');
+                if (colon == NULL)
+                        return FALSE;
+                *host = g_strndup (spec, colon - spec);
+        }
+        if (!g_ascii_string_to_unsigned (colon + 1, 10, 0, 65535, &p, NULL)) {
+                g_clear_pointer (host, g_free);
+                return FALSE;
+        }
+        *port = p;
+        return TRUE;
+}
+
+static void
+listen_or_die (GSmtpServer *server, const char *spec, GSmtpListenFlags flags)
+{
+        g_autofree char *host = NULL;
+        g_autoptr(GError) error = NULL;
+        guint16 port = 0, bound = 0;
+        gboolean ok;
+
+        if (!parse_listen (spec, &host, &port))
+                die_usage ("bad listen address \"%s\" (want HOST:PORT)", spec);
+        if (host[0] == '\0' || g_str_equal (host, "*"))
+                ok = g_smtp_server_listen_all (server, port, flags, &bound, &error);
+        else
+                ok = g_smtp_server_listen_inet (server, host, port, flags, &bound, &error);
+        if (!ok) {
+                fprintf (stderr, "dump-mail: cannot listen on %s: %s\n", spec, error->message);
+                exit (2);
+        }
+        if (strchr (host, ':') != NULL)
+                fprintf (stderr, "listening on [%s]:%u\n", host, bound);
+        else
+                fprintf (stderr, "listening on %s:%u\n", host[0] ? host : "*", bound);
+}
+
+static GHashTable *
+load_users (const char *path)
+{
+        g_autofree char *text = NULL;
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) lines = NULL;
+        GHashTable *users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+        if (!g_file_get_contents (path, &text, NULL, &error))
+                die_usage ("cannot read --auth-file: %s", error->message);
+        lines = g_strsplit (text, "\n", -1);
+        for (guint i = 0; lines[i] != NULL; i++) {
+                char *line = g_strchomp (lines[i]);
+                char *colon = strchr (line, ':');
+
+                if (line[0] == '\0' || line[0] == '#')
+                        continue;
+                if (colon == NULL)
+                        die_usage ("%s:%u: want user:password", path, i + 1);
+                g_hash_table_insert (users, g_strndup (line, colon - line), g_strdup (colon + 1));
+        }
+        return users;
+}
+
+static GSmtpReply *
+on_auth (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        App *app = data;
+        const char *want = g_hash_table_lookup (app->users, g_smtp_stage_get_argument (stage));
+
+        if (want != NULL && g_str_equal (want, g_smtp_stage_get_password (stage)))
+                return g_smtp_reply_new_code (235);
+        return g_smtp_reply_new (535, "5.7.8", "Authentication credentials invalid");
+}
+
+/* ---- printing ---- */
+
+static void
+json_string (GString *out, const char *s)
+{
+        if (s == NULL) {
+                g_string_append (out, "null");
+                return;
+        }
+        g_string_append_c (out, '"');
+        for (const unsigned char *p = (const unsigned char *) s; *p != '\0'; p++) {
+                switch (*p) {
+                case '"': g_string_append (out, "\\\""); break;
+                case '\\': g_string_append (out, "\\\\"); break;
+                case '\n': g_string_append (out, "\\n"); break;
+                case '\r': g_string_append (out, "\\r"); break;
+                case '\t': g_string_append (out, "\\t"); break;
+                default:
+                        if (*p < 0x20)
+                                g_string_append_printf (out, "\\u%04x", *p);
+                        else
+                                g_string_append_c (out, *p);
+                }
+        }
+        g_string_append_c (out, '"');
+}
+
+static char *
+valid_utf8 (const char *s)
+{
+        return s != NULL ? g_utf8_make_valid (s, -1) : NULL;
+}
+
+typedef struct {
+        GString  *out;
+        gboolean  json;
+        gboolean  first;
+        int       depth;
+} PartWalk;
+
+static gsize
+part_size (GMimePart *part)
+{
+        GMimeDataWrapper *content = g_mime_part_get_content (part);
+        GMimeStream *null;
+        gsize size;
+
+        if (content == NULL)
+                return 0;
+        /* the decoded size: what a user saving the attachment gets */
+        null = g_mime_stream_null_new ();
+        g_mime_data_wrapper_write_to_stream (content, null);
+        size = GMIME_STREAM_NULL (null)->written;
+        g_object_unref (null);
+        return size;
+}
+
+static void
+print_part (GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+        PartWalk *walk = data;
+        g_autofree char *type = g_mime_content_type_get_mime_type (g_mime_object_get_content_type (part));
+        g_autofree char *filename = NULL;
+        gsize size = 0;
+
+        if (!GMIME_IS_PART (part)) {
+                if (!walk->json)
+                        g_string_append_printf (walk->out, "  part %s\n", type);
+                return;
+        }
+        filename = valid_utf8 (g_mime_part_get_filename (GMIME_PART (part)));
+        size = part_size (GMIME_PART (part));
+        if (walk->json) {
+                g_string_append (walk->out, walk->first ? "" : ",");
+                g_string_append (walk->out, "{\"content_type\":");
+                json_string (walk->out, type);
+                g_string_append (walk->out, ",\"filename\":");
+                json_string (walk->out, filename);
+                g_string_append_printf (walk->out, ",\"size\":%" G_GSIZE_FORMAT "}", size);
+        } else {
+                g_string_append_printf (walk->out, "  part %s%s%s%s, %" G_GSIZE_FORMAT " bytes\n",
+                                        type, filename ? " \"" : "", filename ? filename : "",
+                                        filename ? "\"" : "", size);
+        }
+        walk->first = FALSE;
+}
+
+static char *
+sha256_hex (GBytes *data)
+{
+        return g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, data);
+}
+
+static void
+print_json (GSmtpEnvelope *env, GMimeMessage *msg)
+{
+        GSmtpPeer *peer = g_smtp_envelope_get_peer (env);
+        g_autoptr(GString) out = g_string_new ("{\"sender\":");
+        g_autofree char *digest = sha256_hex (g_smtp_envelope_get_data (env));
+        g_autofree char *peer_addr = NULL;
+        g_autofree char *subject = NULL, *message_id = NULL;
+        const char *const *rcpts = g_smtp_envelope_get_recipients (env);
+        PartWalk walk = { out, TRUE, TRUE, 0 };
+
+        json_string (out, g_smtp_envelope_get_sender (env));
+        g_string_append (out, ",\"recipients\":[");
+        for (guint i = 0; rcpts[i] != NULL; i++) {
+                if (i > 0)
+                        g_string_append_c (out, ',');
+                json_string (out, rcpts[i]);
+        }
+        g_string_append_printf (out, "],\"size\":%" G_GSIZE_FORMAT ",\"sha256\":\"%s\",\"helo\":",
+                                g_smtp_envelope_get_size (env), digest);
+        json_string (out, g_smtp_peer_get_helo (peer));
+        if (strchr (g_smtp_peer_get_host (peer), ':') != NULL)
+                peer_addr = g_strdup_printf ("[%s]:%u", g_smtp_peer_get_host (peer), g_smtp_peer_get_port (peer));
+        else
+                peer_addr = g_strdup_printf ("%s:%u", g_smtp_peer_get_host (peer), g_smtp_peer_get_port (peer));
+        g_string_append (out, ",\"peer\":");
+        json_string (out, peer_addr);
+        g_string_append_printf (out, ",\"tls\":%s,\"username\":", g_smtp_peer_get_tls (peer) ? "true" : "false");
+        json_string (out, g_smtp_peer_get_username (peer));
+        if (msg != NULL) {
+                subject = valid_utf8 (g_mime_message_get_subject (msg));
+                message_id = valid_utf8 (g_mime_message_get_message_id (msg));
+        }
+        g_string_append (out, ",\"subject\":");
+        json_string (out, subject);
+        g_string_append (out, ",\"message_id\":");
+        json_string (out, message_id);
+        g_string_append (out, ",\"parts\":[");
+        if (msg != NULL)
+                g_mime_message_foreach (msg, print_part, &walk);
+        if (msg != NULL && !GMIME_IS_MULTIPART (g_mime_message_get_mime_part (msg)) &&
+            GMIME_IS_PART (g_mime_message_get_mime_part (msg)) && walk.first)
+                print_part (NULL, g_mime_message_get_mime_part (msg), &walk);
+        g_string_append (out, "]}\n");
+        fwrite (out->str, 1, out->len, stdout);
+        fflush (stdout);
+}
+
+static void
+print_human (GSmtpEnvelope *env, GMimeMessage *msg)
+{
+        GSmtpPeer *peer = g_smtp_envelope_get_peer (env);
+        g_autoptr(GString) out = g_string_new (NULL);
+        const char *const *rcpts = g_smtp_envelope_get_recipients (env);
+        PartWalk walk = { out, FALSE, TRUE, 0 };
+
+        g_string_append_printf (out, "=== message from %s [%s] helo=%s tls=%s user=%s\n",
+                                g_smtp_peer_get_host (peer), g_smtp_peer_get_protocol (peer),
+                                g_smtp_peer_get_helo (peer), g_smtp_peer_get_tls (peer) ? "yes" : "no",
+                                g_smtp_peer_get_username (peer) ? g_smtp_peer_get_username (peer) : "-");
+        g_string_append_printf (out, "MAIL FROM: <%s>%s\n", g_smtp_envelope_get_sender (env),
+                                g_smtp_envelope_is_null_sender (env) ? " (null sender, shown as " : "");
+        if (g_smtp_envelope_is_null_sender (env))
+                g_string_append_printf (out, "  %s)\n", g_smtp_envelope_get_reverse_path (env));
+        for (guint i = 0; rcpts[i] != NULL; i++)
+                g_string_append_printf (out, "RCPT TO: <%s>\n", rcpts[i]);
+        g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes\n", g_smtp_envelope_get_size (env));
+        if (msg != NULL) {
+                GMimeHeaderList *headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
+
+                g_string_append (out, "headers:\n");
+                for (int i = 0; i < g_mime_header_list_get_count (headers); i++) {
+                        GMimeHeader *h = g_mime_header_list_get_header_at (headers, i);
+                        g_autofree char *value = valid_utf8 (g_mime_header_get_value (h));
+
+                        g_string_append_printf (out, "  %s: %s\n", g_mime_header_get_name (h), value);
+                }
+                g_string_append (out, "MIME tree:\n");
+                g_mime_message_foreach (msg, print_part, &walk);
+                if (walk.first && GMIME_IS_PART (g_mime_message_get_mime_part (msg)))
+                        print_part (NULL, g_mime_message_get_mime_part (msg), &walk);
+        } else {
+                g_string_append (out, "(not a parsable message)\n");
+        }
+        g_string_append_c (out, '\n');
+        fwrite (out->str, 1, out->len, stdout);
+        fflush (stdout);
+}
+
+/* ---- Maildir: tmp/, fsync, link into new/, fsync the directory, then 250 ---- */
+
+static gboolean
+fsync_path (const char *path)
+{
+        int fd = open (path, O_RDONLY | O_DIRECTORY);
+        gboolean ok;
+
+        if (fd < 0)
+                return FALSE;
+        ok = fsync (fd) == 0;
+        close (fd);
+        return ok;
+}
+
+static gboolean
+maildir_deliver (App *app, GSmtpEnvelope *env, GError **error)
+{
+        static guint counter;
+        g_autofree char *name = g_strdup_printf ("%" G_GINT64_FORMAT ".P%dQ%u.%s",
+                                                 g_get_real_time () / G_USEC_PER_SEC, (int) getpid (),
+                                                 ++counter, g_get_host_name ());
+        g_autofree char *tmp = g_build_filename (app->maildir, "tmp", name, NULL);
+        g_autofree char *dst = g_build_filename (app->maildir, "new", name, NULL);
+        g_autofree char *newdir = g_build_filename (app->maildir, "new", NULL);
+        g_autoptr(GInputStream) in = g_smtp_envelope_open_with_trace (env);
+        int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        char buf[65536];
+        gssize n;
+
+        if (fd < 0)
+                goto fail;
+        while ((n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL)) > 0) {
+                gssize off = 0;
+
+                while (off < n) {
+                        ssize_t w = write (fd, buf + off, n - off);
+
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w < 0) {
+                                close (fd);
+                                unlink (tmp);
+                                goto fail;
+                        }
+                        off += w;
+                }
+        }
+        if (fsync (fd) != 0 || close (fd) != 0 || rename (tmp, dst) != 0 || !fsync_path (newdir)) {
+                unlink (tmp);
+                goto fail;
+        }
+        return TRUE;
+fail:
+        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "maildir: %s", g_strerror (errno));
+        return FALSE;
+}
+
+static GSmtpReply *
+on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        App *app = data;
+        GSmtpEnvelope *env = g_smtp_stage_get_envelope (stage);
+        GMimeMessage *msg = g_smtp_envelope_get_message (env);
+
+        if (app->maildir != NULL) {
+                g_autoptr(GError) error = NULL;
+
+                if (!maildir_deliver (app, env, &error)) {
+                        g_printerr ("dump-mail: %s\n", error->message);
+                        return g_smtp_reply_new (451, "4.3.0", "Cannot store the message");
+                }
+        }
+        if (app->json)
+                print_json (env, msg);
+        else
+                print_human (env, msg);
+        app->n_delivered++;
+        return g_smtp_reply_new_code (250);
+}
+
+static void
+stopped (GObject *source, GAsyncResult *result, gpointer data)
+{
+        App *app = data;
+
+        g_smtp_server_stop_finish (GSMTP_SERVER (source), result, NULL);
+        g_main_loop_quit (app->loop);
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+        GSmtpServer *server = data;
+        static gboolean once;
+
+        if (!once) {
+                once = TRUE;
+                g_smtp_server_stop_async (server, 10, NULL, stopped, g_object_get_data (G_OBJECT (server), "app"));
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+int
+main (int argc, char **argv)
+{
+        g_auto(GStrv) listen = NULL, listen_tls = NULL, domains = NULL;
+        g_autofree char *hostname = NULL, *tls_cert = NULL, *tls_key = NULL, *auth_file = NULL;
+        gboolean require_tls = FALSE, allow_insecure_auth = FALSE, json = FALSE;
+        int max_connections = 512, max_line = 1024, max_recipients = 100, timeout = 300;
+        gint64 max_size = 10485760;
+        char *maildir = NULL;
+        GOptionEntry entries[] = {
+                { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen, "Listen here (repeatable)", "HOST:PORT" },
+                { "listen-tls", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen_tls, "Listen with implicit TLS", "HOST:PORT" },
+                { "hostname", 0, 0, G_OPTION_ARG_STRING, &hostname, "Server name", "NAME" },
+                { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &domains, "Local domain (repeatable; * relays all)", "DOMAIN" },
+                { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "PEM certificate chain", "FILE" },
+                { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, "PEM private key", "FILE" },
+                { "require-tls", 0, 0, G_OPTION_ARG_NONE, &require_tls, "Refuse MAIL before STARTTLS", NULL },
+                { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file, "user:password lines; enables AUTH", "FILE" },
+                { "allow-insecure-auth", 0, 0, G_OPTION_ARG_NONE, &allow_insecure_auth, "Offer AUTH without TLS", NULL },
+                { "max-connections", 0, 0, G_OPTION_ARG_INT, &max_connections, "Concurrent sessions", "N" },
+                { "max-line-length", 0, 0, G_OPTION_ARG_INT, &max_line, "Longest line, CRLF included", "N" },
+                { "max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "Largest message in bytes", "N" },
+                { "max-recipients", 0, 0, G_OPTION_ARG_INT, &max_recipients, "RCPT TO per transaction", "N" },
+                { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Idle timeout in seconds", "SECONDS" },
+                { "maildir", 0, 0, G_OPTION_ARG_FILENAME, &maildir, "Store messages in this Maildir", "DIR" },
+                { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per message", NULL },
+                { NULL }
+        };
+        g_autoptr(GOptionContext) context = g_option_context_new ("- receive mail and print it");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSmtpServer) server = NULL;
+        App app = { 0 };
+
+        g_option_context_add_main_entries (context, entries, NULL);
+        if (!g_option_context_parse (context, &argc, &argv, &error))
+                die_usage ("%s", error->message);
+        if (argc > 1)
+                die_usage ("unexpected argument \"%s\"", argv[1]);
+        if (max_connections < 1 || max_line < 512 || max_size < 0 || max_recipients < 1 || timeout < 0)
+                die_usage ("a limit is out of range");
+        if ((tls_cert == NULL) != (tls_key == NULL))
+                die_usage ("--tls-cert and --tls-key go together");
+        if (listen_tls != NULL && tls_cert == NULL)
+                die_usage ("--listen-tls needs --tls-cert and --tls-key");
+        if (require_tls && tls_cert == NULL)
+                die_usage ("--require-tls needs --tls-cert and --tls-key");
+
+        server = g_smtp_server_new (hostname);
+        g_object_set (server, "max-connections", (guint) max_connections,
+                      "max-line-length", (guint) max_line, "max-message-size", (guint64) max_size,
+                      "max-recipients", (guint) max_recipients, "idle-timeout", (guint) timeout,
+                      "require-tls", require_tls, "allow-insecure-auth", allow_insecure_auth, NULL);
+        if (domains != NULL)
+                g_smtp_server_set_domains (server, (const char *const *) domains);
+        else
+                g_smtp_server_add_domain (server, g_smtp_server_get_hostname (server));
+        if (tls_cert != NULL && !g_smtp_server_set_tls_files (server, tls_cert, tls_key, &error))
+                die_usage ("cannot load the TLS certificate: %s", error->message);
+        if (auth_file != NULL) {
+                app.users = load_users (auth_file);
+                g_smtp_server_set_handler (server, GSMTP_STAGE_AUTH, on_auth, &app, NULL);
+        }
+        if (maildir != NULL) {
+                const char *subdirs[] = { "tmp", "new", "cur" };
+
+                for (guint i = 0; i < G_N_ELEMENTS (subdirs); i++) {
+                        g_autofree char *d = g_build_filename (maildir, subdirs[i], NULL);
+
+                        if (g_mkdir_with_parents (d, 0700) != 0)
+                                die_usage ("cannot create maildir %s: %s", d, g_strerror (errno));
+                }
+                app.maildir = maildir;
+        }
+        app.json = json;
+        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, on_data, &app, NULL);
+
+        if (listen == NULL)
+                listen_or_die (server, "127.0.0.1:2525", GSMTP_LISTEN_DEFAULT);
+        for (guint i = 0; listen != NULL && listen[i] != NULL; i++)
+                listen_or_die (server, listen[i], GSMTP_LISTEN_DEFAULT);
+        for (guint i = 0; listen_tls != NULL && listen_tls[i] != NULL; i++)
+                listen_or_die (server, listen_tls[i], GSMTP_LISTEN_IMPLICIT_TLS);
+
+        app.loop = g_main_loop_new (NULL, FALSE);
+        g_object_set_data (G_OBJECT (server), "app", &app);
+        g_unix_signal_add (SIGINT, on_signal, server);
+        g_unix_signal_add (SIGTERM, on_signal, server);
+        g_main_loop_run (app.loop);
+        g_main_loop_unref (app.loop);
+        g_clear_pointer (&app.users, g_hash_table_unref);
+        g_free (maildir);
+        return 0;
+}

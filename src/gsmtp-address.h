@@ -1,0 +1,18 @@
+/* gsmtp-address.h — RFC 5321 mailboxes and the server's domain list (internal). */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* RFC 5321 4.5.3.1: local part 64, domain 255, path 256 octets. */
+#define GSMTP_LOCAL_PART_MAX 64
+#define GSMTP_DOMAIN_MAX     255
+#define GSMTP_PATH_MAX       256
+
+gboolean gsmtp_address_parse (const char *mailbox, char **out_local, char **out_domain);
+gboolean gsmtp_domain_is_valid (const char *domain);
+gboolean gsmtp_domain_matches (const char *pattern, const char *domain);
+gboolean gsmtp_domain_pattern_is_valid (const char *pattern);
+
+G_END_DECLS

@@ -1,0 +1,281 @@
+/* gsmtp-data-reader.c — turns DATA bytes into the message.
+ * Owns: end of data (CRLF.CRLF only), dot-unstuffing, bare CR/LF policy, the
+ * size and line caps, spilling to an unlinked temporary file.
+ * Not: replies (gsmtp-session.c), MIME parsing (gsmtp-envelope.c).
+ * RFC 5321 4.1.1.4, 4.5.2, 4.5.3.1.6; RFC 1870 (SIZE).
+ *
+ * Bare LF and bare CR never end the data, whatever the policy: only the five
+ * bytes CR LF "." CR LF on the wire do (the SMTP smuggling family,
+ * CVE-2023-51764 and kin).  With NORMALIZE, each bare LF or CR ends a text line
+ * inside the content and is stored as CRLF; with REJECT, the message is read to
+ * its end and refused. */
+#include "config.h"
+#include "gsmtp-data-reader.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Written to the spill file in pieces this big: one syscall per 64 KiB. */
+#define SPILL_CHUNK (64 * 1024)
+
+typedef enum {
+        ST_BOL,         /* at the start of a line */
+        ST_DOT,         /* a line began with "." */
+        ST_DOT_CR,      /* ".\r" */
+        ST_TEXT,        /* inside a line */
+        ST_CR,          /* a CR inside a line */
+} ReaderState;
+
+struct _GSmtpDataReader {
+        ReaderState       state;
+        gboolean          wire_bol;     /* this line began after a real CRLF */
+        gsize             line_len;     /* wire bytes of the current line, without its end */
+
+        gsize             max_size;     /* 0: no limit */
+        gsize             max_line;     /* with CRLF; 0: no limit */
+        GSmtpBareLinefeed bare_linefeed;
+        gsize             spill_threshold;
+
+        GSmtpDataStatus   status;
+        gsize             size;         /* message bytes, stored or not */
+        GByteArray       *buf;          /* (owned): the message, or the spill staging area */
+        int               fd;           /* the spill file, or -1 */
+};
+
+GSmtpDataReader *
+gsmtp_data_reader_new (gsize max_size, gsize max_line_length, GSmtpBareLinefeed bare_linefeed,
+                       gsize spill_threshold)
+{
+        GSmtpDataReader *r = g_new0 (GSmtpDataReader, 1);
+
+        r->state = ST_BOL;
+        r->wire_bol = TRUE;
+        r->max_size = max_size;
+        r->max_line = max_line_length;
+        r->bare_linefeed = bare_linefeed;
+        r->spill_threshold = spill_threshold;
+        r->buf = g_byte_array_new ();
+        r->fd = -1;
+        return r;
+}
+
+void
+gsmtp_data_reader_free (GSmtpDataReader *r)
+{
+        if (r == NULL)
+                return;
+        g_byte_array_unref (r->buf);
+        if (r->fd >= 0)
+                close (r->fd);
+        g_free (r);
+}
+
+static void
+reader_fail (GSmtpDataReader *r, GSmtpDataStatus status)
+{
+        if (r->status != GSMTP_DATA_OK)
+                return;
+        r->status = status;
+        /* Nothing of a refused message is kept: memory stays flat while the
+         * rest of it is read and discarded. */
+        g_byte_array_set_size (r->buf, 0);
+        if (r->fd >= 0) {
+                close (r->fd);
+                r->fd = -1;
+        }
+}
+
+static gboolean
+reader_flush (GSmtpDataReader *r)
+{
+        gsize off = 0;
+
+        while (off < r->buf->len) {
+                ssize_t n = write (r->fd, r->buf->data + off, r->buf->len - off);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        g_warning ("gsmtp: writing the message spill file: %s", g_strerror (errno));
+                        reader_fail (r, GSMTP_DATA_IO_ERROR);
+                        return FALSE;
+                }
+                off += n;
+        }
+        g_byte_array_set_size (r->buf, 0);
+        return TRUE;
+}
+
+/* Past the threshold the message moves to a temporary file, unlinked at once so
+ * that nothing is left behind whatever happens to the process. */
+static void
+reader_spill (GSmtpDataReader *r)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = NULL;
+
+        r->fd = g_file_open_tmp ("gsmtp-XXXXXX.eml", &path, &error);
+        if (r->fd < 0) {
+                g_warning ("gsmtp: cannot spill a large message: %s", error->message);
+                reader_fail (r, GSMTP_DATA_IO_ERROR);
+                return;
+        }
+        unlink (path);
+        reader_flush (r);
+}
+
+static inline void
+reader_emit (GSmtpDataReader *r, const guint8 *data, gsize len)
+{
+        r->size += len;
+        if (r->max_size != 0 && r->size > r->max_size)
+                reader_fail (r, GSMTP_DATA_TOO_BIG);
+        if (r->status != GSMTP_DATA_OK)
+                return;
+        g_byte_array_append (r->buf, data, len);
+        if (r->fd >= 0) {
+                if (r->buf->len >= SPILL_CHUNK)
+                        reader_flush (r);
+        } else if (r->spill_threshold != 0 && r->buf->len > r->spill_threshold) {
+                reader_spill (r);
+        }
+}
+
+static inline void
+reader_count_line (GSmtpDataReader *r, gsize n)
+{
+        r->line_len += n;
+        if (r->max_line != 0 && r->line_len + 2 > r->max_line)
+                reader_fail (r, GSMTP_DATA_LINE_TOO_LONG);
+}
+
+static void
+reader_bare_line_end (GSmtpDataReader *r)
+{
+        if (r->bare_linefeed == GSMTP_BARE_LINEFEED_REJECT)
+                reader_fail (r, GSMTP_DATA_BARE_LINEFEED);
+        reader_emit (r, (const guint8 *) "\r\n", 2);
+        r->state = ST_BOL;
+        r->wire_bol = FALSE;
+}
+
+/* Consumes bytes up to and including the end of data; returns how many.  On
+ * return *done says whether the end was seen; bytes after it are the next
+ * commands and are left to the caller. */
+gsize
+gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gboolean *done)
+{
+        gsize i = 0;
+
+        *done = FALSE;
+        while (i < len) {
+                guint8 c = data[i];
+
+                switch (r->state) {
+                case ST_BOL:
+                        r->line_len = 0;
+                        if (c == '.') {
+                                reader_count_line (r, 1);
+                                r->state = ST_DOT;
+                                i++;
+                        } else {
+                                r->state = ST_TEXT;
+                        }
+                        break;
+                case ST_DOT:
+                        if (c == '\r') {
+                                r->state = ST_DOT_CR;
+                                i++;
+                        } else {
+                                /* RFC 5321 4.5.2: drop the first dot of the line */
+                                r->state = ST_TEXT;
+                        }
+                        break;
+                case ST_DOT_CR:
+                        if (c == '\n' && r->wire_bol) {
+                                *done = TRUE;
+                                return i + 1;
+                        }
+                        /* "." alone on a line that did not begin with a real CRLF,
+                         * or ".\r" and more: content, never the end */
+                        reader_emit (r, (const guint8 *) ".", 1);
+                        if (c == '\n') {
+                                reader_emit (r, (const guint8 *) "\r\n", 2);
+                                r->state = ST_BOL;
+                                r->wire_bol = TRUE;
+                                i++;
+                        } else {
+                                reader_bare_line_end (r);
+                        }
+                        break;
+                case ST_TEXT: {
+                        gsize j = i;
+
+                        while (j < len && data[j] != '\r' && data[j] != '\n')
+                                j++;
+                        if (j > i) {
+                                reader_count_line (r, j - i);
+                                reader_emit (r, data + i, j - i);
+                                i = j;
+                        } else if (c == '\r') {
+                                r->state = ST_CR;
+                                i++;
+                        } else {
+                                reader_bare_line_end (r);
+                                i++;
+                        }
+                        break;
+                }
+                case ST_CR:
+                        if (c == '\n') {
+                                reader_emit (r, (const guint8 *) "\r\n", 2);
+                                r->state = ST_BOL;
+                                r->wire_bol = TRUE;
+                                i++;
+                        } else {
+                                reader_bare_line_end (r);
+                        }
+                        break;
+                }
+        }
+        return i;
+}
+
+GSmtpDataStatus
+gsmtp_data_reader_get_status (GSmtpDataReader *r)
+{
+        return r->status;
+}
+
+gsize
+gsmtp_data_reader_get_size (GSmtpDataReader *r)
+{
+        return r->size;
+}
+
+gboolean
+gsmtp_data_reader_is_spilled (GSmtpDataReader *r)
+{
+        return r->fd >= 0;
+}
+
+/* Hands the message to @envelope: the memory buffer itself, or the spill file. */
+gboolean
+gsmtp_data_reader_finish (GSmtpDataReader *r, GSmtpEnvelope *envelope, GError **error)
+{
+        g_return_val_if_fail (r->status == GSMTP_DATA_OK, FALSE);
+
+        if (r->fd < 0) {
+                gsmtp_envelope_set_data_memory (envelope, r->buf);
+                return TRUE;
+        }
+        if (!reader_flush (r)) {
+                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                                     "could not write the message spill file");
+                return FALSE;
+        }
+        gsmtp_envelope_set_data_file (envelope, r->fd, r->size, error);
+        r->fd = -1;
+        return g_smtp_envelope_get_data (envelope) != NULL;
+}

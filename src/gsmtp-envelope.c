@@ -1,0 +1,380 @@
+/* gsmtp-envelope.c — GSmtpEnvelope, one mail transaction.
+ * Owns: sender, recipients, the message bytes (memory or a spilled file, never
+ * copied), the lazily parsed GMimeMessage, the trace header.
+ * Not: reading the bytes (gsmtp-data-reader.c).  RFC 5321 2.3.1, 4.5.5. */
+#include "config.h"
+#include "gsmtp-private.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct _GSmtpEnvelope {
+        GObject       parent_instance;
+
+        GSmtpPeer    *peer;             /* (owned) */
+        char         *sender;           /* (owned) (nullable): NULL until MAIL; "" for <> */
+        char         *mailer_daemon;    /* (owned): MAILER-DAEMON@<primary> */
+        GHashTable   *mail_params;      /* (owned) (nullable) */
+        GPtrArray    *recipients;       /* (owned) (element-type utf8): NULL-terminated */
+        GHashTable   *recipient_set;    /* (owned): folded recipients, to drop duplicates */
+        GByteArray   *array;            /* (owned) (nullable): in-memory data */
+        GMappedFile  *mapped;           /* (owned) (nullable): spilled data */
+        int           spill_fd;         /* (owned): -1 unless spilled */
+        GBytes       *data;             /* (owned) (nullable) */
+        char         *received;         /* (owned) (nullable): value of the trace header */
+        GMimeMessage *message;          /* (owned) (nullable): parsed on first request */
+        gboolean      parse_failed;
+};
+
+G_DEFINE_FINAL_TYPE (GSmtpEnvelope, g_smtp_envelope, G_TYPE_OBJECT)
+
+static void
+g_smtp_envelope_finalize (GObject *object)
+{
+        GSmtpEnvelope *self = GSMTP_ENVELOPE (object);
+
+        /* the message's streams read the data: drop it first */
+        g_clear_object (&self->message);
+        g_clear_object (&self->peer);
+        g_free (self->sender);
+        g_free (self->mailer_daemon);
+        g_clear_pointer (&self->mail_params, g_hash_table_unref);
+        g_ptr_array_unref (self->recipients);
+        g_hash_table_unref (self->recipient_set);
+        g_clear_pointer (&self->data, g_bytes_unref);
+        g_clear_pointer (&self->array, g_byte_array_unref);
+        g_clear_pointer (&self->mapped, g_mapped_file_unref);
+        if (self->spill_fd >= 0)
+                close (self->spill_fd);
+        g_free (self->received);
+        G_OBJECT_CLASS (g_smtp_envelope_parent_class)->finalize (object);
+}
+
+static void
+g_smtp_envelope_class_init (GSmtpEnvelopeClass *klass)
+{
+        G_OBJECT_CLASS (klass)->finalize = g_smtp_envelope_finalize;
+}
+
+static void
+g_smtp_envelope_init (GSmtpEnvelope *self)
+{
+        self->recipients = g_ptr_array_new_with_free_func (g_free);
+        g_ptr_array_add (self->recipients, NULL);
+        self->recipient_set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+        self->spill_fd = -1;
+}
+
+GSmtpEnvelope *
+gsmtp_envelope_new (GSmtpPeer *peer, const char *mailer_daemon)
+{
+        GSmtpEnvelope *self = g_object_new (GSMTP_TYPE_ENVELOPE, NULL);
+
+        self->peer = g_object_ref (peer);
+        self->mailer_daemon = g_strdup (mailer_daemon);
+        return self;
+}
+
+void
+gsmtp_envelope_set_sender (GSmtpEnvelope *self, const char *sender, GHashTable *params)
+{
+        g_free (self->sender);
+        self->sender = g_strdup (sender);
+        g_clear_pointer (&self->mail_params, g_hash_table_unref);
+        if (params != NULL)
+                self->mail_params = g_hash_table_ref (params);
+}
+
+void
+gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient)
+{
+        /* keep the array NULL-terminated for g_smtp_envelope_get_recipients() */
+        g_ptr_array_insert (self->recipients, self->recipients->len - 1, g_strdup (recipient));
+        g_hash_table_add (self->recipient_set, g_utf8_casefold (recipient, -1));
+}
+
+GHashTable *
+gsmtp_envelope_get_recipient_set (GSmtpEnvelope *self)
+{
+        return self->recipient_set;
+}
+
+/* The GBytes shares the array's memory; the array lives as long as the envelope,
+ * and GMime reads it through a non-owning memory stream: no second copy. */
+void
+gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data)
+{
+        g_clear_pointer (&self->data, g_bytes_unref);
+        g_clear_pointer (&self->array, g_byte_array_unref);
+        self->array = g_byte_array_ref (data);
+        self->data = g_bytes_new_with_free_func (data->data, data->len,
+                                                 (GDestroyNotify) g_byte_array_unref,
+                                                 g_byte_array_ref (data));
+}
+
+/* Takes @fd.  A spilled message reaches the application as a GBytes over a
+ * GMappedFile; an empty file cannot be mapped, so it is an empty GBytes. */
+void
+gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error)
+{
+        g_clear_pointer (&self->data, g_bytes_unref);
+        self->spill_fd = fd;
+        if (size == 0) {
+                self->data = g_bytes_new (NULL, 0);
+                return;
+        }
+        self->mapped = g_mapped_file_new_from_fd (fd, FALSE, error);
+        if (self->mapped != NULL)
+                self->data = g_mapped_file_get_bytes (self->mapped);
+}
+
+void
+gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received)
+{
+        g_free (self->received);
+        self->received = g_strdup (received);
+}
+
+/**
+ * g_smtp_envelope_get_sender:
+ * @self: an envelope
+ *
+ * Returns: (nullable): the reverse-path of MAIL FROM without its angle brackets:
+ *   "" for the null sender `<>`, %NULL before MAIL
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_envelope_get_sender (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        return self->sender;
+}
+
+/**
+ * g_smtp_envelope_is_null_sender:
+ * @self: an envelope
+ *
+ * Returns: %TRUE when the sender is the null reverse-path `<>` (a bounce)
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_envelope_is_null_sender (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), FALSE);
+        return self->sender != NULL && self->sender[0] == '\0';
+}
+
+/**
+ * g_smtp_envelope_get_reverse_path:
+ * @self: an envelope
+ *
+ * The sender as Pike reports it: for the null sender `<>`, the stand-in
+ * `MAILER-DAEMON@<primary domain>`.
+ *
+ * Returns: (nullable): the sender, or its stand-in
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_envelope_get_reverse_path (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        if (g_smtp_envelope_is_null_sender (self))
+                return self->mailer_daemon;
+        return self->sender;
+}
+
+/**
+ * g_smtp_envelope_get_mail_parameters:
+ * @self: an envelope
+ *
+ * Returns: (transfer none) (nullable) (element-type utf8 utf8): the ESMTP
+ *   parameters of MAIL FROM, upper-case keys, values possibly %NULL
+ *
+ * Since: 0.1
+ */
+GHashTable *
+g_smtp_envelope_get_mail_parameters (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        return self->mail_params;
+}
+
+/**
+ * g_smtp_envelope_get_recipients:
+ * @self: an envelope
+ *
+ * Returns: (array zero-terminated=1) (transfer none): the accepted recipients,
+ *   in order
+ *
+ * Since: 0.1
+ */
+const char *const *
+g_smtp_envelope_get_recipients (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        return (const char *const *) self->recipients->pdata;
+}
+
+/**
+ * g_smtp_envelope_get_n_recipients:
+ * @self: an envelope
+ *
+ * Returns: how many recipients were accepted
+ *
+ * Since: 0.1
+ */
+guint
+g_smtp_envelope_get_n_recipients (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), 0);
+        return self->recipients->len - 1;
+}
+
+/**
+ * g_smtp_envelope_get_data:
+ * @self: an envelope
+ *
+ * The message exactly as the client sent it, after dot-unstuffing and without
+ * the server's Received header.  A large message is backed by a mapped file.
+ *
+ * Returns: (transfer none) (nullable): the message bytes, %NULL before DATA ends
+ *
+ * Since: 0.1
+ */
+GBytes *
+g_smtp_envelope_get_data (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        return self->data;
+}
+
+/**
+ * g_smtp_envelope_get_size:
+ * @self: an envelope
+ *
+ * Returns: the size of the message data in bytes
+ *
+ * Since: 0.1
+ */
+gsize
+g_smtp_envelope_get_size (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), 0);
+        return self->data != NULL ? g_bytes_get_size (self->data) : 0;
+}
+
+/**
+ * g_smtp_envelope_get_received_header:
+ * @self: an envelope
+ *
+ * Returns: (nullable): the value of the `Received:` trace header the server
+ *   made for this message (RFC 5321 4.4), unfolded
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_envelope_get_received_header (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        return self->received;
+}
+
+/**
+ * g_smtp_envelope_open_with_trace:
+ * @self: an envelope
+ *
+ * The message as an MTA would store it: the `Received:` header, then the bytes
+ * of g_smtp_envelope_get_data().  Nothing is copied.
+ *
+ * Returns: (transfer full): a stream over the traced message
+ *
+ * Since: 0.1
+ */
+GInputStream *
+g_smtp_envelope_open_with_trace (GSmtpEnvelope *self)
+{
+        GInputStream *stream;
+
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        stream = g_memory_input_stream_new ();
+        if (self->received != NULL) {
+                g_autoptr(GBytes) header = NULL;
+                char *line = g_strdup_printf ("Received: %s\r\n", self->received);
+
+                header = g_bytes_new_take (line, strlen (line));
+                g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), header);
+        }
+        if (self->data != NULL)
+                g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), self->data);
+        return stream;
+}
+
+/**
+ * g_smtp_envelope_get_message:
+ * @self: an envelope
+ *
+ * The message parsed by GMime, on first call, from the same bytes as
+ * g_smtp_envelope_get_data() (no copy).  The server's `Received:` header is
+ * prepended to its headers; the raw bytes stay unchanged.
+ *
+ * Returns: (transfer none) (nullable): the parsed message, or %NULL when the
+ *   data is not a message GMime can parse
+ *
+ * Since: 0.1
+ */
+GMimeMessage *
+g_smtp_envelope_get_message (GSmtpEnvelope *self)
+{
+        g_autoptr(GMimeStream) stream = NULL;
+        g_autoptr(GMimeParser) parser = NULL;
+
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        if (self->message != NULL || self->parse_failed || self->data == NULL)
+                return self->message;
+
+        gsmtp_ensure_gmime ();
+        if (self->array != NULL) {
+                stream = g_mime_stream_mem_new_with_byte_array (self->array);
+                g_mime_stream_mem_set_owner (GMIME_STREAM_MEM (stream), FALSE);
+        } else if (self->mapped != NULL) {
+                int fd = dup (self->spill_fd);
+
+                if (fd >= 0)
+                        stream = g_mime_stream_mmap_new (fd, PROT_READ, MAP_PRIVATE);
+        } else {
+                stream = g_mime_stream_mem_new ();
+        }
+        if (stream == NULL) {
+                self->parse_failed = TRUE;
+                return NULL;
+        }
+        parser = g_mime_parser_new_with_stream (stream);
+        g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
+        self->message = g_mime_parser_construct_message (parser, NULL);
+        if (self->message == NULL) {
+                self->parse_failed = TRUE;
+                return NULL;
+        }
+        if (self->received != NULL)
+                g_mime_object_prepend_header (GMIME_OBJECT (self->message), "Received",
+                                              self->received, NULL);
+        return self->message;
+}
+
+/**
+ * g_smtp_envelope_get_peer:
+ * @self: an envelope
+ *
+ * Returns: (transfer none): the client that sent this message
+ *
+ * Since: 0.1
+ */
+GSmtpPeer *
+g_smtp_envelope_get_peer (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        return self->peer;
+}

@@ -1,0 +1,309 @@
+/* gsmtp-peer.c — GSmtpPeer, who is on the other end of a session.
+ * Owns: the client's address, HELO name, TLS facts, authenticated user, and the
+ * RFC 3848 protocol name derived from them.  Not: how they are learned
+ * (gsmtp-session.c, gsmtp-connection.c). */
+#include "config.h"
+#include "gsmtp-private.h"
+
+struct _GSmtpPeer {
+        GObject          parent_instance;
+
+        char            *session_id;    /* (owned) */
+        GSocketAddress  *address;       /* (owned) (nullable) */
+        GSocketAddress  *local_address; /* (owned) (nullable) */
+        char            *host;          /* (owned) */
+        guint16          port;
+        char            *helo;          /* (owned) (nullable) */
+        gboolean         esmtp;
+        gboolean         tls;
+        char            *tls_version;   /* (owned) (nullable) */
+        char            *tls_cipher;    /* (owned) (nullable) */
+        GTlsCertificate *tls_certificate; /* (owned) (nullable): the client's, if it sent one */
+        char            *username;      /* (owned) (nullable) */
+};
+
+G_DEFINE_FINAL_TYPE (GSmtpPeer, g_smtp_peer, G_TYPE_OBJECT)
+
+static void
+g_smtp_peer_finalize (GObject *object)
+{
+        GSmtpPeer *self = GSMTP_PEER (object);
+
+        g_free (self->session_id);
+        g_clear_object (&self->address);
+        g_clear_object (&self->local_address);
+        g_free (self->host);
+        g_free (self->helo);
+        g_free (self->tls_version);
+        g_free (self->tls_cipher);
+        g_clear_object (&self->tls_certificate);
+        g_free (self->username);
+        G_OBJECT_CLASS (g_smtp_peer_parent_class)->finalize (object);
+}
+
+static void
+g_smtp_peer_class_init (GSmtpPeerClass *klass)
+{
+        G_OBJECT_CLASS (klass)->finalize = g_smtp_peer_finalize;
+}
+
+static void
+g_smtp_peer_init (GSmtpPeer *self)
+{
+}
+
+GSmtpPeer *
+gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local)
+{
+        static guint64 next_id;
+        GSmtpPeer *self = g_object_new (GSMTP_TYPE_PEER, NULL);
+
+        /* Unique within a process and ordered: enough to match log lines. */
+        self->session_id = g_strdup_printf ("%" G_GINT64_MODIFIER "X%04X",
+                                            g_get_real_time () / G_USEC_PER_SEC,
+                                            (guint) (g_atomic_pointer_add (&next_id, 1) & 0xffff));
+        if (remote != NULL)
+                self->address = g_object_ref (remote);
+        if (local != NULL)
+                self->local_address = g_object_ref (local);
+        if (G_IS_INET_SOCKET_ADDRESS (remote)) {
+                GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (remote);
+
+                self->host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
+                self->port = g_inet_socket_address_get_port (inet);
+        } else {
+                self->host = g_strdup ("unknown");
+        }
+        return self;
+}
+
+void
+gsmtp_peer_set_helo (GSmtpPeer *self, const char *helo, gboolean esmtp)
+{
+        g_free (self->helo);
+        self->helo = g_strdup (helo);
+        self->esmtp = esmtp;
+}
+
+void
+gsmtp_peer_set_tls (GSmtpPeer *self, const char *version, const char *cipher,
+                    GTlsCertificate *certificate)
+{
+        self->tls = TRUE;
+        g_free (self->tls_version);
+        self->tls_version = g_strdup (version);
+        g_free (self->tls_cipher);
+        self->tls_cipher = g_strdup (cipher);
+        g_set_object (&self->tls_certificate, certificate);
+}
+
+void
+gsmtp_peer_set_username (GSmtpPeer *self, const char *username)
+{
+        g_free (self->username);
+        self->username = g_strdup (username);
+}
+
+/**
+ * g_smtp_peer_get_session_id:
+ * @self: a peer
+ *
+ * Returns: an identifier of the session, unique within the process, as used in
+ *   the log and the Received header
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_peer_get_session_id (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->session_id;
+}
+
+/**
+ * g_smtp_peer_get_address:
+ * @self: a peer
+ *
+ * Returns: (transfer none) (nullable): the client's socket address
+ *
+ * Since: 0.1
+ */
+GSocketAddress *
+g_smtp_peer_get_address (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->address;
+}
+
+/**
+ * g_smtp_peer_get_local_address:
+ * @self: a peer
+ *
+ * Returns: (transfer none) (nullable): the server's address of this session
+ *
+ * Since: 0.1
+ */
+GSocketAddress *
+g_smtp_peer_get_local_address (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->local_address;
+}
+
+/**
+ * g_smtp_peer_get_host:
+ * @self: a peer
+ *
+ * Returns: the client's IP address as text ("unknown" when not an IP socket)
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_peer_get_host (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->host;
+}
+
+/**
+ * g_smtp_peer_get_port:
+ * @self: a peer
+ *
+ * Returns: the client's port, or 0
+ *
+ * Since: 0.1
+ */
+guint16
+g_smtp_peer_get_port (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), 0);
+        return self->port;
+}
+
+/**
+ * g_smtp_peer_get_helo:
+ * @self: a peer
+ *
+ * Returns: (nullable): the name the client gave in HELO or EHLO
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_peer_get_helo (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->helo;
+}
+
+/**
+ * g_smtp_peer_get_esmtp:
+ * @self: a peer
+ *
+ * Returns: %TRUE when the client greeted with EHLO
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_peer_get_esmtp (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), FALSE);
+        return self->esmtp;
+}
+
+/**
+ * g_smtp_peer_get_tls:
+ * @self: a peer
+ *
+ * Returns: %TRUE when the session is encrypted (STARTTLS or implicit TLS)
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_peer_get_tls (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), FALSE);
+        return self->tls;
+}
+
+/**
+ * g_smtp_peer_get_tls_version:
+ * @self: a peer
+ *
+ * Returns: (nullable): the TLS protocol version, such as "TLSv1.3"
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_peer_get_tls_version (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->tls_version;
+}
+
+/**
+ * g_smtp_peer_get_tls_cipher:
+ * @self: a peer
+ *
+ * Returns: (nullable): the negotiated ciphersuite name
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_peer_get_tls_cipher (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->tls_cipher;
+}
+
+/**
+ * g_smtp_peer_get_tls_certificate:
+ * @self: a peer
+ *
+ * Returns: (transfer none) (nullable): the certificate the client presented
+ *
+ * Since: 0.1
+ */
+GTlsCertificate *
+g_smtp_peer_get_tls_certificate (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->tls_certificate;
+}
+
+/**
+ * g_smtp_peer_get_username:
+ * @self: a peer
+ *
+ * Returns: (nullable): the user the client authenticated as
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_peer_get_username (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->username;
+}
+
+/**
+ * g_smtp_peer_get_protocol:
+ * @self: a peer
+ *
+ * Returns: the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA"
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_peer_get_protocol (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        if (!self->esmtp)
+                return "SMTP";
+        if (self->tls && self->username != NULL)
+                return "ESMTPSA";
+        if (self->tls)
+                return "ESMTPS";
+        if (self->username != NULL)
+                return "ESMTPA";
+        return "ESMTP";
+}

@@ -1,0 +1,53 @@
+/* gsmtp-private.h — what every source file shares and no application sees. */
+#pragma once
+
+#include <gsmtp/gsmtp.h>
+
+G_BEGIN_DECLS
+
+/* GMime 3.2 has no autoptr cleanups; declare them here, never publicly. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeStream, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeParser, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeMessage, g_object_unref)
+
+void gsmtp_ensure_gmime (void);
+
+/* gsmtp-reply.c */
+void gsmtp_reply_format (const GSmtpReply *reply, const char *fallback_enhanced,
+                         gboolean with_enhanced, GString *out);
+GSmtpReply *gsmtp_reply_with_enhanced (GSmtpReply *reply, const char *enhanced);
+gboolean gsmtp_enhanced_code_is_valid (const char *enhanced, guint code);
+
+/* gsmtp-peer.c */
+GSmtpPeer *gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local);
+void gsmtp_peer_set_helo (GSmtpPeer *self, const char *helo, gboolean esmtp);
+void gsmtp_peer_set_tls (GSmtpPeer *self, const char *version, const char *cipher,
+                         GTlsCertificate *certificate);
+void gsmtp_peer_set_username (GSmtpPeer *self, const char *username);
+
+/* gsmtp-envelope.c: the transaction; the session fills it, handlers read it */
+GSmtpEnvelope *gsmtp_envelope_new (GSmtpPeer *peer, const char *mailer_daemon);
+void gsmtp_envelope_set_sender (GSmtpEnvelope *self, const char *sender, GHashTable *params);
+void gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient);
+void gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data);
+void gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error);
+void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
+GHashTable *gsmtp_envelope_get_recipient_set (GSmtpEnvelope *self);
+
+/* gsmtp-received.c */
+char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,
+                             const char *const *recipients);
+
+/* gsmtp-stage.c */
+typedef void (*GSmtpStageDone) (GSmtpStage *stage, GSmtpReply *reply, gpointer session);
+GSmtpStage *gsmtp_stage_new (GSmtpStageKind kind, GSmtpPeer *peer, const char *argument,
+                             GHashTable *params, GSmtpEnvelope *envelope);
+void gsmtp_stage_set_address_parts (GSmtpStage *self, const char *local_part,
+                                    const char *domain, gboolean is_local);
+void gsmtp_stage_set_password (GSmtpStage *self, const char *password);
+void gsmtp_stage_set_default_reply (GSmtpStage *self, GSmtpReply *reply);
+gboolean gsmtp_stage_is_deferred (GSmtpStage *self);
+void gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session);
+void gsmtp_stage_detach (GSmtpStage *self);
+
+G_END_DECLS

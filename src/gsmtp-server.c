@@ -1,0 +1,986 @@
+/* gsmtp-server.c — GSmtpServer: listeners, configuration, stage handlers, stop.
+ * Owns: GSocketService wiring, accepting, the connection limits (total and per
+ * address), the domain list, deciding stages through the application's
+ * handlers, stopping with a grace period.
+ * Not: the protocol (gsmtp-session.c), socket I/O (gsmtp-connection.c).
+ *
+ * Stage order, as handlers see it: connect, HELO/EHLO, (STARTTLS), AUTH, MAIL,
+ * each RCPT, end of DATA. */
+#include "config.h"
+#include "gsmtp-server-private.h"
+#include "gsmtp-connection.h"
+#include "gsmtp-address.h"
+
+#include <string.h>
+
+/* The shared read buffer: connections read into it only when their socket is
+ * readable, so an idle connection holds no buffer at all. */
+#define READ_BUFFER_SIZE (64 * 1024)
+/* Accept queue: a burst of clients is accepted and answered (421 if need be)
+ * rather than left waiting silently in the kernel's backlog. */
+#define LISTEN_BACKLOG 1024
+
+typedef struct {
+        GSmtpStageHandler handler;
+        gpointer          user_data;
+        GDestroyNotify    destroy;
+} Handler;
+
+struct _GSmtpServer {
+        GObject          parent_instance;
+
+        char            *hostname;              /* (owned) */
+        GPtrArray       *domains;               /* (owned) (element-type utf8): [0] is the primary; NULL-terminated */
+        GSmtpLimits      limits;
+        guint            max_connections;
+        guint            max_connections_per_address;
+        guint            idle_timeout;
+        guint            data_timeout;
+        GTlsCertificate *tls_certificate;       /* (owned) (nullable) */
+        Handler          handlers[GSMTP_STAGE_DATA + 1];
+
+        GSocketService  *service;               /* (owned) (nullable): plain listeners */
+        GSocketService  *tls_service;           /* (owned) (nullable): implicit TLS listeners */
+        GHashTable      *connections;           /* (owned): GSmtpConnection set, holding a ref each */
+        GHashTable      *per_address;           /* (owned): host → number of connections */
+        guint8          *read_buffer;           /* (owned) (nullable) */
+
+        gboolean         stopping;
+        guint            grace_id;
+        GTask           *stop_task;             /* (owned) (nullable) */
+};
+
+enum {
+        PROP_0,
+        PROP_HOSTNAME,
+        PROP_MAX_CONNECTIONS,
+        PROP_MAX_CONNECTIONS_PER_ADDRESS,
+        PROP_MAX_LINE_LENGTH,
+        PROP_MAX_MESSAGE_SIZE,
+        PROP_MAX_RECIPIENTS,
+        PROP_MAX_ERRORS,
+        PROP_IDLE_TIMEOUT,
+        PROP_DATA_TIMEOUT,
+        PROP_BARE_LINEFEED,
+        PROP_STRICT_PIPELINING,
+        PROP_REQUIRE_TLS,
+        PROP_ALLOW_INSECURE_AUTH,
+        PROP_MAX_AUTH_FAILURES,
+        PROP_AUTH_FAILURE_DELAY,
+        PROP_SPILL_THRESHOLD,
+        PROP_PROTOCOL_LOG,
+        PROP_TLS_CERTIFICATE,
+        N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (GSmtpServer, g_smtp_server, G_TYPE_OBJECT)
+
+G_DEFINE_FLAGS_TYPE (GSmtpListenFlags, g_smtp_listen_flags,
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_DEFAULT, "default"),
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_IMPLICIT_TLS, "implicit-tls"))
+
+G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
+        G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_NORMALIZE, "normalize"),
+        G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_REJECT, "reject"))
+
+static void server_maybe_finish_stop (GSmtpServer *self);
+
+static GPtrArray *
+server_list_connections (GSmtpServer *self)
+{
+        GPtrArray *live = g_ptr_array_new ();
+        GHashTableIter iter;
+        gpointer conn;
+
+        g_hash_table_iter_init (&iter, self->connections);
+        while (g_hash_table_iter_next (&iter, &conn, NULL))
+                g_ptr_array_add (live, conn);
+        return live;
+}
+
+static void
+server_close_listeners (GSmtpServer *self)
+{
+        if (self->service != NULL) {
+                g_socket_service_stop (self->service);
+                g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+        }
+        if (self->tls_service != NULL) {
+                g_socket_service_stop (self->tls_service);
+                g_socket_listener_close (G_SOCKET_LISTENER (self->tls_service));
+        }
+}
+
+static void
+g_smtp_server_dispose (GObject *object)
+{
+        GSmtpServer *self = GSMTP_SERVER (object);
+
+        server_close_listeners (self);
+        g_clear_object (&self->service);
+        g_clear_object (&self->tls_service);
+        if (self->grace_id != 0) {
+                g_source_remove (self->grace_id);
+                self->grace_id = 0;
+        }
+        /* Sessions still open end without a word: an application that wants
+         * them to end well calls g_smtp_server_stop_async() first. */
+        if (self->connections != NULL) {
+                g_autoptr(GPtrArray) live = server_list_connections (self);
+
+                for (guint i = 0; i < live->len; i++)
+                        gsmtp_connection_shutdown (live->pdata[i], TRUE);
+                g_hash_table_remove_all (self->connections);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS (self->handlers); i++) {
+                if (self->handlers[i].destroy != NULL)
+                        self->handlers[i].destroy (self->handlers[i].user_data);
+                memset (&self->handlers[i], 0, sizeof (Handler));
+        }
+        g_clear_object (&self->tls_certificate);
+        G_OBJECT_CLASS (g_smtp_server_parent_class)->dispose (object);
+}
+
+static void
+g_smtp_server_finalize (GObject *object)
+{
+        GSmtpServer *self = GSMTP_SERVER (object);
+
+        g_free (self->hostname);
+        g_ptr_array_unref (self->domains);
+        g_hash_table_unref (self->connections);
+        g_hash_table_unref (self->per_address);
+        g_free (self->read_buffer);
+        g_clear_object (&self->stop_task);
+        G_OBJECT_CLASS (g_smtp_server_parent_class)->finalize (object);
+}
+
+static void
+g_smtp_server_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+        GSmtpServer *self = GSMTP_SERVER (object);
+
+        switch (prop_id) {
+        case PROP_HOSTNAME: g_value_set_string (value, self->hostname); break;
+        case PROP_MAX_CONNECTIONS: g_value_set_uint (value, self->max_connections); break;
+        case PROP_MAX_CONNECTIONS_PER_ADDRESS: g_value_set_uint (value, self->max_connections_per_address); break;
+        case PROP_MAX_LINE_LENGTH: g_value_set_uint (value, self->limits.max_line_length); break;
+        case PROP_MAX_MESSAGE_SIZE: g_value_set_uint64 (value, self->limits.max_message_size); break;
+        case PROP_MAX_RECIPIENTS: g_value_set_uint (value, self->limits.max_recipients); break;
+        case PROP_MAX_ERRORS: g_value_set_uint (value, self->limits.max_errors); break;
+        case PROP_IDLE_TIMEOUT: g_value_set_uint (value, self->idle_timeout); break;
+        case PROP_DATA_TIMEOUT: g_value_set_uint (value, self->data_timeout); break;
+        case PROP_BARE_LINEFEED: g_value_set_enum (value, self->limits.bare_linefeed); break;
+        case PROP_STRICT_PIPELINING: g_value_set_boolean (value, self->limits.strict_pipelining); break;
+        case PROP_REQUIRE_TLS: g_value_set_boolean (value, self->limits.require_tls); break;
+        case PROP_ALLOW_INSECURE_AUTH: g_value_set_boolean (value, self->limits.allow_insecure_auth); break;
+        case PROP_MAX_AUTH_FAILURES: g_value_set_uint (value, self->limits.max_auth_failures); break;
+        case PROP_AUTH_FAILURE_DELAY: g_value_set_uint (value, self->limits.auth_failure_delay_ms); break;
+        case PROP_SPILL_THRESHOLD: g_value_set_uint64 (value, self->limits.spill_threshold); break;
+        case PROP_PROTOCOL_LOG: g_value_set_boolean (value, self->limits.protocol_log); break;
+        case PROP_TLS_CERTIFICATE: g_value_set_object (value, self->tls_certificate); break;
+        default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        }
+}
+
+#define SET_UINT(field, v) G_STMT_START { if ((field) != (v)) { (field) = (v); g_object_notify_by_pspec (object, pspec); } } G_STMT_END
+
+static void
+g_smtp_server_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+        GSmtpServer *self = GSMTP_SERVER (object);
+
+        switch (prop_id) {
+        case PROP_HOSTNAME: g_smtp_server_set_hostname (self, g_value_get_string (value)); break;
+        case PROP_MAX_CONNECTIONS: SET_UINT (self->max_connections, g_value_get_uint (value)); break;
+        case PROP_MAX_CONNECTIONS_PER_ADDRESS: SET_UINT (self->max_connections_per_address, g_value_get_uint (value)); break;
+        case PROP_MAX_LINE_LENGTH: SET_UINT (self->limits.max_line_length, g_value_get_uint (value)); break;
+        case PROP_MAX_MESSAGE_SIZE: SET_UINT (self->limits.max_message_size, g_value_get_uint64 (value)); break;
+        case PROP_MAX_RECIPIENTS: SET_UINT (self->limits.max_recipients, g_value_get_uint (value)); break;
+        case PROP_MAX_ERRORS: SET_UINT (self->limits.max_errors, g_value_get_uint (value)); break;
+        case PROP_IDLE_TIMEOUT: SET_UINT (self->idle_timeout, g_value_get_uint (value)); break;
+        case PROP_DATA_TIMEOUT: SET_UINT (self->data_timeout, g_value_get_uint (value)); break;
+        case PROP_BARE_LINEFEED: SET_UINT (self->limits.bare_linefeed, (GSmtpBareLinefeed) g_value_get_enum (value)); break;
+        case PROP_STRICT_PIPELINING: SET_UINT (self->limits.strict_pipelining, g_value_get_boolean (value)); break;
+        case PROP_REQUIRE_TLS: SET_UINT (self->limits.require_tls, g_value_get_boolean (value)); break;
+        case PROP_ALLOW_INSECURE_AUTH: SET_UINT (self->limits.allow_insecure_auth, g_value_get_boolean (value)); break;
+        case PROP_MAX_AUTH_FAILURES: SET_UINT (self->limits.max_auth_failures, g_value_get_uint (value)); break;
+        case PROP_AUTH_FAILURE_DELAY: SET_UINT (self->limits.auth_failure_delay_ms, g_value_get_uint (value)); break;
+        case PROP_SPILL_THRESHOLD: SET_UINT (self->limits.spill_threshold, g_value_get_uint64 (value)); break;
+        case PROP_PROTOCOL_LOG: SET_UINT (self->limits.protocol_log, g_value_get_boolean (value)); break;
+        case PROP_TLS_CERTIFICATE: g_smtp_server_set_tls_certificate (self, g_value_get_object (value)); break;
+        default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        }
+}
+
+#define UINT_PROP(id, name, blurb, min, max, def) \
+        props[id] = g_param_spec_uint (name, NULL, blurb, min, max, def, \
+                                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS)
+#define BOOL_PROP(id, name, blurb, def) \
+        props[id] = g_param_spec_boolean (name, NULL, blurb, def, \
+                                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS)
+
+static void
+g_smtp_server_class_init (GSmtpServerClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+        object_class->dispose = g_smtp_server_dispose;
+        object_class->finalize = g_smtp_server_finalize;
+        object_class->get_property = g_smtp_server_get_property;
+        object_class->set_property = g_smtp_server_set_property;
+
+        /**
+         * GSmtpServer:hostname:
+         *
+         * The name in the banner, the EHLO reply and the Received header.
+         */
+        props[PROP_HOSTNAME] = g_param_spec_string ("hostname", NULL, "Server host name", NULL,
+                                                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY |
+                                                    G_PARAM_STATIC_STRINGS);
+        UINT_PROP (PROP_MAX_CONNECTIONS, "max-connections",
+                   "Concurrent sessions; the next client gets 421 4.7.0", 1, G_MAXUINT,
+                   GSMTP_DEFAULT_MAX_CONNECTIONS);
+        UINT_PROP (PROP_MAX_CONNECTIONS_PER_ADDRESS, "max-connections-per-address",
+                   "Concurrent sessions from one IP address (0: no limit)", 0, G_MAXUINT, 0);
+        UINT_PROP (PROP_MAX_LINE_LENGTH, "max-line-length",
+                   "Longest command line and text line in DATA, with CRLF (500 5.5.2)", 512, 1024 * 1024,
+                   GSMTP_DEFAULT_MAX_LINE_LENGTH);
+        props[PROP_MAX_MESSAGE_SIZE] = g_param_spec_uint64 ("max-message-size", NULL,
+                   "Largest message in bytes, advertised in SIZE (552 5.3.4); 0: no limit",
+                   0, G_MAXUINT64, GSMTP_DEFAULT_MAX_MESSAGE_SIZE,
+                   G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        UINT_PROP (PROP_MAX_RECIPIENTS, "max-recipients",
+                   "RCPT TO per transaction (452 4.5.3 past it)", 1, G_MAXUINT,
+                   GSMTP_DEFAULT_MAX_RECIPIENTS);
+        UINT_PROP (PROP_MAX_ERRORS, "max-errors",
+                   "Protocol errors in one session before 421 and close", 1, G_MAXUINT,
+                   GSMTP_DEFAULT_MAX_ERRORS);
+        UINT_PROP (PROP_IDLE_TIMEOUT, "idle-timeout",
+                   "Seconds a session may be silent, or not read replies (421 4.4.2); 0: none",
+                   0, G_MAXUINT / G_USEC_PER_SEC, GSMTP_DEFAULT_IDLE_TIMEOUT);
+        UINT_PROP (PROP_DATA_TIMEOUT, "data-timeout",
+                   "Seconds one DATA phase may last in all", 1, G_MAXUINT / G_USEC_PER_SEC,
+                   GSMTP_DEFAULT_DATA_TIMEOUT);
+        props[PROP_BARE_LINEFEED] = g_param_spec_enum ("bare-linefeed", NULL,
+                   "Bare CR or LF in DATA: normalize or reject", GSMTP_TYPE_BARE_LINEFEED,
+                   GSMTP_BARE_LINEFEED_NORMALIZE,
+                   G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        BOOL_PROP (PROP_STRICT_PIPELINING, "strict-pipelining",
+                   "554 5.5.0 and close for talking before the banner or sending content before 354",
+                   TRUE);
+        BOOL_PROP (PROP_REQUIRE_TLS, "require-tls", "MAIL before STARTTLS gets 530 5.7.0", FALSE);
+        BOOL_PROP (PROP_ALLOW_INSECURE_AUTH, "allow-insecure-auth",
+                   "Offer AUTH without TLS", FALSE);
+        UINT_PROP (PROP_MAX_AUTH_FAILURES, "max-auth-failures",
+                   "Failed AUTH attempts before 421 and close", 1, G_MAXUINT,
+                   GSMTP_DEFAULT_MAX_AUTH_FAILURES);
+        UINT_PROP (PROP_AUTH_FAILURE_DELAY, "auth-failure-delay",
+                   "Milliseconds before a failed AUTH is answered", 0, 60000,
+                   GSMTP_DEFAULT_AUTH_FAILURE_DELAY);
+        props[PROP_SPILL_THRESHOLD] = g_param_spec_uint64 ("spill-threshold", NULL,
+                   "Message bytes kept in memory before the message moves to a temporary file",
+                   0, G_MAXUINT64, GSMTP_DEFAULT_SPILL_THRESHOLD,
+                   G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        BOOL_PROP (PROP_PROTOCOL_LOG, "protocol-log",
+                   "Log every command and reply at INFO level, AUTH secrets masked", FALSE);
+        props[PROP_TLS_CERTIFICATE] = g_param_spec_object ("tls-certificate", NULL,
+                   "Certificate and key for STARTTLS and implicit TLS", G_TYPE_TLS_CERTIFICATE,
+                   G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+g_smtp_server_init (GSmtpServer *self)
+{
+        self->domains = g_ptr_array_new_with_free_func (g_free);
+        g_ptr_array_add (self->domains, NULL);
+        self->limits.max_line_length = GSMTP_DEFAULT_MAX_LINE_LENGTH;
+        self->limits.max_message_size = GSMTP_DEFAULT_MAX_MESSAGE_SIZE;
+        self->limits.max_recipients = GSMTP_DEFAULT_MAX_RECIPIENTS;
+        self->limits.max_errors = GSMTP_DEFAULT_MAX_ERRORS;
+        self->limits.max_auth_failures = GSMTP_DEFAULT_MAX_AUTH_FAILURES;
+        self->limits.auth_failure_delay_ms = GSMTP_DEFAULT_AUTH_FAILURE_DELAY;
+        self->limits.spill_threshold = GSMTP_DEFAULT_SPILL_THRESHOLD;
+        self->limits.bare_linefeed = GSMTP_BARE_LINEFEED_NORMALIZE;
+        self->limits.strict_pipelining = TRUE;
+        self->max_connections = GSMTP_DEFAULT_MAX_CONNECTIONS;
+        self->idle_timeout = GSMTP_DEFAULT_IDLE_TIMEOUT;
+        self->data_timeout = GSMTP_DEFAULT_DATA_TIMEOUT;
+        self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal,
+                                                   (GDestroyNotify) gsmtp_connection_unref, NULL);
+        self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+        self->hostname = g_strdup (g_get_host_name ());
+}
+
+/**
+ * g_smtp_server_new:
+ * @hostname: (nullable): the server's name; %NULL for the host's name
+ *
+ * Makes a server with the defaults of Racket's net/smtp-server: 512
+ * connections, lines of 1024 bytes, messages of 10 MiB, 100 recipients, 300 s
+ * idle timeout.  Its domain list starts empty; add domains before listening, or
+ * every recipient is refused as relaying.
+ *
+ * Returns: (transfer full): a new server
+ *
+ * Since: 0.1
+ */
+GSmtpServer *
+g_smtp_server_new (const char *hostname)
+{
+        GSmtpServer *self = g_object_new (GSMTP_TYPE_SERVER, NULL);
+
+        if (hostname != NULL)
+                g_smtp_server_set_hostname (self, hostname);
+        return self;
+}
+
+/**
+ * g_smtp_server_get_hostname:
+ * @self: a server
+ *
+ * Returns: the server's host name
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_server_get_hostname (GSmtpServer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), NULL);
+        return self->hostname;
+}
+
+/**
+ * g_smtp_server_set_hostname:
+ * @self: a server
+ * @hostname: the name in the banner, EHLO reply and Received header
+ *
+ * Since: 0.1
+ */
+void
+g_smtp_server_set_hostname (GSmtpServer *self, const char *hostname)
+{
+        g_autofree char *clean = NULL;
+
+        g_return_if_fail (GSMTP_IS_SERVER (self));
+        if (hostname == NULL || *hostname == '\0')
+                hostname = g_get_host_name ();
+        /* it is written into replies: keep it one printable word */
+        clean = g_strdup (hostname);
+        for (char *p = clean; *p != '\0'; p++)
+                if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
+                        *p = '-';
+        if (g_strcmp0 (self->hostname, clean) == 0)
+                return;
+        g_free (self->hostname);
+        self->hostname = g_steal_pointer (&clean);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_HOSTNAME]);
+}
+
+/**
+ * g_smtp_server_set_domains:
+ * @self: a server
+ * @domains: (array zero-terminated=1): the local domains; the first is the primary
+ *
+ * Sets the domains the server accepts mail for.  The first gives the
+ * server's identity, `MAILER-DAEMON@<primary>`.  An entry `*` accepts every
+ * domain (relays everything); `*.example.org` accepts every subdomain of
+ * example.org.  Invalid entries are ignored with a warning.
+ *
+ * Since: 0.1
+ */
+void
+g_smtp_server_set_domains (GSmtpServer *self, const char *const *domains)
+{
+        g_return_if_fail (GSMTP_IS_SERVER (self));
+        g_ptr_array_set_size (self->domains, 0);
+        g_ptr_array_add (self->domains, NULL);
+        for (guint i = 0; domains != NULL && domains[i] != NULL; i++)
+                g_smtp_server_add_domain (self, domains[i]);
+}
+
+/**
+ * g_smtp_server_add_domain:
+ * @self: a server
+ * @domain: a domain, `*`, or `*.example.org`
+ *
+ * Adds a local domain; the first one added is the primary domain.
+ *
+ * Since: 0.1
+ */
+void
+g_smtp_server_add_domain (GSmtpServer *self, const char *domain)
+{
+        g_return_if_fail (GSMTP_IS_SERVER (self));
+        g_return_if_fail (domain != NULL);
+        if (!gsmtp_domain_pattern_is_valid (domain)) {
+                g_warning ("gsmtp: \"%s\" is not a domain; ignored", domain);
+                return;
+        }
+        g_ptr_array_insert (self->domains, self->domains->len - 1, g_ascii_strdown (domain, -1));
+}
+
+/**
+ * g_smtp_server_get_domains:
+ * @self: a server
+ *
+ * Returns: (array zero-terminated=1) (transfer none): the local domains
+ *
+ * Since: 0.1
+ */
+const char *const *
+g_smtp_server_get_domains (GSmtpServer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), NULL);
+        return (const char *const *) self->domains->pdata;
+}
+
+/**
+ * g_smtp_server_get_primary_domain:
+ * @self: a server
+ *
+ * The first domain that names one domain (a `*` entry names none); the host
+ * name when there is none.
+ *
+ * Returns: the primary domain
+ *
+ * Since: 0.1
+ */
+const char *
+g_smtp_server_get_primary_domain (GSmtpServer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), NULL);
+        for (guint i = 0; i + 1 < self->domains->len; i++) {
+                const char *d = self->domains->pdata[i];
+
+                if (d[0] != '*')
+                        return d;
+        }
+        return self->hostname;
+}
+
+/**
+ * g_smtp_server_dup_mailer_daemon:
+ * @self: a server
+ *
+ * Returns: (transfer full): `MAILER-DAEMON@<primary domain>`, the server's identity
+ *
+ * Since: 0.1
+ */
+char *
+g_smtp_server_dup_mailer_daemon (GSmtpServer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), NULL);
+        return g_strconcat ("MAILER-DAEMON@", g_smtp_server_get_primary_domain (self), NULL);
+}
+
+/**
+ * g_smtp_server_is_local_domain:
+ * @self: a server
+ * @domain: a domain
+ *
+ * Returns: %TRUE when @domain matches an entry of the domain list
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_is_local_domain (GSmtpServer *self, const char *domain)
+{
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        for (guint i = 0; i + 1 < self->domains->len; i++)
+                if (gsmtp_domain_matches (self->domains->pdata[i], domain))
+                        return TRUE;
+        return FALSE;
+}
+
+/**
+ * g_smtp_server_set_handler:
+ * @self: a server
+ * @kind: the stage
+ * @handler: (scope notified) (closure user_data) (destroy destroy) (nullable): decides the stage
+ * @user_data: data for @handler
+ * @destroy: frees @user_data
+ *
+ * Registers the application's decision for one stage, replacing any before.
+ * Without a handler a stage gets its default reply (see
+ * g_smtp_stage_get_default_reply()).  Setting an %GSMTP_STAGE_AUTH handler
+ * enables AUTH PLAIN and LOGIN.
+ *
+ * Since: 0.1
+ */
+void
+g_smtp_server_set_handler (GSmtpServer *self, GSmtpStageKind kind, GSmtpStageHandler handler,
+                           gpointer user_data, GDestroyNotify destroy)
+{
+        Handler old;
+
+        g_return_if_fail (GSMTP_IS_SERVER (self));
+        g_return_if_fail (kind > GSMTP_STAGE_NONE && kind <= GSMTP_STAGE_DATA);
+        old = self->handlers[kind];
+        self->handlers[kind].handler = handler;
+        self->handlers[kind].user_data = user_data;
+        self->handlers[kind].destroy = destroy;
+        if (old.destroy != NULL)
+                old.destroy (old.user_data);
+}
+
+/**
+ * g_smtp_server_set_tls_certificate:
+ * @self: a server
+ * @certificate: (nullable): certificate with its private key
+ *
+ * Enables STARTTLS and implicit TLS listeners.
+ *
+ * Since: 0.1
+ */
+void
+g_smtp_server_set_tls_certificate (GSmtpServer *self, GTlsCertificate *certificate)
+{
+        g_return_if_fail (GSMTP_IS_SERVER (self));
+        if (g_set_object (&self->tls_certificate, certificate))
+                g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TLS_CERTIFICATE]);
+}
+
+/**
+ * g_smtp_server_set_tls_files:
+ * @self: a server
+ * @cert_file: PEM file with the certificate chain
+ * @key_file: (nullable): PEM file with the private key; %NULL when in @cert_file
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when the certificate and key were loaded
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_set_tls_files (GSmtpServer *self, const char *cert_file, const char *key_file,
+                             GError **error)
+{
+        g_autoptr(GTlsCertificate) cert = NULL;
+
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        if (key_file != NULL)
+                cert = g_tls_certificate_new_from_files (cert_file, key_file, error);
+        else
+                cert = g_tls_certificate_new_from_file (cert_file, error);
+        if (cert == NULL)
+                return FALSE;
+        g_smtp_server_set_tls_certificate (self, cert);
+        return TRUE;
+}
+
+/* ---- accepting ---------------------------------------------------------------- */
+
+/* Said before closing, without waiting: the socket is fresh, the reply is short,
+ * and the kernel's buffer takes it. */
+static void
+server_refuse_socket (GSocketConnection *connection, const char *reply)
+{
+        GSocket *socket = g_socket_connection_get_socket (connection);
+
+        g_socket_set_blocking (socket, FALSE);
+        g_socket_send (socket, reply, strlen (reply), NULL, NULL);
+        g_socket_shutdown (socket, FALSE, TRUE, NULL);
+        g_socket_close (socket, NULL);
+}
+
+static gboolean
+server_incoming (GSocketService *service, GSocketConnection *socket_connection,
+                 GObject *source_object, gpointer user_data)
+{
+        GSmtpServer *self = user_data;
+        GSmtpConnection *conn;
+        g_autoptr(GSocketAddress) remote = NULL;
+        g_autofree char *host = NULL;
+        guint per_address;
+
+        if (self->stopping) {
+                server_refuse_socket (socket_connection, "421 4.3.2 Service shutting down\r\n");
+                return TRUE;
+        }
+        if (g_hash_table_size (self->connections) >= self->max_connections) {
+                server_refuse_socket (socket_connection,
+                                      "421 4.7.0 Too many connections, try again later\r\n");
+                return TRUE;
+        }
+        remote = g_socket_connection_get_remote_address (socket_connection, NULL);
+        if (G_IS_INET_SOCKET_ADDRESS (remote))
+                host = g_inet_address_to_string (
+                        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+        else
+                host = g_strdup ("unknown");
+        per_address = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
+        /* Postfix anvil's smtpd_client_connection_count_limit */
+        if (self->max_connections_per_address != 0 && per_address >= self->max_connections_per_address) {
+                server_refuse_socket (socket_connection,
+                                      "421 4.7.0 Too many connections from your address\r\n");
+                return TRUE;
+        }
+        g_hash_table_insert (self->per_address, g_steal_pointer (&host),
+                             GUINT_TO_POINTER (per_address + 1));
+
+        conn = gsmtp_connection_new (self, socket_connection, service == self->tls_service);
+        g_hash_table_add (self->connections, conn);
+        gsmtp_connection_start (conn);
+        return TRUE;
+}
+
+void
+gsmtp_server_connection_closed (GSmtpServer *self, GSmtpConnection *conn)
+{
+        const char *host = gsmtp_connection_get_host (conn);
+        guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
+
+        if (n <= 1)
+                g_hash_table_remove (self->per_address, host);
+        else
+                g_hash_table_insert (self->per_address, g_strdup (host), GUINT_TO_POINTER (n - 1));
+        g_hash_table_remove (self->connections, conn);
+        server_maybe_finish_stop (self);
+}
+
+static GSocketService *
+server_get_service (GSmtpServer *self, GSmtpListenFlags flags)
+{
+        GSocketService **slot = (flags & GSMTP_LISTEN_IMPLICIT_TLS) ? &self->tls_service : &self->service;
+
+        if (*slot == NULL) {
+                *slot = g_socket_service_new ();
+                g_socket_listener_set_backlog (G_SOCKET_LISTENER (*slot), LISTEN_BACKLOG);
+                g_signal_connect (*slot, "incoming", G_CALLBACK (server_incoming), self);
+        }
+        return *slot;
+}
+
+static gboolean
+server_check_listen (GSmtpServer *self, GSmtpListenFlags flags, GError **error)
+{
+        if (self->stopping) {
+                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "The server was stopped");
+                return FALSE;
+        }
+        if ((flags & GSMTP_LISTEN_IMPLICIT_TLS) && self->tls_certificate == NULL) {
+                g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_TLS_REQUIRED,
+                                     "An implicit TLS listener needs a certificate");
+                return FALSE;
+        }
+        return TRUE;
+}
+
+/**
+ * g_smtp_server_listen:
+ * @self: a server
+ * @address: where to listen (port 0 picks a free port)
+ * @flags: %GSMTP_LISTEN_IMPLICIT_TLS for a port 465 style listener
+ * @out_address: (out) (optional) (transfer full): the address really bound
+ * @error: return location for a #GError
+ *
+ * Adds a listener.  A server may have any number.
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_listen (GSmtpServer *self, GSocketAddress *address, GSmtpListenFlags flags,
+                      GSocketAddress **out_address, GError **error)
+{
+        GSocketService *service;
+
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), FALSE);
+        if (!server_check_listen (self, flags, error))
+                return FALSE;
+        service = server_get_service (self, flags);
+        return g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
+                                              G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                              NULL, out_address, error);
+}
+
+/**
+ * g_smtp_server_listen_inet:
+ * @self: a server
+ * @host: an IP address, such as "127.0.0.1" or "::1"
+ * @port: the port, or 0 for a free one
+ * @flags: listener flags
+ * @out_port: (out) (optional): the port really bound
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_listen_inet (GSmtpServer *self, const char *host, guint16 port,
+                           GSmtpListenFlags flags, guint16 *out_port, GError **error)
+{
+        g_autoptr(GInetAddress) ia = NULL;
+        g_autoptr(GSocketAddress) address = NULL;
+        g_autoptr(GSocketAddress) bound = NULL;
+
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        ia = g_inet_address_new_from_string (host);
+        if (ia == NULL) {
+                g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                             "“%s” is not an IP address", host);
+                return FALSE;
+        }
+        address = g_inet_socket_address_new (ia, port);
+        if (!g_smtp_server_listen (self, address, flags, &bound, error))
+                return FALSE;
+        if (out_port != NULL)
+                *out_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+        return TRUE;
+}
+
+/**
+ * g_smtp_server_listen_all:
+ * @self: a server
+ * @port: the port, or 0 for a free one
+ * @flags: listener flags
+ * @out_port: (out) (optional): the port really bound
+ * @error: return location for a #GError
+ *
+ * Listens on every address, IPv6 and IPv4.
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_listen_all (GSmtpServer *self, guint16 port, GSmtpListenFlags flags,
+                          guint16 *out_port, GError **error)
+{
+        GSocketService *service;
+
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        if (!server_check_listen (self, flags, error))
+                return FALSE;
+        service = server_get_service (self, flags);
+        if (port == 0) {
+                guint16 bound = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (service),
+                                                                     NULL, error);
+                if (bound == 0)
+                        return FALSE;
+                if (out_port != NULL)
+                        *out_port = bound;
+                return TRUE;
+        }
+        if (!g_socket_listener_add_inet_port (G_SOCKET_LISTENER (service), port, NULL, error))
+                return FALSE;
+        if (out_port != NULL)
+                *out_port = port;
+        return TRUE;
+}
+
+/**
+ * g_smtp_server_listen_socket:
+ * @self: a server
+ * @socket: a listening socket, for example from systemd socket activation
+ * @flags: listener flags
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_listen_socket (GSmtpServer *self, GSocket *socket, GSmtpListenFlags flags,
+                             GError **error)
+{
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        g_return_val_if_fail (G_IS_SOCKET (socket), FALSE);
+        if (!server_check_listen (self, flags, error))
+                return FALSE;
+        return g_socket_listener_add_socket (G_SOCKET_LISTENER (server_get_service (self, flags)),
+                                             socket, NULL, error);
+}
+
+/**
+ * g_smtp_server_get_n_sessions:
+ * @self: a server
+ *
+ * Returns: how many sessions are open
+ *
+ * Since: 0.1
+ */
+guint
+g_smtp_server_get_n_sessions (GSmtpServer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), 0);
+        return g_hash_table_size (self->connections);
+}
+
+/* ---- stopping ------------------------------------------------------------------ */
+
+static void
+server_shutdown_all (GSmtpServer *self, gboolean force)
+{
+        g_autoptr(GPtrArray) live = server_list_connections (self);
+
+        for (guint i = 0; i < live->len; i++)
+                gsmtp_connection_ref (live->pdata[i]);
+        for (guint i = 0; i < live->len; i++) {
+                gsmtp_connection_shutdown (live->pdata[i], force);
+                gsmtp_connection_unref (live->pdata[i]);
+        }
+}
+
+static void
+server_maybe_finish_stop (GSmtpServer *self)
+{
+        GTask *task;
+
+        if (self->stop_task == NULL || g_hash_table_size (self->connections) > 0)
+                return;
+        if (self->grace_id != 0) {
+                g_source_remove (self->grace_id);
+                self->grace_id = 0;
+        }
+        task = g_steal_pointer (&self->stop_task);
+        g_task_return_boolean (task, TRUE);
+        g_object_unref (task);
+}
+
+static gboolean
+server_grace_over (gpointer data)
+{
+        GSmtpServer *self = data;
+
+        self->grace_id = 0;
+        server_shutdown_all (self, TRUE);
+        return G_SOURCE_REMOVE;
+}
+
+/**
+ * g_smtp_server_stop_async:
+ * @self: a server
+ * @grace_seconds: how long transactions in flight may take to finish
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when every session has ended
+ * @user_data: data for @callback
+ *
+ * Stops the server, as Racket's smtp-server stop function does: no new
+ * connections; idle sessions get `421 4.3.2` now; a session in a transaction
+ * finishes it (up to @grace_seconds), then gets `421`.  A message whose end of
+ * DATA is being decided by the application when the grace period ends still
+ * gets its reply, so no message acknowledged with `250` is lost or delivered twice.
+ *
+ * Since: 0.1
+ */
+void
+g_smtp_server_stop_async (GSmtpServer *self, guint grace_seconds, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+        GTask *task;
+
+        g_return_if_fail (GSMTP_IS_SERVER (self));
+        task = g_task_new (self, cancellable, callback, user_data);
+        g_task_set_source_tag (task, g_smtp_server_stop_async);
+        if (self->stop_task != NULL) {
+                g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
+                                         "The server is already stopping");
+                g_object_unref (task);
+                return;
+        }
+        self->stopping = TRUE;
+        self->stop_task = task;
+        server_close_listeners (self);
+        self->grace_id = g_timeout_add_seconds (grace_seconds, server_grace_over, self);
+        server_shutdown_all (self, grace_seconds == 0);
+        server_maybe_finish_stop (self);
+}
+
+/**
+ * g_smtp_server_stop_finish:
+ * @self: a server
+ * @result: the result
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when every session has ended
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_stop_finish (GSmtpServer *self, GAsyncResult *result, GError **error)
+{
+        g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+        return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- for sessions and connections ----------------------------------------------- */
+
+const GSmtpLimits *
+gsmtp_server_get_limits (GSmtpServer *self)
+{
+        return &self->limits;
+}
+
+gboolean
+gsmtp_server_has_tls (GSmtpServer *self)
+{
+        return self->tls_certificate != NULL;
+}
+
+gboolean
+gsmtp_server_has_auth (GSmtpServer *self)
+{
+        return self->handlers[GSMTP_STAGE_AUTH].handler != NULL;
+}
+
+GTlsCertificate *
+gsmtp_server_get_tls_certificate (GSmtpServer *self)
+{
+        return self->tls_certificate;
+}
+
+guint
+gsmtp_server_get_idle_timeout (GSmtpServer *self)
+{
+        return self->idle_timeout;
+}
+
+guint
+gsmtp_server_get_data_timeout (GSmtpServer *self)
+{
+        return self->data_timeout;
+}
+
+guint8 *
+gsmtp_server_get_read_buffer (GSmtpServer *self, gsize *size)
+{
+        if (self->read_buffer == NULL)
+                self->read_buffer = g_malloc (READ_BUFFER_SIZE);
+        *size = READ_BUFFER_SIZE;
+        return self->read_buffer;
+}
+
+/* The application decides; NULL means it deferred.  A handler that returns
+ * NULL without deferring failed to decide: 451 4.3.0, as libsoup answers 500. */
+GSmtpReply *
+gsmtp_server_decide (GSmtpServer *self, GSmtpStage *stage)
+{
+        Handler *h = &self->handlers[g_smtp_stage_get_kind (stage)];
+        GSmtpReply *reply;
+
+        if (h->handler == NULL)
+                return g_smtp_reply_ref (g_smtp_stage_get_default_reply (stage));
+        g_object_ref (stage);
+        reply = h->handler (self, stage, h->user_data);
+        if (reply == NULL && !gsmtp_stage_is_deferred (stage)) {
+                g_autofree char *kind = g_enum_to_string (GSMTP_TYPE_STAGE_KIND,
+                                                          g_smtp_stage_get_kind (stage));
+
+                g_warning ("gsmtp: the %s handler returned no reply and did not defer; answering 451",
+                           kind);
+                reply = g_smtp_reply_new (451, "4.3.0", NULL);
+        } else if (reply != NULL && gsmtp_stage_is_deferred (stage)) {
+                g_warning ("gsmtp: a handler deferred and also replied; the reply wins");
+                gsmtp_stage_detach (stage);
+        }
+        g_object_unref (stage);
+        return reply;
+}
