@@ -14,5 +14,6 @@
 #include <gsmtp/gsmtp-envelope.h>
 #include <gsmtp/gsmtp-stage.h>
 #include <gsmtp/gsmtp-server.h>
+#include <gsmtp/gsmtp-client.h>
 
 #undef __GSMTP_H_INSIDE__

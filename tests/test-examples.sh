@@ -1,0 +1,55 @@
+#!/bin/bash
+# dump-mail and send-mail as ../shared/CONTRACT.md describes them, driven from outside.
+set -u
+B=${GSMTP_BUILDDIR:-.}
+DUMP="$B/examples/dump-mail"
+SEND="$B/examples/send-mail"
+work=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+n=0; failed=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+echo "1..9"
+
+"$DUMP" --bogus >/dev/null 2>"$work/err"; rc=$?
+check "dump-mail: bad flag exits 2 with one line" '[ $rc -eq 2 ] && [ $(wc -l < "$work/err") -eq 1 ]'
+"$SEND" --server 127.0.0.1 </dev/null >/dev/null 2>&1; rc=$?
+check "send-mail: missing flags exit 2" '[ $rc -eq 2 ]'
+
+"$DUMP" --listen 127.0.0.1:0 --domain example.org --json --maildir "$work/md" >"$work/out" 2>"$work/log" &
+pid=$!
+for i in $(seq 1 100); do grep -q "listening on" "$work/log" && break; sleep 0.05; done
+port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/log")
+check "dump-mail prints the real port" '[ -n "$port" ]'
+
+printf 'Subject: via send-mail\r\nMessage-ID: <m1@x.test>\r\n\r\n.dot line\r\nbody\r\n' > "$work/msg"
+"$SEND" --server 127.0.0.1 --port "$port" --from a@x.test --to b@example.org < "$work/msg"; rc=$?
+check "send-mail exit 0 when accepted" '[ $rc -eq 0 ]'
+"$SEND" --server 127.0.0.1 --port "$port" --from a@x.test --to b@elsewhere.test < "$work/msg" 2>"$work/serr"; rc=$?
+check "send-mail exit 1 and the reply when refused" '[ $rc -eq 1 ] && grep -q "550 5.7.1" "$work/serr"'
+
+for i in $(seq 1 100); do [ -s "$work/out" ] && break; sleep 0.05; done
+want=$(sha256sum < "$work/msg" | cut -d" " -f1)
+check "JSON line has the sha256 of the bytes sent, subject and message id" \
+  'grep -q "\"sha256\":\"$want\"" "$work/out" && grep -q "\"subject\":\"via send-mail\"" "$work/out" && grep -q "\"message_id\":\"m1@x.test\"" "$work/out"'
+check "maildir holds the message in new/ with a Received header" \
+  '[ $(ls "$work/md/new" | wc -l) -eq 1 ] && head -1 "$work/md/new/"* | grep -q "^Received: from"'
+
+if command -v python3 >/dev/null; then
+  python3 - "$port" <<'PY'; rc=$?
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10)
+s.sendmail('', ['postmaster'], b'Subject: bounce\r\n\r\nx\r\n')
+s.quit()
+PY
+  check "smtplib: a null-sender bounce to postmaster" '[ $rc -eq 0 ]'
+else
+  ok "smtplib # SKIP no python3"
+fi
+
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
+check "SIGTERM: stop and exit 0" '[ $rc -eq 0 ]'
+exit $failed

@@ -1,0 +1,521 @@
+/* test-session.c — the protocol state machine, fed bytes directly (no sockets). */
+#include "config.h"
+#include "gsmtp-private.h"
+#include "gsmtp-session.h"
+
+#include <string.h>
+
+typedef struct {
+        GSmtpServer  *server;
+        GSmtpPeer    *peer;
+        GSmtpSession *session;
+        GPtrArray    *messages;         /* GSmtpEnvelope */
+        GSmtpStage   *deferred;         /* a stage a handler kept */
+        guint         wakeups;
+} Fx;
+
+static GSmtpReply *
+on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        Fx *fx = data;
+
+        g_ptr_array_add (fx->messages, g_object_ref (g_smtp_stage_get_envelope (stage)));
+        return g_smtp_reply_new_code (250);
+}
+
+static GSmtpReply *
+on_auth (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        if (g_str_equal (g_smtp_stage_get_argument (stage), "user") &&
+            g_str_equal (g_smtp_stage_get_password (stage), "secret"))
+                return g_smtp_reply_new_code (235);
+        return g_smtp_reply_new_code (535);
+}
+
+static void
+on_wakeup (gpointer data)
+{
+        ((Fx *) data)->wakeups++;
+}
+
+static void
+fx_setup (Fx *fx, gconstpointer unused)
+{
+        gsmtp_ensure_gmime ();
+        fx->server = g_smtp_server_new ("mx.example.org");
+        g_smtp_server_add_domain (fx->server, "example.org");
+        g_smtp_server_add_domain (fx->server, "*.sub.test");
+        g_object_set (fx->server, "auth-failure-delay", 0, NULL);
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_DATA, on_data, fx, NULL);
+        fx->messages = g_ptr_array_new_with_free_func (g_object_unref);
+        fx->peer = gsmtp_peer_new (NULL, NULL);
+}
+
+static void
+fx_start (Fx *fx)
+{
+        fx->session = gsmtp_session_new (fx->server, fx->peer, FALSE, on_wakeup, fx);
+        gsmtp_session_start (fx->session);
+}
+
+static void
+fx_teardown (Fx *fx, gconstpointer unused)
+{
+        g_clear_pointer (&fx->session, gsmtp_session_free);
+        g_clear_object (&fx->deferred);
+        g_ptr_array_unref (fx->messages);
+        g_object_unref (fx->peer);
+        g_object_unref (fx->server);
+}
+
+static char *
+fx_take (Fx *fx)
+{
+        g_autoptr(GBytes) out = gsmtp_session_take_output (fx->session);
+
+        return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+}
+
+static void
+fx_feed (Fx *fx, const char *bytes)
+{
+        gsmtp_session_feed (fx->session, (const guint8 *) bytes, strlen (bytes));
+}
+
+/* Feeds @bytes and checks the whole output is exactly @expected... or starts
+ * with it when @expected ends with '*'. */
+static void
+fx_chat (Fx *fx, const char *bytes, const char *expected)
+{
+        g_autofree char *out = NULL;
+        gsize n = strlen (expected);
+
+        fx_feed (fx, bytes);
+        out = fx_take (fx);
+        if (n > 0 && expected[n - 1] == '*') {
+                if (strncmp (out, expected, n - 1) != 0)
+                        g_error ("sent %s\nexpected prefix %s\ngot %s", bytes, expected, out);
+        } else if (strcmp (out, expected) != 0) {
+                g_error ("sent %s\nexpected %s\ngot %s", bytes, expected, out);
+        }
+}
+
+static void
+fx_greet (Fx *fx)
+{
+        g_autofree char *banner = NULL;
+
+        fx_start (fx);
+        banner = fx_take (fx);
+        g_assert_cmpstr (banner, ==, "220 mx.example.org ESMTP gsmtp\r\n");
+        fx_chat (fx, "EHLO client.test\r\n", "250-mx.example.org Hello client.test\r\n*");
+}
+
+static void
+test_ehlo (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *out = NULL;
+
+        g_test_summary ("EHLO advertises PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES; no STARTTLS or AUTH unconfigured");
+        fx_start (fx);
+        g_free (fx_take (fx));
+        fx_feed (fx, "EHLO client.test\r\n");
+        out = fx_take (fx);
+        g_assert_cmpstr (out, ==, "250-mx.example.org Hello client.test\r\n250-PIPELINING\r\n"
+                         "250-SIZE 10485760\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
+        fx_chat (fx, "HELO other.test\r\n", "250 mx.example.org Hello other.test\r\n");
+        g_assert_false (g_smtp_peer_get_esmtp (fx->peer));
+        g_assert_cmpstr (g_smtp_peer_get_helo (fx->peer), ==, "other.test");
+        fx_chat (fx, "EHLO\r\n", "501 5.5.4 *");
+        fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
+        fx_chat (fx, "VRFY someone\r\n", "252 2.0.0 *");
+        fx_chat (fx, "EXPN list\r\n", "502 5.5.1 *");
+        fx_chat (fx, "HELP\r\n", "214 2.0.0 *");
+        fx_chat (fx, "QUIT\r\n", "221 2.0.0 Bye\r\n");
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+}
+
+static void
+test_transaction_bytes (Fx *fx, gconstpointer unused)
+{
+        GSmtpEnvelope *env;
+        GBytes *data;
+        const char *want = "Subject: hi\r\n\r\n.leading dot\r\nline\r\n..\r\n";
+
+        g_test_summary ("A message arrives with exactly the bytes sent, dot-unstuffed, and a Received header");
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
+        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "250 2.1.5 OK\r\n");
+        fx_chat (fx, "DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n");
+        fx_chat (fx, "Subject: hi\r\n\r\n..leading dot\r\nline\r\n...\r\n.\r\n", "250 2.0.0 OK: queued as *");
+        g_assert_cmpuint (fx->messages->len, ==, 1);
+        env = fx->messages->pdata[0];
+        data = g_smtp_envelope_get_data (env);
+        g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), want, strlen (want));
+        g_assert_cmpstr (g_smtp_envelope_get_sender (env), ==, "a@x.test");
+        g_assert_cmpstr (g_smtp_envelope_get_recipients (env)[0], ==, "b@example.org");
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (env), "by mx.example.org (gsmtp) with ESMTP"));
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (env), "for <b@example.org>"));
+        g_assert_cmpstr (g_mime_message_get_subject (g_smtp_envelope_get_message (env)), ==, "hi");
+        g_assert_nonnull (g_mime_object_get_header (GMIME_OBJECT (g_smtp_envelope_get_message (env)), "Received"));
+        /* the session is ready for the next transaction */
+        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
+}
+
+static void
+test_pipelining (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("RFC 2920: a whole transaction in one write gets its replies in order, in one batch");
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@nowhere.test>\r\n"
+                     "RCPT TO:<d@example.org>\r\nDATA\r\n",
+                 "250 2.1.0 OK\r\n250 2.1.5 OK\r\n550 5.7.1 Relay access denied\r\n250 2.1.5 OK\r\n"
+                 "354 End data with <CR><LF>.<CR><LF>\r\n");
+        fx_chat (fx, "body\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nRSET\r\nQUIT\r\n",
+                 "250 2.0.0 OK*");
+        g_assert_cmpuint (fx->messages->len, ==, 1);
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (fx->messages->pdata[0]), ==, 2);
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+}
+
+static void
+test_sequence (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("503 for commands out of order, 500/501/555 for bad commands");
+        fx_start (fx);
+        g_free (fx_take (fx));
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "503 5.5.1 Send HELO/EHLO first\r\n");
+        fx_chat (fx, "EHLO c.test\r\n", "250-*");
+        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 Need MAIL command first\r\n");
+        fx_chat (fx, "DATA\r\n", "503 5.5.1 *");
+        fx_chat (fx, "FOO bar\r\n", "500 5.5.2 Command not recognized\r\n");
+        fx_chat (fx, "MAIL TO:<a@x.test>\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<not an address>\r\n", "501 5.1.7 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> FOO=BAR\r\n", "555 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=abc\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM: <a@x.test> BODY=8BITMIME\r\n", "250 2.1.0 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "503 5.5.1 Nested MAIL command\r\n");
+        fx_chat (fx, "DATA\r\n", "554 5.5.1 No valid recipients\r\n");
+        fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=NEVER\r\n", "555 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<@relay.test:b@example.org>\r\n", "250 2.1.5 *");
+        fx_chat (fx, "DATA extra\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RSET\r\n", "250 2.0.0 *");
+        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
+        fx_chat (fx, "bad\0command\r\n", "500 5.5.2 *");
+}
+
+static void
+test_domains (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *md = NULL;
+
+        g_test_summary ("Local domains match without case, *.x matches subdomains, postmaster always; others are relay denied");
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<>\r\n", "250 2.1.0 *");
+        fx_chat (fx, "RCPT TO:<u@EXAMPLE.org>\r\n", "250 2.1.5 *");
+        fx_chat (fx, "RCPT TO:<u@a.sub.test>\r\n", "250 2.1.5 *");
+        fx_chat (fx, "RCPT TO:<u@sub.test>\r\n", "550 5.7.1 Relay access denied\r\n");
+        fx_chat (fx, "RCPT TO:<u@evil.test>\r\n", "550 5.7.1 *");
+        fx_chat (fx, "RCPT TO:<Postmaster>\r\n", "250 2.1.5 *");
+        fx_chat (fx, "RCPT TO:<postmaster@example.org>\r\n", "250 2.1.5 *");
+        fx_chat (fx, "RCPT TO:<nobody>\r\n", "501 5.1.3 *");
+        fx_chat (fx, "DATA\r\n", "354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 *");
+        g_assert_true (g_smtp_envelope_is_null_sender (fx->messages->pdata[0]));
+        g_assert_cmpstr (g_smtp_envelope_get_sender (fx->messages->pdata[0]), ==, "");
+        g_assert_cmpstr (g_smtp_envelope_get_reverse_path (fx->messages->pdata[0]), ==, "MAILER-DAEMON@example.org");
+        md = g_smtp_server_dup_mailer_daemon (fx->server);
+        g_assert_cmpstr (md, ==, "MAILER-DAEMON@example.org");
+
+        g_smtp_server_add_domain (fx->server, "*");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<u@anywhere.test>\r\n", "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
+}
+
+static void
+test_limits (Fx *fx, gconstpointer unused)
+{
+        g_autoptr(GString) big = g_string_new (NULL);
+
+        g_test_summary ("max-recipients 452 4.5.3, SIZE 552 5.3.4, line too long 500 5.5.2; the session stays usable");
+        g_object_set (fx->server, "max-recipients", 2, "max-message-size", (guint64) 1000, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=5000\r\n", "552 5.3.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=500\r\n", "250 *");
+        fx_chat (fx, "RCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\n",
+                 "250 2.1.5 OK\r\n250 2.1.5 OK\r\n452 4.5.3 Too many recipients\r\n");
+        fx_chat (fx, "DATA\r\n", "354 *");
+        for (int i = 0; i < 30; i++)
+                g_string_append (big, "0123456789012345678901234567890123456789\r\n");
+        fx_feed (fx, big->str);
+        fx_chat (fx, ".\r\n", "552 5.3.4 *");
+        g_assert_cmpuint (fx->messages->len, ==, 0);
+
+        g_string_truncate (big, 0);
+        g_string_append (big, "MAIL FROM:<a@x.test>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n");
+        fx_chat (fx, big->str, "250 *");
+        g_string_truncate (big, 0);
+        g_string_append_len (big, "x", 0);
+        for (int i = 0; i < 1100; i++)
+                g_string_append_c (big, 'y');
+        g_string_append (big, "\r\n.\r\n");
+        fx_chat (fx, big->str, "500 5.5.2 Message has a line too long\r\n");
+        g_assert_cmpuint (fx->messages->len, ==, 0);
+
+        /* an overlong command line, fed in pieces with no newline for a while */
+        fx_feed (fx, big->str + 5);
+        g_free (fx_take (fx));
+        g_string_truncate (big, 0);
+        for (int i = 0; i < 5000; i++)
+                g_string_append_c (big, 'z');
+        fx_feed (fx, big->str);
+        fx_feed (fx, big->str);
+        fx_chat (fx, "\r\n", "500 5.5.2 Line too long\r\n");
+        fx_chat (fx, "NOOP\r\n", "250 *");
+}
+
+static void
+test_smuggling (Fx *fx, gconstpointer unused)
+{
+        static const char *const vectors[] = {
+                "\n.\n", "\n.\r\n", "\r.\r", "\r\n.\r", "\r\n.\n", "\r.\r\n", "\n.\r",
+        };
+
+        g_test_summary ("SMTP smuggling: bare LF/CR around a dot never ends DATA; no smuggled command runs");
+        fx_greet (fx);
+        for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+                g_autofree char *msg = g_strdup_printf ("Subject: v%u\r\n\r\nhello%sMAIL FROM:<evil@x.test>\r\n"
+                                                        "RCPT TO:<victim@example.org>\r\nDATA\r\nsmuggled\r\n.\r\n",
+                                                        i, vectors[i]);
+                fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n", "250 *");
+                fx_chat (fx, "DATA\r\n", "354 *");
+                /* exactly one reply: the smuggled commands are message content */
+                fx_chat (fx, msg, "250 2.0.0 OK: queued as *");
+                g_assert_cmpuint (fx->messages->len, ==, i + 1);
+                g_assert_cmpstr (g_smtp_envelope_get_sender (fx->messages->pdata[i]), ==, "a@x.test");
+        }
+        /* the reject policy refuses such messages */
+        g_object_set (fx->server, "bare-linefeed", GSMTP_BARE_LINEFEED_REJECT, NULL);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *");
+        fx_chat (fx, "a\nb\r\n.\r\n", "550 5.5.2 *");
+        g_assert_cmpuint (fx->messages->len, ==, G_N_ELEMENTS (vectors));
+}
+
+static void
+test_error_limit (Fx *fx, gconstpointer unused)
+{
+        g_autoptr(GString) junk = g_string_new (NULL);
+        g_autofree char *out = NULL;
+
+        g_test_summary ("Too many bad commands: 421 4.7.0 and close (Postfix's hard error limit)");
+        g_object_set (fx->server, "max-errors", 3, NULL);
+        fx_greet (fx);
+        fx_feed (fx, "X\r\nY\r\nZ\r\nNOOP\r\n");
+        out = fx_take (fx);
+        g_assert_true (g_str_has_suffix (out, "421 4.7.0 Too many errors, closing connection\r\n"));
+        g_assert_null (strstr (out, "250"));
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+}
+
+static GSmtpReply *
+defer_rcpt (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        Fx *fx = data;
+
+        fx->deferred = g_smtp_stage_defer (stage);
+        return NULL;
+}
+
+static void
+test_deferred (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *out = NULL;
+
+        g_test_summary ("A deferred RCPT holds the pipelined commands; completing it replies in order");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_RCPT, defer_rcpt, fx, NULL);
+        fx_greet (fx);
+        fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nNOOP\r\n");
+        out = fx_take (fx);
+        g_assert_cmpstr (out, ==, "250 2.1.0 OK\r\n");
+        g_assert_nonnull (fx->deferred);
+        g_assert_true (g_smtp_stage_is_pending (fx->deferred));
+        g_assert_true (g_smtp_stage_is_local_domain (fx->deferred));
+        g_assert_cmpstr (g_smtp_stage_get_domain (fx->deferred), ==, "example.org");
+        g_smtp_stage_complete (fx->deferred, g_smtp_reply_new (550, NULL, "No such user\r\n250 injected"));
+        g_assert_cmpuint (fx->wakeups, ==, 1);
+        g_free (out);
+        out = fx_take (fx);
+        g_assert_cmpstr (out, ==, "550 5.1.1 No such user  250 injected\r\n250 2.0.0 OK\r\n");
+        g_clear_object (&fx->deferred);
+
+        /* a client gone while the application thinks: the stage says so */
+        fx_feed (fx, "RCPT TO:<c@example.org>\r\n");
+        gsmtp_session_eof (fx->session);
+        g_assert_true (g_smtp_stage_is_cancelled (fx->deferred));
+        g_smtp_stage_complete_code (fx->deferred, 250);
+}
+
+static GSmtpReply *
+forgetful (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        return NULL;
+}
+
+static void
+test_handler_failure (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("A handler that neither replies nor defers gets 451 4.3.0, not a crash");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_MAIL, forgetful, NULL, NULL);
+        fx_greet (fx);
+        g_test_expect_message ("gsmtp", G_LOG_LEVEL_WARNING, "*returned no reply*");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "451 4.3.0 *");
+        g_test_assert_expected_messages ();
+}
+
+static void
+test_auth (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *plain = g_base64_encode ((const guchar *) "\0user\0secret", 12);
+        g_autofree char *bad = g_base64_encode ((const guchar *) "\0user\0wrong", 11);
+        g_autofree char *line = NULL;
+
+        g_test_summary ("AUTH PLAIN and LOGIN; 538 without TLS; cancel 501; bad base64 501; 535; second AUTH 503");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "AUTH PLAIN\r\n", "538 5.7.11 *");
+        g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
+        fx_chat (fx, "EHLO c.test\r\n", "*250 AUTH PLAIN LOGIN\r\n");
+        fx_chat (fx, "AUTH CRAM-MD5\r\n", "504 5.5.4 *");
+        fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
+        fx_chat (fx, "*\r\n", "501 5.0.0 Authentication cancelled\r\n");
+        fx_chat (fx, "AUTH PLAIN !!!!\r\n", "501 5.5.2 *");
+        line = g_strdup_printf ("AUTH PLAIN %s\r\n", bad);
+        fx_chat (fx, line, "535 5.7.8 *");
+        fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+        fx_chat (fx, "dXNlcg==\r\n", "334 UGFzc3dvcmQ6\r\n");
+        fx_chat (fx, "c2VjcmV0\r\n", "235 2.7.0 Authentication successful\r\n");
+        g_assert_cmpstr (g_smtp_peer_get_username (fx->peer), ==, "user");
+        g_assert_cmpstr (g_smtp_peer_get_protocol (fx->peer), ==, "ESMTPA");
+        fx_chat (fx, "AUTH PLAIN\r\n", "503 5.5.1 *");
+        /* authenticated users may relay (permit_sasl_authenticated) */
+        fx_chat (fx, "MAIL FROM:<user@example.org> AUTH=<>\r\nRCPT TO:<x@elsewhere.test>\r\n",
+                 "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
+}
+
+static void
+test_auth_failures (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *bad = g_base64_encode ((const guchar *) "\0user\0wrong", 11);
+        g_autofree char *line = g_strdup_printf ("AUTH PLAIN %s\r\n", bad);
+        g_autofree char *out = NULL;
+
+        g_test_summary ("After max-auth-failures the session gets 421 and closes");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+        g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
+        fx_greet (fx);
+        fx_chat (fx, line, "535 *");
+        fx_chat (fx, line, "535 *");
+        fx_feed (fx, line);
+        out = fx_take (fx);
+        g_assert_cmpstr (out, ==, "535 5.7.8 Authentication credentials invalid\r\n421 4.7.0 Too many authentication failures\r\n");
+}
+
+static void
+test_sync (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("Content before 354 gets 554 5.5.0 and close; an HTTP request gets 421");
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: eager\r\n",
+                 "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n554 5.5.0 *");
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+        gsmtp_session_free (fx->session);
+        fx_start (fx);
+        g_free (fx_take (fx));
+        fx_chat (fx, "GET / HTTP/1.1\r\n", "421 4.7.0 *");
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+        /* configurable: a sloppy pipeliner may be let through */
+        gsmtp_session_free (fx->session);
+        g_object_set (fx->server, "strict-pipelining", FALSE, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: eager\r\n\r\n.\r\n",
+                 "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 *");
+}
+
+static void
+test_shutdown (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("Stop: an idle session gets 421 at once; one in a transaction finishes it first");
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n", "250 *");
+        gsmtp_session_shutdown (fx->session, FALSE);
+        g_assert_false (gsmtp_session_has_output (fx->session));
+        fx_chat (fx, "DATA\r\n", "354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 OK: queued as *\r\n421 4.3.2 *");
+        g_assert_cmpuint (fx->messages->len, ==, 1);
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+}
+
+static void
+test_duplicates_and_spill (Fx *fx, gconstpointer unused)
+{
+        g_autoptr(GString) msg = g_string_new ("Subject: big\r\n\r\n");
+        GBytes *data;
+
+        g_test_summary ("A recipient named twice gets one copy; a message past spill-threshold comes from a mapped file intact");
+        g_object_set (fx->server, "spill-threshold", (guint64) 4096, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<B@example.org>\r\nDATA\r\n", "250 *");
+        for (int i = 0; i < 2000; i++)
+                g_string_append_printf (msg, "line %d of a message that will not fit in memory\r\n", i);
+        fx_feed (fx, msg->str);
+        fx_chat (fx, ".\r\n", "250 2.0.0 *");
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (fx->messages->pdata[0]), ==, 1);
+        data = g_smtp_envelope_get_data (fx->messages->pdata[0]);
+        g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), msg->str, msg->len);
+        g_assert_cmpstr (g_mime_message_get_subject (g_smtp_envelope_get_message (fx->messages->pdata[0])), ==, "big");
+}
+
+static void
+test_byte_at_a_time (Fx *fx, gconstpointer unused)
+{
+        const char *script = "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n";
+        const char *body = "Subject: slow\r\n\r\n..x\r\n.\r\n";
+        g_autofree char *out = NULL;
+        GBytes *data;
+
+        g_test_summary ("A client that sends one byte at a time gets the same result");
+        g_object_set (fx->server, "strict-pipelining", TRUE, NULL);
+        fx_greet (fx);
+        for (const char *p = script; *p != '\0'; p++)
+                gsmtp_session_feed (fx->session, (const guint8 *) p, 1);
+        g_free (fx_take (fx));
+        for (const char *p = body; *p != '\0'; p++)
+                gsmtp_session_feed (fx->session, (const guint8 *) p, 1);
+        out = fx_take (fx);
+        g_assert_true (g_str_has_prefix (out, "250 2.0.0"));
+        data = g_smtp_envelope_get_data (fx->messages->pdata[0]);
+        g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), "Subject: slow\r\n\r\n.x\r\n", 20);
+}
+
+int
+main (int argc, char **argv)
+{
+        g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+#define ADD(path, fn) g_test_add ("/session/" path, Fx, NULL, fx_setup, fn, fx_teardown)
+        ADD ("ehlo", test_ehlo);
+        ADD ("transaction-bytes", test_transaction_bytes);
+        ADD ("pipelining", test_pipelining);
+        ADD ("sequence", test_sequence);
+        ADD ("domains", test_domains);
+        ADD ("limits", test_limits);
+        ADD ("smuggling", test_smuggling);
+        ADD ("error-limit", test_error_limit);
+        ADD ("deferred", test_deferred);
+        ADD ("handler-failure", test_handler_failure);
+        ADD ("auth", test_auth);
+        ADD ("auth-failures", test_auth_failures);
+        ADD ("sync", test_sync);
+        ADD ("shutdown", test_shutdown);
+        ADD ("duplicates-and-spill", test_duplicates_and_spill);
+        ADD ("byte-at-a-time", test_byte_at_a_time);
+        return g_test_run ();
+}
