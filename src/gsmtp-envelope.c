@@ -343,7 +343,8 @@ g_smtp_envelope_get_message (GSmtpEnvelope *self)
                 int fd = dup (self->spill_fd);
 
                 if (fd >= 0)
-                        stream = g_mime_stream_mmap_new (fd, PROT_READ, MAP_PRIVATE);
+                        stream = g_mime_stream_mmap_new_with_bounds (fd, PROT_READ, MAP_PRIVATE, 0,
+                                                                     g_bytes_get_size (self->data));
         } else {
                 stream = g_mime_stream_mem_new ();
         }

@@ -47,6 +47,7 @@ struct _GSmtpServer {
 
         gboolean         stopping;
         guint            grace_id;
+        GSource         *grace_source;          /* (owned) (nullable) */
         GTask           *stop_task;             /* (owned) (nullable) */
 };
 
@@ -121,8 +122,9 @@ g_smtp_server_dispose (GObject *object)
         server_close_listeners (self);
         g_clear_object (&self->service);
         g_clear_object (&self->tls_service);
-        if (self->grace_id != 0) {
-                g_source_remove (self->grace_id);
+        if (self->grace_source != NULL) {
+                g_source_destroy (self->grace_source);
+                g_clear_pointer (&self->grace_source, g_source_unref);
                 self->grace_id = 0;
         }
         /* Sessions still open end without a word: an application that wants
@@ -836,8 +838,9 @@ server_maybe_finish_stop (GSmtpServer *self)
 
         if (self->stop_task == NULL || g_hash_table_size (self->connections) > 0)
                 return;
-        if (self->grace_id != 0) {
-                g_source_remove (self->grace_id);
+        if (self->grace_source != NULL) {
+                g_source_destroy (self->grace_source);
+                g_clear_pointer (&self->grace_source, g_source_unref);
                 self->grace_id = 0;
         }
         task = g_steal_pointer (&self->stop_task);
@@ -851,6 +854,7 @@ server_grace_over (gpointer data)
         GSmtpServer *self = data;
 
         self->grace_id = 0;
+        g_clear_pointer (&self->grace_source, g_source_unref);
         server_shutdown_all (self, TRUE);
         return G_SOURCE_REMOVE;
 }
@@ -889,7 +893,14 @@ g_smtp_server_stop_async (GSmtpServer *self, guint grace_seconds, GCancellable *
         self->stopping = TRUE;
         self->stop_task = task;
         server_close_listeners (self);
-        self->grace_id = g_timeout_add_seconds (grace_seconds, server_grace_over, self);
+        {
+                /* in the server's own main context, which need not be the global default */
+                GSource *grace = g_timeout_source_new_seconds (grace_seconds);
+
+                g_source_set_callback (grace, server_grace_over, self, NULL);
+                self->grace_id = g_source_attach (grace, g_main_context_get_thread_default ());
+                self->grace_source = grace;
+        }
         server_shutdown_all (self, grace_seconds == 0);
         server_maybe_finish_stop (self);
 }

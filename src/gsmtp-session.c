@@ -792,7 +792,13 @@ proceed_auth_stage (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, co
                 return;
         }
         self->delayed = reply;
-        self->delay_id = g_timeout_add (self->limits->auth_failure_delay_ms, session_delay_done, self);
+        {
+                GSource *delay = g_timeout_source_new (self->limits->auth_failure_delay_ms);
+
+                g_source_set_callback (delay, session_delay_done, self, NULL);
+                self->delay_id = g_source_attach (delay, g_main_context_get_thread_default ());
+                g_source_unref (delay);
+        }
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -1085,7 +1091,8 @@ gsmtp_session_free (GSmtpSession *self)
                 return;
         session_close (self);
         if (self->delay_id != 0)
-                g_source_remove (self->delay_id);
+                g_source_destroy (g_main_context_find_source_by_id (g_main_context_get_thread_default (),
+                                                                    self->delay_id));
         g_clear_pointer (&self->delayed, g_smtp_reply_unref);
         g_clear_pointer (&self->auth_user, gsmtp_sasl_wipe);
         g_clear_pointer (&self->in, g_byte_array_unref);

@@ -146,7 +146,7 @@ test_temporary_failure (void)
 int
 main (int argc, char **argv)
 {
-        g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init (&argc, &argv, NULL);
         gsmtp_ensure_gmime ();
         g_test_add_func ("/client/refused-and-dots", test_refused_and_dots);
         g_test_add_func ("/client/gmime-message", test_gmime_message);

@@ -169,6 +169,8 @@ reader_run (const char *wire, gsize chunk, GSmtpBareLinefeed mode, GSmtpDataStat
                 return NULL;
         env = gsmtp_envelope_new (peer, "MAILER-DAEMON@x");
         g_assert_true (gsmtp_data_reader_finish (r, env, NULL));
+        if (g_smtp_envelope_get_size (env) == 0)
+                return g_strdup ("");
         return g_strndup (g_bytes_get_data (g_smtp_envelope_get_data (env), NULL),
                           g_smtp_envelope_get_size (env));
 }
@@ -192,7 +194,7 @@ test_data_reader (void)
                 d = reader_run ("x\ny\r\n.\r\n", chunk, GSMTP_BARE_LINEFEED_REJECT, &status, &consumed);
                 g_assert_null (d);
                 g_assert_cmpint (status, ==, GSMTP_DATA_BARE_LINEFEED);
-                g_assert_cmpuint (consumed, ==, 9);
+                g_assert_cmpuint (consumed, ==, 8);
         }
         g_free (reader_run ("a\r\n.\r\nNEXT", 1000, GSMTP_BARE_LINEFEED_NORMALIZE, &status, &consumed));
         g_assert_cmpuint (consumed, ==, 6);

@@ -140,6 +140,7 @@ line_client_new (guint16 port)
         LineClient *lc = g_new0 (LineClient, 1);
 
         g_socket_client_set_timeout (sc, 20);
+        g_socket_client_set_enable_proxy (sc, FALSE);
         lc->conn = g_socket_client_connect_to_host (sc, "127.0.0.1", port, NULL, &error);
         g_assert_no_error (error);
         lc->stream = G_IO_STREAM (g_object_ref (lc->conn));
