@@ -318,6 +318,7 @@ connection_handshake_done (GObject *source, GAsyncResult *result, gpointer data)
         GTlsConnection *tls = G_TLS_CONNECTION (source);
         g_autoptr(GError) error = NULL;
         g_autofree char *version = NULL;
+        g_autofree char *cipher = NULL;
         const char *proto;
 
         if (!g_tls_connection_handshake_finish (tls, result, &error) || self->closed) {
@@ -340,8 +341,8 @@ connection_handshake_done (GObject *source, GAsyncResult *result, gpointer data)
         default: proto = "TLS"; break;
         }
         version = g_strdup (proto);
-        gsmtp_session_tls_started (self->session, version,
-                                   g_tls_connection_get_ciphersuite_name (tls),
+        cipher = g_tls_connection_get_ciphersuite_name (tls);      /* (transfer full) */
+        gsmtp_session_tls_started (self->session, version, cipher,
                                    g_tls_connection_get_peer_certificate (tls));
         self->wait = WAIT_NONE;
         if (self->implicit_tls) {

@@ -499,7 +499,7 @@ test_byte_at_a_time (Fx *fx, gconstpointer unused)
 int
 main (int argc, char **argv)
 {
-        g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add ("/session/" path, Fx, NULL, fx_setup, fn, fx_teardown)
         ADD ("ehlo", test_ehlo);
         ADD ("transaction-bytes", test_transaction_bytes);
