@@ -2,7 +2,10 @@
 #include "config.h"
 #include "test-util.h"
 
+#include <glib/gstdio.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static GSmtpReply *
 refuse_bob (GSmtpServer *server, GSmtpStage *stage, gpointer data)
@@ -143,6 +146,182 @@ test_temporary_failure (void)
         test_server_free (ts);
 }
 
+static char *cert_file, *key_file, *tmpdir;
+
+static guint16
+free_port (void)
+{
+        g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, NULL);
+        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+        g_autoptr(GSocketAddress) bound = NULL;
+
+        g_assert_true (g_socket_bind (sock, addr, TRUE, NULL));
+        bound = g_socket_get_local_address (sock, NULL);
+        return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+static void
+test_aiosmtpd (void)
+{
+        g_autofree char *script = g_build_filename (g_getenv ("GSMTP_SRCDIR") ? g_getenv ("GSMTP_SRCDIR") : ".",
+                                                    "tests", "peers", "aiosmtpd-peer.py", NULL);
+        g_autoptr(GSubprocess) peer = NULL;
+        g_autoptr(GDataInputStream) out = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autofree char *line = NULL, *json = NULL, *want = NULL, *sha = NULL;
+        const char *msg = "Subject: to aiosmtpd\r\n\r\n.dot\r\nbody\r\n";
+        g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
+        const char *rcpts[] = { "b@example.org", NULL };
+        guint port = 0;
+
+        g_test_summary ("Python's aiosmtpd (not ours): STARTTLS verified, AUTH PLAIN, exact bytes");
+        if (!g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE) ||
+            !g_spawn_command_line_sync ("/usr/bin/python3 -c 'import aiosmtpd'", NULL, NULL, NULL, NULL)) {
+                g_test_skip ("python3-aiosmtpd is not installed");
+                return;
+        }
+        peer = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                                 "/usr/bin/python3", script, cert_file, key_file, NULL);
+        g_assert_no_error (error);
+        out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
+        line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_nonnull (line);
+        g_assert_cmpint (sscanf (line, "listening on 127.0.0.1:%u", &port), ==, 1);
+
+        client = g_smtp_client_new ("localhost", port);
+        g_smtp_client_set_tls_mode (client, GSMTP_TLS_STARTTLS);
+        g_assert_true (g_smtp_client_set_ca_file (client, cert_file, &error));
+        g_smtp_client_set_credentials (client, "user", "secret");
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstr (g_smtp_reply_get_text (g_smtp_send_result_get_reply (result)), ==, "queued by aiosmtpd");
+        g_smtp_client_quit (client, NULL, NULL);
+        json = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_nonnull (json);
+        sha = g_compute_checksum_for_string (G_CHECKSUM_SHA256, msg, -1);
+        want = g_strdup_printf ("\"sha256\": \"%s\"", sha);
+        g_assert_nonnull (strstr (json, want));
+        g_assert_nonnull (strstr (json, "\"tls\": true"));
+        g_assert_nonnull (strstr (json, "\"user\": \"user\""));
+        g_output_stream_close (g_subprocess_get_stdin_pipe (peer), NULL, NULL);
+        g_subprocess_wait (peer, NULL, NULL);
+}
+
+/* Postfix's smtp-sink, run by itself (the Postfix daemon is never started). */
+static GSubprocess *
+sink_start (const char *dir, const char *extra, guint16 *port)
+{
+        g_autofree char *listen = NULL, *dump = NULL;
+        GPtrArray *argv = g_ptr_array_new ();
+        GSubprocess *sink;
+        g_autoptr(GError) error = NULL;
+
+        *port = free_port ();
+        listen = g_strdup_printf ("127.0.0.1:%u", *port);
+        dump = g_strdup_printf ("%s/%%M.", dir);
+        g_ptr_array_add (argv, "/usr/sbin/smtp-sink");
+        if (geteuid () == 0) {
+                g_ptr_array_add (argv, "-u");
+                g_ptr_array_add (argv, "nobody");
+        }
+        g_ptr_array_add (argv, "-d");
+        g_ptr_array_add (argv, dump);
+        if (extra != NULL) {
+                g_ptr_array_add (argv, "-Q");
+                g_ptr_array_add (argv, (char *) extra);
+        }
+        g_ptr_array_add (argv, listen);
+        g_ptr_array_add (argv, "10");
+        g_ptr_array_add (argv, NULL);
+        sink = g_subprocess_newv ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+        g_ptr_array_unref (argv);
+        g_assert_no_error (error);
+        /* wait until it accepts connections, boundedly */
+        for (int i = 0; i < 200; i++) {
+                g_autoptr(GSocketClient) sc = g_socket_client_new ();
+                g_autoptr(GSocketConnection) c = NULL;
+
+                g_socket_client_set_enable_proxy (sc, FALSE);
+                c = g_socket_client_connect_to_host (sc, "127.0.0.1", *port, NULL, NULL);
+                if (c != NULL)
+                        break;
+                g_usleep (10000);
+        }
+        return sink;
+}
+
+static void
+test_smtp_sink (void)
+{
+        g_autofree char *dir = NULL;
+        g_autoptr(GSubprocess) sink = NULL;
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDir) d = NULL;
+        g_autofree char *dump = NULL, *path = NULL;
+        const char *msg = "Subject: to smtp-sink\r\n\r\n.\r\n..two\r\nend\r\n";
+        g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
+        const char *rcpts[] = { "b@example.org", "c@example.org", NULL };
+        const char *name;
+        guint16 port;
+
+        g_test_summary ("Postfix's smtp-sink: pipelined transaction; a lone '.' line and '..' arrive unstuffed");
+        if (!g_file_test ("/usr/sbin/smtp-sink", G_FILE_TEST_IS_EXECUTABLE)) {
+                g_test_skip ("postfix's smtp-sink is not installed");
+                return;
+        }
+        dir = g_dir_make_tmp ("gsmtp-sink-XXXXXX", &error);
+        g_assert_no_error (error);
+        g_chmod (dir, 0777);
+        sink = sink_start (dir, NULL, &port);
+        client = g_smtp_client_new ("127.0.0.1", port);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstrv (g_smtp_send_result_get_accepted (result), rcpts);
+        g_assert_true (g_smtp_client_quit (client, NULL, &error));
+        /* the dump file is written when the transaction ends */
+        for (int i = 0; i < 200 && dump == NULL; i++) {
+                d = g_dir_open (dir, 0, NULL);
+                while ((name = g_dir_read_name (d)) != NULL) {
+                        g_free (path);
+                        path = g_build_filename (dir, name, NULL);
+                        if (g_file_get_contents (path, &dump, NULL, NULL) && strstr (dump, "end") == NULL)
+                                g_clear_pointer (&dump, g_free);
+                }
+                g_clear_pointer (&d, g_dir_close);
+                if (dump == NULL)
+                        g_usleep (10000);
+        }
+        g_assert_nonnull (dump);
+        g_assert_nonnull (strstr (dump, "X-Rcpt-Args: <c@example.org>"));
+        g_assert_nonnull (strstr (dump, "Subject: to smtp-sink\n\n.\n..two\nend\n"));
+        g_subprocess_force_exit (sink);
+        g_subprocess_wait (sink, NULL, NULL);
+        g_clear_object (&sink);
+
+        /* a server that drops the connection at the end of data: an error, not a hang */
+        g_clear_object (&client);
+        g_clear_object (&result);
+        sink = sink_start (dir, "dot", &port);
+        client = g_smtp_client_new ("127.0.0.1", port);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_null (result);
+        g_assert_nonnull (error);
+        g_subprocess_force_exit (sink);
+        g_subprocess_wait (sink, NULL, NULL);
+        g_unlink (path);
+        d = g_dir_open (dir, 0, NULL);
+        while ((name = g_dir_read_name (d)) != NULL) {
+                g_autofree char *p = g_build_filename (dir, name, NULL);
+                g_unlink (p);
+        }
+        g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -152,5 +331,20 @@ main (int argc, char **argv)
         g_test_add_func ("/client/gmime-message", test_gmime_message);
         g_test_add_func ("/client/cancelled", test_cancelled);
         g_test_add_func ("/client/temporary-failure", test_temporary_failure);
-        return g_test_run ();
+        g_test_add_func ("/client/aiosmtpd", test_aiosmtpd);
+        g_test_add_func ("/client/smtp-sink", test_smtp_sink);
+        tmpdir = g_dir_make_tmp ("gsmtp-client-XXXXXX", NULL);
+        if (!test_make_certificate (tmpdir, &cert_file, &key_file))
+                g_error ("cannot make a test certificate (openssl missing?)");
+        {
+                int ret = g_test_run ();
+
+                g_unlink (cert_file);
+                g_unlink (key_file);
+                g_rmdir (tmpdir);
+                g_free (cert_file);
+                g_free (key_file);
+                g_free (tmpdir);
+                return ret;
+        }
 }

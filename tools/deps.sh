@@ -6,7 +6,7 @@
 set -e
 need="autoconf automake libtool pkg-config make gcc libglib2.0-dev libgmime-3.0-dev glib-networking openssl"
 if [ "${1:-}" = test ]; then
-  need="$need python3 python3-aiosmtpd swaks valgrind"
+  need="$need python3 python3-aiosmtpd swaks valgrind postfix"
 fi
 missing=""
 for p in $need; do
@@ -19,5 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix only for its smtp-sink test peer: unconfigured, so its daemon never starts
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq $missing >/dev/null
