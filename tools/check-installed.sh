@@ -10,7 +10,7 @@ make install prefix="$prefix" >/dev/null
 sed -i "s|^prefix=.*|prefix=$prefix|" "$prefix/lib/pkgconfig/gsmtp-1.0.pc"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 for ex in dump-mail send-mail; do
-  ${CC:-cc} -Wall -Wextra -Wno-unused-parameter -Werror -o "$out/$ex" "examples/$ex.c" $(pkg-config --cflags --libs gsmtp-1.0)
+  ${CC:-cc} -Wall -Wextra -Wno-unused-parameter -Werror -o "$out/$ex" "examples/$ex.c" $(pkg-config --cflags --libs gsmtp-1.0 gio-unix-2.0)
 done
 rc=0
 LD_LIBRARY_PATH="$prefix/lib" "$out/dump-mail" --no-such-flag 2>/dev/null || rc=$?
