@@ -10,6 +10,9 @@
 #include "gsmtp-session.h"
 #include "gsmtp-server-private.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+
 /* Reads handled in one go before other connections get a turn. */
 #define PUMP_READS_MAX 8
 
@@ -34,7 +37,10 @@ struct _GSmtpConnection {
         gsize              output_off;
 
         WaitKind           wait;
-        GSource           *io_source;   /* (owned) (nullable) */
+        GSource           *io_source;   /* (owned) (nullable): TLS streams' pollable source */
+        GSource           *fd_source;   /* (owned): plain sockets: one source for the whole life */
+        gpointer           fd_tag;
+        int                fd;          /* plain sockets, until TLS starts; -1 then */
         GSource           *timer;       /* (owned): idle / write / DATA / handshake timeout */
         gint64             data_deadline; /* monotonic; 0 outside DATA */
         GCancellable      *cancellable; /* (owned): the handshake */
@@ -73,6 +79,8 @@ gsmtp_connection_unref (GSmtpConnection *self)
         }
         g_source_destroy (self->timer);
         g_source_unref (self->timer);
+        g_source_destroy (self->fd_source);
+        g_source_unref (self->fd_source);
         gsmtp_session_free (self->session);
         g_clear_pointer (&self->output, g_bytes_unref);
         g_object_unref (self->cancellable);
@@ -85,6 +93,8 @@ gsmtp_connection_unref (GSmtpConnection *self)
 static void
 connection_clear_io_source (GSmtpConnection *self)
 {
+        if (self->fd_tag != NULL)
+                g_source_modify_unix_fd (self->fd_source, self->fd_tag, 0);
         if (self->io_source != NULL) {
                 g_source_destroy (self->io_source);
                 g_clear_pointer (&self->io_source, g_source_unref);
@@ -100,6 +110,7 @@ connection_close (GSmtpConnection *self)
                 return;
         self->closed = TRUE;
         connection_clear_io_source (self);
+        g_source_destroy (self->fd_source);
         g_source_destroy (self->timer);
         g_cancellable_cancel (self->cancellable);
         /* Close the socket itself: a TLS close_notify could block on a client
@@ -174,6 +185,13 @@ connection_wait (GSmtpConnection *self, WaitKind wait)
 {
         GSource *source;
 
+        if (self->fd >= 0) {
+                /* plain TCP: the one fd source changes what it waits for */
+                g_source_modify_unix_fd (self->fd_source, self->fd_tag,
+                                         wait == WAIT_READ ? G_IO_IN : G_IO_OUT);
+                connection_arm_timer (self, wait);
+                return;
+        }
         connection_clear_io_source (self);
         if (wait == WAIT_READ)
                 source = g_pollable_input_stream_create_source (
@@ -187,18 +205,73 @@ connection_wait (GSmtpConnection *self, WaitKind wait)
         connection_arm_timer (self, wait);
 }
 
+static gboolean
+fd_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+        GSmtpConnection *self = data;
+
+        g_source_modify_unix_fd (self->fd_source, self->fd_tag, 0);
+        self->wait = WAIT_NONE;
+        connection_pump (self);
+        return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs fd_source_funcs = { NULL, NULL, fd_source_dispatch, NULL, NULL, NULL };
+
+/* Plain sockets are read and written with recv()/send() straight away: no
+ * GError for every EAGAIN, no source allocated for every wait.  TLS goes
+ * through GIO's pollable streams.  Returns -1 with *would_block, or -1 for an
+ * error, or the count. */
+static gssize
+connection_read (GSmtpConnection *self, guint8 *buf, gsize size, gboolean *would_block)
+{
+        g_autoptr(GError) error = NULL;
+        gssize n;
+
+        *would_block = FALSE;
+        if (self->fd >= 0) {
+                do
+                        n = recv (self->fd, buf, size, 0);
+                while (n < 0 && errno == EINTR);
+                *would_block = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+                return n;
+        }
+        n = g_pollable_input_stream_read_nonblocking (
+                G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (self->stream)), buf, size, NULL, &error);
+        *would_block = n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        return n;
+}
+
+static gssize
+connection_write (GSmtpConnection *self, const guint8 *data, gsize len, gboolean *would_block)
+{
+        g_autoptr(GError) error = NULL;
+        gssize n;
+
+        *would_block = FALSE;
+        if (self->fd >= 0) {
+                do
+                        n = send (self->fd, data, len, MSG_NOSIGNAL);
+                while (n < 0 && errno == EINTR);
+                *would_block = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+                return n;
+        }
+        n = g_pollable_output_stream_write_nonblocking (
+                G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (self->stream)), data, len, NULL, &error);
+        *would_block = n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        return n;
+}
+
 static void connection_start_tls (GSmtpConnection *self);
 
 /* Writes what the session said, then acts on what it wants, then reads. */
 static void
 connection_pump_once (GSmtpConnection *self)
 {
-        GPollableOutputStream *out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (self->stream));
-        GPollableInputStream *in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (self->stream));
         guint reads = 0;
 
         for (;;) {
-                g_autoptr(GError) error = NULL;
+                gboolean would_block;
                 gsize bufsize;
                 guint8 *buf;
                 gssize n;
@@ -211,10 +284,9 @@ connection_pump_once (GSmtpConnection *self)
                         gsize size;
                         const guint8 *data = g_bytes_get_data (self->output, &size);
 
-                        n = g_pollable_output_stream_write_nonblocking (out, data + self->output_off,
-                                                                        size - self->output_off,
-                                                                        NULL, &error);
-                        if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+                        n = connection_write (self, data + self->output_off, size - self->output_off,
+                                              &would_block);
+                        if (n < 0 && would_block) {
                                 connection_wait (self, WAIT_WRITE);
                                 return;
                         }
@@ -258,8 +330,8 @@ connection_pump_once (GSmtpConnection *self)
                         return;
                 }
                 buf = gsmtp_server_get_read_buffer (self->server, &bufsize);
-                n = g_pollable_input_stream_read_nonblocking (in, buf, bufsize, NULL, &error);
-                if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+                n = connection_read (self, buf, bufsize, &would_block);
+                if (n < 0 && would_block) {
                         connection_wait (self, WAIT_READ);
                         return;
                 }
@@ -360,6 +432,7 @@ connection_start_tls (GSmtpConnection *self)
         GIOStream *tls;
 
         connection_clear_io_source (self);
+        self->fd = -1;          /* from now on every byte goes through the TLS stream */
         tls = g_tls_server_connection_new (G_IO_STREAM (self->socket),
                                            gsmtp_server_get_tls_certificate (self->server), &error);
         if (tls == NULL) {
@@ -395,6 +468,11 @@ gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean i
         self->session = gsmtp_session_new (server, self->peer, FALSE,
                                            connection_session_wakeup, self);
         self->cancellable = g_cancellable_new ();
+        self->fd = g_socket_get_fd (g_socket_connection_get_socket (socket));
+        self->fd_source = g_source_new (&fd_source_funcs, sizeof (GSource));
+        self->fd_tag = g_source_add_unix_fd (self->fd_source, self->fd, 0);
+        g_source_set_callback (self->fd_source, (GSourceFunc) (GCallback) fd_source_dispatch, self, NULL);
+        g_source_attach (self->fd_source, g_main_context_get_thread_default ());
         self->timer = g_source_new (&timer_funcs, sizeof (GSource));
         g_source_set_ready_time (self->timer, -1);
         g_source_set_callback (self->timer, connection_timer_fired, self, NULL);

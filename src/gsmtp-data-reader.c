@@ -55,7 +55,8 @@ gsmtp_data_reader_new (gsize max_size, gsize max_line_length, GSmtpBareLinefeed 
         r->max_line = max_line_length;
         r->bare_linefeed = bare_linefeed;
         r->spill_threshold = spill_threshold;
-        r->buf = g_byte_array_new ();
+        /* most messages are small: one allocation holds them */
+        r->buf = g_byte_array_sized_new (16 * 1024);
         r->fd = -1;
         return r;
 }
@@ -210,10 +211,12 @@ gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gbool
                         }
                         break;
                 case ST_TEXT: {
-                        gsize j = i;
+                        /* the bulk of every message: find the line end with memchr */
+                        const guint8 *cr = memchr (data + i, '\r', len - i);
+                        gsize limit = cr != NULL ? (gsize) (cr - data) : len;
+                        const guint8 *lf = memchr (data + i, '\n', limit - i);
+                        gsize j = lf != NULL ? (gsize) (lf - data) : limit;
 
-                        while (j < len && data[j] != '\r' && data[j] != '\n')
-                                j++;
                         if (j > i) {
                                 reader_count_line (r, j - i);
                                 reader_emit (r, data + i, j - i);

@@ -444,14 +444,17 @@ gsmtp_reply_format (const GSmtpReply *reply, const char *fallback_enhanced,
                 enhanced = NULL;
         for (guint i = 0; reply->lines[i] != NULL; i++) {
                 gboolean last = reply->lines[i + 1] == NULL;
+                char head[4] = { '0' + reply->code / 100, '0' + reply->code / 10 % 10,
+                                 '0' + reply->code % 10, last ? ' ' : '-' };
 
-                g_string_append_printf (out, "%u%c", reply->code, last ? ' ' : '-');
+                /* no printf: this runs for every reply of every session */
+                g_string_append_len (out, head, 4);
                 if (with_enhanced && enhanced != NULL) {
                         g_string_append (out, enhanced);
                         if (reply->lines[i][0] != '\0')
                                 g_string_append_c (out, ' ');
                 }
                 g_string_append (out, reply->lines[i]);
-                g_string_append (out, "\r\n");
+                g_string_append_len (out, "\r\n", 2);
         }
 }
