@@ -285,7 +285,11 @@ print_human (GSmtpEnvelope *env, GMimeMessage *msg)
                         GMimeHeader *h = g_mime_header_list_get_header_at (headers, i);
                         g_autofree char *value = valid_utf8 (g_mime_header_get_value (h));
 
-                        g_string_append_printf (out, "  %s: %s\n", g_mime_header_get_name (h), value);
+                        g_string_append (out, "  ");
+                        g_string_append (out, g_mime_header_get_name (h));
+                        g_string_append (out, ": ");
+                        g_string_append (out, value);
+                        g_string_append_c (out, '\n');
                 }
                 g_string_append (out, "MIME tree:\n");
                 g_mime_message_foreach (msg, print_part, &walk);

@@ -55,8 +55,8 @@ gsmtp_data_reader_new (gsize max_size, gsize max_line_length, GSmtpBareLinefeed 
         r->max_line = max_line_length;
         r->bare_linefeed = bare_linefeed;
         r->spill_threshold = spill_threshold;
-        /* most messages are small: one allocation holds them */
-        r->buf = g_byte_array_sized_new (16 * 1024);
+        /* small messages fit the first allocation */
+        r->buf = g_byte_array_sized_new (8 * 1024);
         r->fd = -1;
         return r;
 }

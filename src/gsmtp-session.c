@@ -951,9 +951,12 @@ proceed_data_end (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, cons
                 self->n_accepted++;
                 if (g_smtp_reply_get_enhanced_code (reply) == NULL &&
                     g_str_equal (g_smtp_reply_get_text (reply), "OK")) {
-                        g_autofree char *text = g_strdup_printf ("OK: queued as %s.%u",
-                                                                 g_smtp_peer_get_session_id (self->peer),
-                                                                 self->n_accepted);
+                        char count[16];
+                        g_autofree char *text = NULL;
+
+                        g_snprintf (count, sizeof count, ".%u", self->n_accepted);
+                        text = g_strconcat ("OK: queued as ", g_smtp_peer_get_session_id (self->peer),
+                                            count, NULL);
                         g_smtp_reply_unref (reply);
                         reply = g_smtp_reply_new (code, "2.0.0", text);
                 }
