@@ -41,7 +41,9 @@ struct _GSmtpConnection {
         GSource           *fd_source;   /* (owned): plain sockets: one source for the whole life */
         gpointer           fd_tag;
         int                fd;          /* plain sockets, until TLS starts; -1 then */
-        GSource           *timer;       /* (owned): idle / write / DATA / handshake timeout */
+        gint64             deadline;    /* monotonic µs of the idle / write / DATA / handshake
+                                         * timeout; 0: none.  The server's one-second tick
+                                         * checks it, so no connection owns a timer source */
         gint64             data_deadline; /* monotonic; 0 outside DATA */
         GCancellable      *cancellable; /* (owned): the handshake */
 
@@ -51,15 +53,6 @@ struct _GSmtpConnection {
 };
 
 static void connection_pump (GSmtpConnection *self);
-
-/* A plain source that fires at its ready time and nothing else. */
-static gboolean
-timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
-{
-        return callback (data);
-}
-
-static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
 
 GSmtpConnection *
 gsmtp_connection_ref (GSmtpConnection *self)
@@ -77,8 +70,6 @@ gsmtp_connection_unref (GSmtpConnection *self)
                 g_source_destroy (self->io_source);
                 g_source_unref (self->io_source);
         }
-        g_source_destroy (self->timer);
-        g_source_unref (self->timer);
         g_source_destroy (self->fd_source);
         g_source_unref (self->fd_source);
         gsmtp_session_free (self->session);
@@ -111,7 +102,7 @@ connection_close (GSmtpConnection *self)
         self->closed = TRUE;
         connection_clear_io_source (self);
         g_source_destroy (self->fd_source);
-        g_source_destroy (self->timer);
+        self->deadline = 0;
         g_cancellable_cancel (self->cancellable);
         /* Close the socket itself: a TLS close_notify could block on a client
          * that no longer reads. */
@@ -121,34 +112,34 @@ connection_close (GSmtpConnection *self)
         gsmtp_server_connection_closed (self->server, self);    /* drops the server's ref */
 }
 
-/* One timer a connection, re-armed by moving its ready time: no syscall and no
- * allocation per command. */
+/* Sets the deadline the server's tick checks: no syscall, no allocation, no
+ * source per connection. */
 static void
 connection_arm_timer (GSmtpConnection *self, WaitKind wait)
 {
-        gint64 now, deadline;
+        gint64 deadline;
         guint idle = gsmtp_server_get_idle_timeout (self->server);
 
         self->wait = wait;
         if (wait == WAIT_APPLICATION || wait == WAIT_NONE || idle == 0) {
-                g_source_set_ready_time (self->timer, -1);
+                self->deadline = 0;
                 return;
         }
-        now = g_get_monotonic_time ();
-        deadline = now + (gint64) idle * G_USEC_PER_SEC;
+        deadline = g_get_monotonic_time () + (gint64) idle * G_USEC_PER_SEC;
         /* The DATA phase has an overall cap too: a slow but live upload runs on,
          * a trickle that would hold the slot forever does not. */
         if (self->data_deadline != 0 && self->data_deadline < deadline)
                 deadline = self->data_deadline;
-        g_source_set_ready_time (self->timer, deadline);
+        self->deadline = deadline;
 }
 
-static gboolean
-connection_timer_fired (gpointer data)
+/* Called by the server's tick for every connection. */
+void
+gsmtp_connection_check_timeout (GSmtpConnection *self, gint64 now)
 {
-        GSmtpConnection *self = data;
-
-        g_source_set_ready_time (self->timer, -1);
+        if (self->closed || self->deadline == 0 || now < self->deadline)
+                return;
+        self->deadline = 0;
         switch (self->wait) {
         case WAIT_READ:
                 connection_clear_io_source (self);
@@ -166,7 +157,6 @@ connection_timer_fired (gpointer data)
         default:
                 break;
         }
-        return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -473,10 +463,6 @@ gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean i
         self->fd_tag = g_source_add_unix_fd (self->fd_source, self->fd, 0);
         g_source_set_callback (self->fd_source, (GSourceFunc) (GCallback) fd_source_dispatch, self, NULL);
         g_source_attach (self->fd_source, g_main_context_get_thread_default ());
-        self->timer = g_source_new (&timer_funcs, sizeof (GSource));
-        g_source_set_ready_time (self->timer, -1);
-        g_source_set_callback (self->timer, connection_timer_fired, self, NULL);
-        g_source_attach (self->timer, g_main_context_get_thread_default ());
         return self;
 }
 

@@ -14,5 +14,6 @@ void             gsmtp_connection_shutdown (GSmtpConnection *self, gboolean forc
 GSmtpConnection *gsmtp_connection_ref      (GSmtpConnection *self);
 void             gsmtp_connection_unref    (GSmtpConnection *self);
 const char      *gsmtp_connection_get_host (GSmtpConnection *self);
+void             gsmtp_connection_check_timeout (GSmtpConnection *self, gint64 now);
 
 G_END_DECLS

@@ -45,6 +45,7 @@ struct _GSmtpServer {
         GHashTable      *per_address;           /* (owned): host → number of connections */
         guint8          *read_buffer;           /* (owned) (nullable) */
 
+        GSource         *tick;                  /* (owned) (nullable): the timeouts of every connection */
         gboolean         stopping;
         guint            grace_id;
         GSource         *grace_source;          /* (owned) (nullable) */
@@ -87,6 +88,8 @@ G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_REJECT, "reject"))
 
 static void server_maybe_finish_stop (GSmtpServer *self);
+static void server_start_tick (GSmtpServer *self);
+static void server_stop_tick (GSmtpServer *self);
 
 static GPtrArray *
 server_list_connections (GSmtpServer *self)
@@ -120,6 +123,7 @@ g_smtp_server_dispose (GObject *object)
         GSmtpServer *self = GSMTP_SERVER (object);
 
         server_close_listeners (self);
+        server_stop_tick (self);
         g_clear_object (&self->service);
         g_clear_object (&self->tls_service);
         if (self->grace_source != NULL) {
@@ -626,8 +630,46 @@ server_incoming (GSocketService *service, GSocketConnection *socket_connection,
 
         conn = gsmtp_connection_new (self, socket_connection, service == self->tls_service);
         g_hash_table_add (self->connections, conn);
+        server_start_tick (self);
         gsmtp_connection_start (conn);
         return TRUE;
+}
+
+/* Once a second, every connection's deadline is checked: one source for all,
+ * so ten thousand idle sessions do not cost ten thousand timers. */
+static gboolean
+server_tick (gpointer data)
+{
+        GSmtpServer *self = data;
+        g_autoptr(GPtrArray) live = server_list_connections (self);
+        gint64 now = g_get_monotonic_time ();
+
+        for (guint i = 0; i < live->len; i++)
+                gsmtp_connection_ref (live->pdata[i]);
+        for (guint i = 0; i < live->len; i++) {
+                gsmtp_connection_check_timeout (live->pdata[i], now);
+                gsmtp_connection_unref (live->pdata[i]);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+static void
+server_start_tick (GSmtpServer *self)
+{
+        if (self->tick != NULL)
+                return;
+        self->tick = g_timeout_source_new_seconds (1);
+        g_source_set_callback (self->tick, server_tick, self, NULL);
+        g_source_attach (self->tick, g_main_context_get_thread_default ());
+}
+
+static void
+server_stop_tick (GSmtpServer *self)
+{
+        if (self->tick != NULL) {
+                g_source_destroy (self->tick);
+                g_clear_pointer (&self->tick, g_source_unref);
+        }
 }
 
 void
@@ -641,6 +683,8 @@ gsmtp_server_connection_closed (GSmtpServer *self, GSmtpConnection *conn)
         else
                 g_hash_table_insert (self->per_address, g_strdup (host), GUINT_TO_POINTER (n - 1));
         g_hash_table_remove (self->connections, conn);
+        if (g_hash_table_size (self->connections) == 0)
+                server_stop_tick (self);
         server_maybe_finish_stop (self);
 }
 
