@@ -9,6 +9,7 @@
 #include "gsmtp-connection.h"
 #include "gsmtp-session.h"
 #include "gsmtp-server-private.h"
+#include "gsmtp-poller.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -38,8 +39,7 @@ struct _GSmtpConnection {
 
         WaitKind           wait;
         GSource           *io_source;   /* (owned) (nullable): TLS streams' pollable source */
-        GSource           *fd_source;   /* (owned): plain sockets: one source for the whole life */
-        gpointer           fd_tag;
+        GSmtpWatch        *watch;       /* (owned) (nullable): plain sockets, in the server's poller */
         int                fd;          /* plain sockets, until TLS starts; -1 then */
         gint64             deadline;    /* monotonic µs of the idle / write / DATA / handshake
                                          * timeout; 0: none.  The server's one-second tick
@@ -70,8 +70,7 @@ gsmtp_connection_unref (GSmtpConnection *self)
                 g_source_destroy (self->io_source);
                 g_source_unref (self->io_source);
         }
-        g_source_destroy (self->fd_source);
-        g_source_unref (self->fd_source);
+        g_clear_pointer (&self->watch, gsmtp_watch_remove);
         gsmtp_session_free (self->session);
         g_clear_pointer (&self->output, g_bytes_unref);
         g_object_unref (self->cancellable);
@@ -84,8 +83,8 @@ gsmtp_connection_unref (GSmtpConnection *self)
 static void
 connection_clear_io_source (GSmtpConnection *self)
 {
-        if (self->fd_tag != NULL)
-                g_source_modify_unix_fd (self->fd_source, self->fd_tag, 0);
+        if (self->watch != NULL)
+                gsmtp_watch_set (self->watch, 0);
         if (self->io_source != NULL) {
                 g_source_destroy (self->io_source);
                 g_clear_pointer (&self->io_source, g_source_unref);
@@ -101,7 +100,7 @@ connection_close (GSmtpConnection *self)
                 return;
         self->closed = TRUE;
         connection_clear_io_source (self);
-        g_source_destroy (self->fd_source);
+        g_clear_pointer (&self->watch, gsmtp_watch_remove);
         self->deadline = 0;
         g_cancellable_cancel (self->cancellable);
         /* Close the socket itself: a TLS close_notify could block on a client
@@ -176,9 +175,8 @@ connection_wait (GSmtpConnection *self, WaitKind wait)
         GSource *source;
 
         if (self->fd >= 0) {
-                /* plain TCP: the one fd source changes what it waits for */
-                g_source_modify_unix_fd (self->fd_source, self->fd_tag,
-                                         wait == WAIT_READ ? G_IO_IN : G_IO_OUT);
+                /* plain TCP: the server's poller, armed once */
+                gsmtp_watch_set (self->watch, wait == WAIT_READ ? G_IO_IN : G_IO_OUT);
                 connection_arm_timer (self, wait);
                 return;
         }
@@ -195,18 +193,14 @@ connection_wait (GSmtpConnection *self, WaitKind wait)
         connection_arm_timer (self, wait);
 }
 
-static gboolean
-fd_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+static void
+connection_fd_ready (gpointer data)
 {
         GSmtpConnection *self = data;
 
-        g_source_modify_unix_fd (self->fd_source, self->fd_tag, 0);
         self->wait = WAIT_NONE;
         connection_pump (self);
-        return G_SOURCE_CONTINUE;
 }
-
-static GSourceFuncs fd_source_funcs = { NULL, NULL, fd_source_dispatch, NULL, NULL, NULL };
 
 /* Plain sockets are read and written with recv()/send() straight away: no
  * GError for every EAGAIN, no source allocated for every wait.  TLS goes
@@ -423,6 +417,7 @@ connection_start_tls (GSmtpConnection *self)
 
         connection_clear_io_source (self);
         self->fd = -1;          /* from now on every byte goes through the TLS stream */
+        g_clear_pointer (&self->watch, gsmtp_watch_remove);
         tls = g_tls_server_connection_new (G_IO_STREAM (self->socket),
                                            gsmtp_server_get_tls_certificate (self->server), &error);
         if (tls == NULL) {
@@ -459,10 +454,8 @@ gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean i
                                            connection_session_wakeup, self);
         self->cancellable = g_cancellable_new ();
         self->fd = g_socket_get_fd (g_socket_connection_get_socket (socket));
-        self->fd_source = g_source_new (&fd_source_funcs, sizeof (GSource));
-        self->fd_tag = g_source_add_unix_fd (self->fd_source, self->fd, 0);
-        g_source_set_callback (self->fd_source, (GSourceFunc) (GCallback) fd_source_dispatch, self, NULL);
-        g_source_attach (self->fd_source, g_main_context_get_thread_default ());
+        self->watch = gsmtp_poller_watch (gsmtp_server_get_poller (server), self->fd,
+                                          connection_fd_ready, self);
         return self;
 }
 

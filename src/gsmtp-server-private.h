@@ -43,6 +43,7 @@ G_BEGIN_DECLS
 /* For gsmtp-connection.c */
 typedef struct _GSmtpConnection GSmtpConnection;
 guint8            *gsmtp_server_get_read_buffer (GSmtpServer *server, gsize *size);
+struct _GSmtpPoller *gsmtp_server_get_poller   (GSmtpServer *server);
 GTlsCertificate   *gsmtp_server_get_tls_certificate (GSmtpServer *server);
 guint              gsmtp_server_get_idle_timeout (GSmtpServer *server);
 guint              gsmtp_server_get_data_timeout (GSmtpServer *server);

@@ -10,6 +10,7 @@
 #include "gsmtp-server-private.h"
 #include "gsmtp-connection.h"
 #include "gsmtp-address.h"
+#include "gsmtp-poller.h"
 
 #include <string.h>
 
@@ -44,6 +45,7 @@ struct _GSmtpServer {
         GHashTable      *connections;           /* (owned): GSmtpConnection set, holding a ref each */
         GHashTable      *per_address;           /* (owned): host → number of connections */
         guint8          *read_buffer;           /* (owned) (nullable) */
+        GSmtpPoller     *poller;                /* (owned) (nullable): made with the first connection */
 
         GSource         *tick;                  /* (owned) (nullable): the timeouts of every connection */
         gboolean         stopping;
@@ -159,6 +161,7 @@ g_smtp_server_finalize (GObject *object)
         g_hash_table_unref (self->connections);
         g_hash_table_unref (self->per_address);
         g_free (self->read_buffer);
+        gsmtp_poller_free (self->poller);
         g_clear_object (&self->stop_task);
         G_OBJECT_CLASS (g_smtp_server_parent_class)->finalize (object);
 }
@@ -1002,6 +1005,14 @@ guint
 gsmtp_server_get_data_timeout (GSmtpServer *self)
 {
         return self->data_timeout;
+}
+
+GSmtpPoller *
+gsmtp_server_get_poller (GSmtpServer *self)
+{
+        if (self->poller == NULL)
+                self->poller = gsmtp_poller_new (g_main_context_get_thread_default ());
+        return self->poller;
 }
 
 guint8 *
