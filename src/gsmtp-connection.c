@@ -253,6 +253,7 @@ static void
 connection_pump_once (GSmtpConnection *self)
 {
         guint reads = 0;
+        gboolean just_replied = FALSE;
 
         for (;;) {
                 gboolean would_block;
@@ -279,8 +280,10 @@ connection_pump_once (GSmtpConnection *self)
                                 return;
                         }
                         self->output_off += n;
-                        if (self->output_off == size)
+                        if (self->output_off == size) {
                                 g_clear_pointer (&self->output, g_bytes_unref);
+                                just_replied = TRUE;
+                        }
                         continue;
                 }
 
@@ -308,7 +311,11 @@ connection_pump_once (GSmtpConnection *self)
                 } else {
                         self->data_deadline = 0;
                 }
-                if (reads++ == PUMP_READS_MAX) {
+                /* A client that waited for this reply has not answered it yet:
+                 * wait for readiness instead of a read() that says EAGAIN.  A
+                 * pipelining client's bytes are already there and the poller
+                 * reports them at once. */
+                if (just_replied || reads++ == PUMP_READS_MAX) {
                         /* fairness: let the main loop serve other connections */
                         connection_wait (self, WAIT_READ);
                         return;
