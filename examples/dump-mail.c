@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,8 +60,8 @@ parse_listen (const char *spec, char **host, guint16 *port)
         return TRUE;
 }
 
-static void
-listen_or_die (GSmtpServer *server, const char *spec, GSmtpListenFlags flags)
+static guint16
+listen_or_die (GSmtpServer *server, const char *spec, GSmtpListenFlags flags, gboolean announce)
 {
         g_autofree char *host = NULL;
         g_autoptr(GError) error = NULL;
@@ -68,18 +70,21 @@ listen_or_die (GSmtpServer *server, const char *spec, GSmtpListenFlags flags)
 
         if (!parse_listen (spec, &host, &port))
                 die_usage ("bad listen address \"%s\" (want HOST:PORT)", spec);
-        if (host[0] == '\0' || g_str_equal (host, "*"))
+        if ((host[0] == '\0' || g_str_equal (host, "*")) && !(flags & GSMTP_LISTEN_REUSE_PORT))
                 ok = g_smtp_server_listen_all (server, port, flags, &bound, &error);
+        else if (host[0] == '\0' || g_str_equal (host, "*"))
+                ok = g_smtp_server_listen_inet (server, "::", port, flags, &bound, &error);
         else
                 ok = g_smtp_server_listen_inet (server, host, port, flags, &bound, &error);
         if (!ok) {
                 fprintf (stderr, "dump-mail: cannot listen on %s: %s\n", spec, error->message);
                 exit (2);
         }
-        if (strchr (host, ':') != NULL)
+        if (announce && strchr (host, ':') != NULL)
                 fprintf (stderr, "listening on [%s]:%u\n", host, bound);
-        else
+        else if (announce)
                 fprintf (stderr, "listening on %s:%u\n", host[0] ? host : "*", bound);
+        return bound;
 }
 
 static GHashTable *
@@ -384,6 +389,62 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
         return g_smtp_reply_new_code (250);
 }
 
+typedef struct {
+        char   **listen, **listen_tls, **domains;
+        char    *hostname, *tls_cert, *tls_key, *auth_file, *maildir;
+        gboolean require_tls, allow_insecure_auth, json;
+        int      max_connections, max_line, max_recipients, timeout, workers;
+        gint64   max_size;
+} Options;
+
+static GSmtpServer *
+server_new (const Options *o, App *app)
+{
+        GSmtpServer *server = g_smtp_server_new (o->hostname);
+        g_autoptr(GError) error = NULL;
+
+        g_object_set (server, "max-connections", (guint) o->max_connections,
+                      "max-line-length", (guint) o->max_line, "max-message-size", (guint64) o->max_size,
+                      "max-recipients", (guint) o->max_recipients, "idle-timeout", (guint) o->timeout,
+                      "require-tls", o->require_tls, "allow-insecure-auth", o->allow_insecure_auth, NULL);
+        if (o->domains != NULL)
+                g_smtp_server_set_domains (server, (const char *const *) o->domains);
+        else
+                g_smtp_server_add_domain (server, g_smtp_server_get_hostname (server));
+        if (o->tls_cert != NULL && !g_smtp_server_set_tls_files (server, o->tls_cert, o->tls_key, &error))
+                die_usage ("cannot load the TLS certificate: %s", error->message);
+        if (app->users != NULL)
+                g_smtp_server_set_handler (server, GSMTP_STAGE_AUTH, on_auth, app, NULL);
+        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, on_data, app, NULL);
+        return server;
+}
+
+/* Binds every listener; returns the addresses really bound ("HOST:PORT"), so
+ * that workers can bind the same ports. */
+static GPtrArray *
+listen_all (GSmtpServer *server, const Options *o, GSmtpListenFlags extra, gboolean announce)
+{
+        GPtrArray *bound = g_ptr_array_new_with_free_func (g_free);
+
+        for (int tls = 0; tls < 2; tls++) {
+                char **specs = tls ? o->listen_tls : o->listen;
+
+                for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
+                        GSmtpListenFlags flags = extra | (tls ? GSMTP_LISTEN_IMPLICIT_TLS : 0);
+                        g_autofree char *host = NULL;
+                        guint16 port = 0;
+
+                        parse_listen (specs[i], &host, &port);
+                        port = listen_or_die (server, specs[i], flags, announce);
+                        g_ptr_array_add (bound, strchr (host, ':') ? g_strdup_printf ("[%s]:%u", host, port)
+                                                                   : g_strdup_printf ("%s:%u", host, port));
+                }
+        }
+        return bound;
+}
+
+static GArray *workers;         /* pids of the worker processes, in the first process */
+
 static void
 stopped (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -393,50 +454,86 @@ stopped (GObject *source, GAsyncResult *result, gpointer data)
         g_main_loop_quit (app->loop);
 }
 
+/* SIGINT and SIGTERM through a self-pipe rather than g_unix_signal_add(): GLib
+ * routes those through its worker thread, which a forked worker lacks. */
+static int signal_pipe[2] = { -1, -1 };
+
+static void
+on_unix_signal (int signo)
+{
+        int saved = errno;
+        char c = (char) signo;
+
+        if (write (signal_pipe[1], &c, 1) < 0) {
+                /* the pipe is full: a stop is already on its way */
+        }
+        errno = saved;
+}
+
 static gboolean
-on_signal (gpointer data)
+on_signal (int fd, GIOCondition condition, gpointer data)
 {
         GSmtpServer *server = data;
         static gboolean once;
+        char buf[16];
 
+        while (read (fd, buf, sizeof buf) > 0)
+                ;
         if (!once) {
                 once = TRUE;
+                for (guint i = 0; workers != NULL && i < workers->len; i++)
+                        kill (g_array_index (workers, pid_t, i), SIGTERM);
                 g_smtp_server_stop_async (server, 10, NULL, stopped, g_object_get_data (G_OBJECT (server), "app"));
         }
         return G_SOURCE_CONTINUE;
 }
 
+static void
+watch_signals (GSmtpServer *server)
+{
+        struct sigaction sa = { 0 };
+
+        if (!g_unix_open_pipe (signal_pipe, FD_CLOEXEC, NULL) ||
+            !g_unix_set_fd_nonblocking (signal_pipe[0], TRUE, NULL) ||
+            !g_unix_set_fd_nonblocking (signal_pipe[1], TRUE, NULL))
+                die_usage ("cannot make a pipe: %s", g_strerror (errno));
+        sa.sa_handler = on_unix_signal;
+        sigemptyset (&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        sigaction (SIGINT, &sa, NULL);
+        sigaction (SIGTERM, &sa, NULL);
+        g_unix_fd_add (signal_pipe[0], G_IO_IN, on_signal, server);
+}
+
 int
 main (int argc, char **argv)
 {
-        g_auto(GStrv) listen = NULL, listen_tls = NULL, domains = NULL;
-        g_autofree char *hostname = NULL, *tls_cert = NULL, *tls_key = NULL, *auth_file = NULL;
-        gboolean require_tls = FALSE, allow_insecure_auth = FALSE, json = FALSE;
-        int max_connections = 512, max_line = 1024, max_recipients = 100, timeout = 300;
-        gint64 max_size = 10485760;
-        char *maildir = NULL;
+        Options o = { .max_connections = 512, .max_line = 1024, .max_recipients = 100,
+                      .timeout = 300, .workers = 1, .max_size = 10485760 };
         GOptionEntry entries[] = {
-                { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen, "Listen here (repeatable)", "HOST:PORT" },
-                { "listen-tls", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen_tls, "Listen with implicit TLS", "HOST:PORT" },
-                { "hostname", 0, 0, G_OPTION_ARG_STRING, &hostname, "Server name", "NAME" },
-                { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &domains, "Local domain (repeatable; * relays all)", "DOMAIN" },
-                { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "PEM certificate chain", "FILE" },
-                { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, "PEM private key", "FILE" },
-                { "require-tls", 0, 0, G_OPTION_ARG_NONE, &require_tls, "Refuse MAIL before STARTTLS", NULL },
-                { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &auth_file, "user:password lines; enables AUTH", "FILE" },
-                { "allow-insecure-auth", 0, 0, G_OPTION_ARG_NONE, &allow_insecure_auth, "Offer AUTH without TLS", NULL },
-                { "max-connections", 0, 0, G_OPTION_ARG_INT, &max_connections, "Concurrent sessions", "N" },
-                { "max-line-length", 0, 0, G_OPTION_ARG_INT, &max_line, "Longest line, CRLF included", "N" },
-                { "max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "Largest message in bytes", "N" },
-                { "max-recipients", 0, 0, G_OPTION_ARG_INT, &max_recipients, "RCPT TO per transaction", "N" },
-                { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Idle timeout in seconds", "SECONDS" },
-                { "maildir", 0, 0, G_OPTION_ARG_FILENAME, &maildir, "Store messages in this Maildir", "DIR" },
-                { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per message", NULL },
+                { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.listen, "Listen here (repeatable)", "HOST:PORT" },
+                { "listen-tls", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.listen_tls, "Listen with implicit TLS", "HOST:PORT" },
+                { "hostname", 0, 0, G_OPTION_ARG_STRING, &o.hostname, "Server name", "NAME" },
+                { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.domains, "Local domain (repeatable; * relays all)", "DOMAIN" },
+                { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_cert, "PEM certificate chain", "FILE" },
+                { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "PEM private key", "FILE" },
+                { "require-tls", 0, 0, G_OPTION_ARG_NONE, &o.require_tls, "Refuse MAIL before STARTTLS", NULL },
+                { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &o.auth_file, "user:password lines; enables AUTH", "FILE" },
+                { "allow-insecure-auth", 0, 0, G_OPTION_ARG_NONE, &o.allow_insecure_auth, "Offer AUTH without TLS", NULL },
+                { "max-connections", 0, 0, G_OPTION_ARG_INT, &o.max_connections, "Concurrent sessions", "N" },
+                { "max-line-length", 0, 0, G_OPTION_ARG_INT, &o.max_line, "Longest line, CRLF included", "N" },
+                { "max-message-size", 0, 0, G_OPTION_ARG_INT64, &o.max_size, "Largest message in bytes", "N" },
+                { "max-recipients", 0, 0, G_OPTION_ARG_INT, &o.max_recipients, "RCPT TO per transaction", "N" },
+                { "timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout, "Idle timeout in seconds", "SECONDS" },
+                { "maildir", 0, 0, G_OPTION_ARG_FILENAME, &o.maildir, "Store messages in this Maildir", "DIR" },
+                { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "One JSON object per message", NULL },
+                { "workers", 0, 0, G_OPTION_ARG_INT, &o.workers, "Processes sharing the ports (SO_REUSEPORT)", "N" },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = g_option_context_new ("- receive mail and print it");
         g_autoptr(GError) error = NULL;
         g_autoptr(GSmtpServer) server = NULL;
+        g_autoptr(GPtrArray) bound = NULL;
         App app = { 0 };
 
         g_option_context_add_main_entries (context, entries, NULL);
@@ -444,58 +541,77 @@ main (int argc, char **argv)
                 die_usage ("%s", error->message);
         if (argc > 1)
                 die_usage ("unexpected argument \"%s\"", argv[1]);
-        if (max_connections < 1 || max_line < 512 || max_size < 0 || max_recipients < 1 || timeout < 0)
+        if (o.max_connections < 1 || o.max_line < 512 || o.max_size < 0 || o.max_recipients < 1 ||
+            o.timeout < 0 || o.workers < 1 || o.workers > 64)
                 die_usage ("a limit is out of range");
-        if ((tls_cert == NULL) != (tls_key == NULL))
+        if ((o.tls_cert == NULL) != (o.tls_key == NULL))
                 die_usage ("--tls-cert and --tls-key go together");
-        if (listen_tls != NULL && tls_cert == NULL)
+        if (o.listen_tls != NULL && o.tls_cert == NULL)
                 die_usage ("--listen-tls needs --tls-cert and --tls-key");
-        if (require_tls && tls_cert == NULL)
+        if (o.require_tls && o.tls_cert == NULL)
                 die_usage ("--require-tls needs --tls-cert and --tls-key");
-
-        server = g_smtp_server_new (hostname);
-        g_object_set (server, "max-connections", (guint) max_connections,
-                      "max-line-length", (guint) max_line, "max-message-size", (guint64) max_size,
-                      "max-recipients", (guint) max_recipients, "idle-timeout", (guint) timeout,
-                      "require-tls", require_tls, "allow-insecure-auth", allow_insecure_auth, NULL);
-        if (domains != NULL)
-                g_smtp_server_set_domains (server, (const char *const *) domains);
-        else
-                g_smtp_server_add_domain (server, g_smtp_server_get_hostname (server));
-        if (tls_cert != NULL && !g_smtp_server_set_tls_files (server, tls_cert, tls_key, &error))
-                die_usage ("cannot load the TLS certificate: %s", error->message);
-        if (auth_file != NULL) {
-                app.users = load_users (auth_file);
-                g_smtp_server_set_handler (server, GSMTP_STAGE_AUTH, on_auth, &app, NULL);
-        }
-        if (maildir != NULL) {
+        if (o.listen == NULL)
+                o.listen = g_strsplit ("127.0.0.1:2525", ",", -1);
+        if (o.auth_file != NULL)
+                app.users = load_users (o.auth_file);
+        if (o.maildir != NULL) {
                 const char *subdirs[] = { "tmp", "new", "cur" };
 
                 for (guint i = 0; i < G_N_ELEMENTS (subdirs); i++) {
-                        g_autofree char *d = g_build_filename (maildir, subdirs[i], NULL);
+                        g_autofree char *d = g_build_filename (o.maildir, subdirs[i], NULL);
 
                         if (g_mkdir_with_parents (d, 0700) != 0)
                                 die_usage ("cannot create maildir %s: %s", d, g_strerror (errno));
                 }
-                app.maildir = maildir;
+                app.maildir = o.maildir;
         }
-        app.json = json;
-        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, on_data, &app, NULL);
+        app.json = o.json;
 
-        if (listen == NULL)
-                listen_or_die (server, "127.0.0.1:2525", GSMTP_LISTEN_DEFAULT);
-        for (guint i = 0; listen != NULL && listen[i] != NULL; i++)
-                listen_or_die (server, listen[i], GSMTP_LISTEN_DEFAULT);
-        for (guint i = 0; listen_tls != NULL && listen_tls[i] != NULL; i++)
-                listen_or_die (server, listen_tls[i], GSMTP_LISTEN_IMPLICIT_TLS);
+        server = server_new (&o, &app);
+        bound = listen_all (server, &o, o.workers > 1 ? GSMTP_LISTEN_REUSE_PORT : 0, TRUE);
+        if (o.workers > 1) {
+                fflush (NULL);
+                workers = g_array_new (FALSE, FALSE, sizeof (pid_t));
+                for (int w = 1; w < o.workers; w++) {
+                        pid_t pid = fork ();
+
+                        if (pid < 0)
+                                die_usage ("fork: %s", g_strerror (errno));
+                        if (pid > 0) {
+                                g_array_append_val (workers, pid);
+                                continue;
+                        }
+                        /* a worker: drop the first process's sockets, bind its own */
+                        g_clear_pointer (&workers, g_array_unref);
+                        g_clear_object (&server);
+                        server = server_new (&o, &app);
+                        /* the same addresses, with the ports the first process got */
+                        for (guint i = 0, nl = g_strv_length (o.listen); i < bound->len; i++) {
+                                char **slot = i < nl ? &o.listen[i] : &o.listen_tls[i - nl];
+
+                                g_free (*slot);
+                                *slot = g_strdup (bound->pdata[i]);
+                        }
+                        g_ptr_array_unref (listen_all (server, &o, GSMTP_LISTEN_REUSE_PORT, FALSE));
+                        break;
+                }
+        }
 
         app.loop = g_main_loop_new (NULL, FALSE);
         g_object_set_data (G_OBJECT (server), "app", &app);
-        g_unix_signal_add (SIGINT, on_signal, server);
-        g_unix_signal_add (SIGTERM, on_signal, server);
+        watch_signals (server);
         g_main_loop_run (app.loop);
         g_main_loop_unref (app.loop);
+        for (guint i = 0; workers != NULL && i < workers->len; i++)
+                waitpid (g_array_index (workers, pid_t, i), NULL, 0);
         g_clear_pointer (&app.users, g_hash_table_unref);
-        g_free (maildir);
+        g_strfreev (o.listen);
+        g_strfreev (o.listen_tls);
+        g_strfreev (o.domains);
+        g_free (o.hostname);
+        g_free (o.tls_cert);
+        g_free (o.tls_key);
+        g_free (o.auth_file);
+        g_free (o.maildir);
         return 0;
 }

@@ -12,7 +12,9 @@
 #include "gsmtp-address.h"
 #include "gsmtp-poller.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* The shared read buffer: connections read into it only when their socket is
  * readable, so an idle connection holds no buffer at all. */
@@ -83,7 +85,8 @@ G_DEFINE_FINAL_TYPE (GSmtpServer, g_smtp_server, G_TYPE_OBJECT)
 
 G_DEFINE_FLAGS_TYPE (GSmtpListenFlags, g_smtp_listen_flags,
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_DEFAULT, "default"),
-        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_IMPLICIT_TLS, "implicit-tls"))
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_IMPLICIT_TLS, "implicit-tls"),
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_REUSE_PORT, "reuse-port"))
 
 G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_NORMALIZE, "normalize"),
@@ -719,6 +722,25 @@ server_check_listen (GSmtpServer *self, GSmtpListenFlags flags, GError **error)
         return TRUE;
 }
 
+/* g_socket_bind() resets SO_REUSEPORT on stream sockets; bind(2) does not. */
+static gboolean
+server_bind_keeping_options (GSocket *socket, GSocketAddress *address, GError **error)
+{
+        struct sockaddr_storage native;
+        gssize len = g_socket_address_get_native_size (address);
+
+        if (len < 0 || !g_socket_address_to_native (address, &native, sizeof native, error))
+                return FALSE;
+        if (bind (g_socket_get_fd (socket), (struct sockaddr *) &native, len) != 0) {
+                int err = errno;
+
+                g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+                             "Error binding to address: %s", g_strerror (err));
+                return FALSE;
+        }
+        return TRUE;
+}
+
 /**
  * g_smtp_server_listen:
  * @self: a server
@@ -744,6 +766,25 @@ g_smtp_server_listen (GSmtpServer *self, GSocketAddress *address, GSmtpListenFla
         if (!server_check_listen (self, flags, error))
                 return FALSE;
         service = server_get_service (self, flags);
+        if (flags & GSMTP_LISTEN_REUSE_PORT) {
+                g_autoptr(GSocket) socket = NULL;
+
+                /* GSocketListener cannot set SO_REUSEPORT: bind the socket here */
+                socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_TCP, error);
+                if (socket == NULL ||
+                    !g_socket_set_option (socket, SOL_SOCKET, SO_REUSEADDR, 1, error) ||
+                    !g_socket_set_option (socket, SOL_SOCKET, SO_REUSEPORT, 1, error) ||
+                    !server_bind_keeping_options (socket, address, error))
+                        return FALSE;
+                g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
+                if (!g_socket_listen (socket, error) ||
+                    !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), socket, NULL, error))
+                        return FALSE;
+                if (out_address != NULL)
+                        *out_address = g_socket_get_local_address (socket, error);
+                return out_address == NULL || *out_address != NULL;
+        }
         return g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
                                               G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
                                               NULL, out_address, error);

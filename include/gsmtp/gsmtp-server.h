@@ -13,12 +13,15 @@ G_BEGIN_DECLS
  * GSmtpListenFlags:
  * @GSMTP_LISTEN_DEFAULT: plain SMTP; STARTTLS offered when a certificate is set
  * @GSMTP_LISTEN_IMPLICIT_TLS: TLS from the first byte (RFC 8314, port 465)
+ * @GSMTP_LISTEN_REUSE_PORT: bind with `SO_REUSEPORT`, so that several processes
+ *   (workers) listen on one port and the kernel spreads connections among them
  *
  * Since: 0.1
  */
 typedef enum {
         GSMTP_LISTEN_DEFAULT = 0,
         GSMTP_LISTEN_IMPLICIT_TLS = 1 << 0,
+        GSMTP_LISTEN_REUSE_PORT = 1 << 1,
 } GSmtpListenFlags;
 
 GSMTP_AVAILABLE_IN_ALL
