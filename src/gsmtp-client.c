@@ -30,6 +30,14 @@ struct _GSmtpSendResult {
         GHashTable *replies;            /* (owned): recipient → GSmtpReply */
 };
 
+/**
+ * GSmtpSendResult:
+ *
+ * What the server said to one message: the reply to each recipient and the
+ * reply to the end of the data.
+ *
+ * Since: 0.1
+ */
 G_DEFINE_FINAL_TYPE (GSmtpSendResult, g_smtp_send_result, G_TYPE_OBJECT)
 
 static void
@@ -159,6 +167,14 @@ struct _GSmtpClient {
 enum { SIGNAL_PROGRESS, SIGNAL_MESSAGE_SENT, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
+/**
+ * GSmtpClient:
+ *
+ * Sends mail to an SMTP server: plain, STARTTLS or implicit TLS, with AUTH
+ * PLAIN or LOGIN, pipelining when offered.  One operation at a time.
+ *
+ * Since: 0.1
+ */
 G_DEFINE_FINAL_TYPE (GSmtpClient, g_smtp_client, G_TYPE_OBJECT)
 
 G_DEFINE_ENUM_TYPE (GSmtpTlsMode, g_smtp_tls_mode,

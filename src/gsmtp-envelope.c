@@ -26,6 +26,14 @@ struct _GSmtpEnvelope {
         gboolean      parse_failed;
 };
 
+/**
+ * GSmtpEnvelope:
+ *
+ * One mail transaction: the sender, the accepted recipients and, at the end of
+ * DATA, the message as bytes and as a `GMimeMessage`.
+ *
+ * Since: 0.1
+ */
 G_DEFINE_FINAL_TYPE (GSmtpEnvelope, g_smtp_envelope, G_TYPE_OBJECT)
 
 static void

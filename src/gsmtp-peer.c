@@ -22,6 +22,14 @@ struct _GSmtpPeer {
         char            *username;      /* (owned) (nullable) */
 };
 
+/**
+ * GSmtpPeer:
+ *
+ * The client of a session: its address, HELO name, TLS facts and the user it
+ * authenticated as.
+ *
+ * Since: 0.1
+ */
 G_DEFINE_FINAL_TYPE (GSmtpPeer, g_smtp_peer, G_TYPE_OBJECT)
 
 static void

@@ -19,6 +19,14 @@ struct _GSmtpReply {
         char          **lines;          /* (owned): at least one line */
 };
 
+/**
+ * GSmtpReply:
+ *
+ * An SMTP reply: a code, an optional RFC 3463 enhanced status code and one or
+ * more lines of text.  Immutable and reference-counted.
+ *
+ * Since: 0.1
+ */
 G_DEFINE_BOXED_TYPE (GSmtpReply, g_smtp_reply, g_smtp_reply_ref, g_smtp_reply_unref)
 
 static const char *

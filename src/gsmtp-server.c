@@ -81,6 +81,19 @@ enum {
 
 static GParamSpec *props[N_PROPS];
 
+/**
+ * GSmtpServer:
+ *
+ * An SMTP server in a GLib main loop.
+ *
+ * Add domains and listeners, register stage handlers with
+ * [method@GSmtp.Server.set_handler], and every message reaches the DATA handler
+ * as a [class@GSmtp.Envelope] with its raw bytes and a parsed `GMimeMessage`.
+ * The stages come in this order: connect, HELO/EHLO, (STARTTLS), AUTH, MAIL,
+ * each RCPT, end of DATA.
+ *
+ * Since: 0.1
+ */
 G_DEFINE_FINAL_TYPE (GSmtpServer, g_smtp_server, G_TYPE_OBJECT)
 
 G_DEFINE_FLAGS_TYPE (GSmtpListenFlags, g_smtp_listen_flags,

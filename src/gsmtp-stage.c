@@ -28,6 +28,15 @@ struct _GSmtpStage {
         GMainContext   *context;        /* (owned) (nullable): where @done runs */
 };
 
+/**
+ * GSmtpStage:
+ *
+ * What a stage handler decides on.  Answer with a [struct@GSmtp.Reply], or
+ * defer with [method@GSmtp.Stage.defer] and answer later with
+ * [method@GSmtp.Stage.complete].
+ *
+ * Since: 0.1
+ */
 G_DEFINE_FINAL_TYPE (GSmtpStage, g_smtp_stage, G_TYPE_OBJECT)
 
 G_DEFINE_ENUM_TYPE (GSmtpStageKind, g_smtp_stage_kind,
