@@ -496,9 +496,56 @@ test_byte_at_a_time (Fx *fx, gconstpointer unused)
         g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), "Subject: slow\r\n\r\n.x\r\n", 21);
 }
 
+static GString *captured;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+        if (captured != NULL) {
+                for (gsize i = 0; i < n_fields; i++)
+                        if (g_str_equal (fields[i].key, "MESSAGE")) {
+                                g_string_append (captured, fields[i].value);
+                                g_string_append_c (captured, '\n');
+                        }
+                return G_LOG_WRITER_HANDLED;
+        }
+        return g_log_writer_default (level, fields, n_fields, data);
+}
+
+static void
+test_protocol_log (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *plain = g_base64_encode ((const guchar *) "\0user\0secret", 12);
+        g_autofree char *line = g_strdup_printf ("AUTH PLAIN %s\r\n", plain);
+
+        g_test_summary ("The protocol log shows commands and replies with the session id, never AUTH secrets");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+        g_object_set (fx->server, "allow-insecure-auth", TRUE, "protocol-log", TRUE, NULL);
+        captured = g_string_new (NULL);
+        fx_greet (fx);
+        fx_chat (fx, line, "235 *");
+        gsmtp_session_free (fx->session);
+        g_object_unref (fx->peer);
+        fx->peer = gsmtp_peer_new (NULL, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+        fx_chat (fx, "dXNlcg==\r\n", "334 *");
+        fx_chat (fx, "c2VjcmV0\r\n", "235 *");
+        g_assert_nonnull (strstr (captured->str, "C: EHLO client.test"));
+        g_assert_nonnull (strstr (captured->str, "S: 235 2.7.0 Authentication successful"));
+        g_assert_nonnull (strstr (captured->str, g_smtp_peer_get_session_id (fx->peer)));
+        g_assert_nonnull (strstr (captured->str, "C: AUTH PLAIN ****"));
+        g_assert_null (strstr (captured->str, plain));
+        g_assert_null (strstr (captured->str, "c2VjcmV0"));
+        g_assert_null (strstr (captured->str, "secret"));
+        g_string_free (captured, TRUE);
+        captured = NULL;
+}
+
 int
 main (int argc, char **argv)
 {
+        g_log_set_writer_func (capture_writer, NULL, NULL);
         g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add ("/session/" path, Fx, NULL, fx_setup, fn, fx_teardown)
         ADD ("ehlo", test_ehlo);
@@ -517,5 +564,6 @@ main (int argc, char **argv)
         ADD ("shutdown", test_shutdown);
         ADD ("duplicates-and-spill", test_duplicates_and_spill);
         ADD ("byte-at-a-time", test_byte_at_a_time);
+        ADD ("protocol-log", test_protocol_log);
         return g_test_run ();
 }
