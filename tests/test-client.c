@@ -148,6 +148,99 @@ test_temporary_failure (void)
 
 static char *cert_file, *key_file, *tmpdir;
 
+typedef struct {
+        GCancellable *cancel;
+        guint64       progress_calls;
+        guint64       last_sent;
+        guint64       total;
+        gboolean      sent;
+} Progress;
+
+static void
+on_progress (GSmtpClient *client, guint64 sent, guint64 total, gpointer data)
+{
+        Progress *p = data;
+
+        g_assert_cmpuint (sent, >=, p->last_sent);
+        p->progress_calls++;
+        p->last_sent = sent;
+        p->total = total;
+        if (p->cancel != NULL && sent >= 128 * 1024)
+                g_cancellable_cancel (p->cancel);
+}
+
+static void
+on_message_sent (GSmtpClient *client, gpointer data)
+{
+        ((Progress *) data)->sent = TRUE;
+}
+
+static void
+test_progress_and_cancel_mid_message (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GSmtpClient) client = g_smtp_client_new ("127.0.0.1", ts->port);
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) big = g_string_new ("Subject: big\r\n\r\n");
+        g_autoptr(GBytes) msg = NULL;
+        const char *rcpts[] = { "b@example.org", NULL };
+        Progress p = { 0 };
+
+        g_test_summary ("Byte progress and message-sent signals; cancelling mid-message delivers nothing");
+        while (big->len < 1024 * 1024)
+                g_string_append (big, "0123456789 the quick brown fox jumps over the lazy dog 0123456789\r\n");
+        msg = g_bytes_new (big->str, big->len);
+        g_signal_connect (client, "progress", G_CALLBACK (on_progress), &p);
+        g_signal_connect (client, "message-sent", G_CALLBACK (on_message_sent), &p);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, msg, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_true (p.sent);
+        g_assert_cmpuint (p.last_sent, ==, big->len);
+        g_assert_cmpuint (p.total, ==, big->len);
+        g_assert_cmpuint (p.progress_calls, >=, 2);
+        g_object_unref (test_server_pop (ts, 10000));
+
+        /* now cancel once 128 KiB are out: the server must not accept half a message */
+        g_clear_object (&result);
+        memset (&p, 0, sizeof p);
+        p.cancel = g_cancellable_new ();
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, msg, p.cancel, &error);
+        g_assert_null (result);
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+        g_assert_false (p.sent);
+        g_assert_null (test_server_pop (ts, 300));
+        g_object_unref (p.cancel);
+        test_server_free (ts);
+}
+
+static void
+test_given_stream (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GSocketClient) sc = g_socket_client_new ();
+        g_autoptr(GSocketConnection) conn = NULL;
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) msg = g_bytes_new_static ("Subject: own stream\r\n\r\nx\r\n", 28);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        const char *rcpts[] = { "b@example.org", NULL };
+
+        g_test_summary ("Sending over a GIOStream the application connected itself (Racket's #:tcp-connect)");
+        g_socket_client_set_enable_proxy (sc, FALSE);
+        conn = g_socket_client_connect_to_host (sc, "127.0.0.1", ts->port, NULL, &error);
+        g_assert_no_error (error);
+        client = g_smtp_client_new_for_stream (G_IO_STREAM (conn), NULL);
+        g_smtp_client_set_helo_name (client, "own.stream.test");
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, msg, NULL, &error);
+        g_assert_no_error (error);
+        env = test_server_pop (ts, 10000);
+        g_assert_cmpstr (g_smtp_peer_get_helo (g_smtp_envelope_get_peer (env)), ==, "own.stream.test");
+        g_assert_nonnull (strstr (g_smtp_client_get_extensions (client)[0], "PIPELINING"));
+        test_server_free (ts);
+}
+
 static guint16
 free_port (void)
 {
@@ -331,6 +424,8 @@ main (int argc, char **argv)
         g_test_add_func ("/client/gmime-message", test_gmime_message);
         g_test_add_func ("/client/cancelled", test_cancelled);
         g_test_add_func ("/client/temporary-failure", test_temporary_failure);
+        g_test_add_func ("/client/progress-and-cancel", test_progress_and_cancel_mid_message);
+        g_test_add_func ("/client/given-stream", test_given_stream);
         g_test_add_func ("/client/aiosmtpd", test_aiosmtpd);
         g_test_add_func ("/client/smtp-sink", test_smtp_sink);
         tmpdir = g_dir_make_tmp ("gsmtp-client-XXXXXX", NULL);

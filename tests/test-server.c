@@ -270,6 +270,74 @@ test_big_message (void)
 }
 
 static void
+test_half_close (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        LineClient *a = line_client_new (ts->port);
+        GSocket *sock = g_socket_connection_get_socket (a->conn);
+
+        g_test_summary ("A client that half-closes after pipelined commands gets its replies, then the server closes");
+        line_client_expect (a, "220 ");
+        line_client_send (a, "EHLO c.test\r\nNOOP");
+        g_assert_true (g_socket_shutdown (sock, FALSE, TRUE, NULL));
+        line_client_expect (a, "250 ");
+        line_client_expect (a, "250 2.0.0");
+        g_assert_true (line_client_closed (a));
+        line_client_free (a);
+        test_server_free (ts);
+}
+
+static void
+setup_write_timeout (GSmtpServer *server, gpointer data)
+{
+        g_object_set (server, "idle-timeout", 1, "max-errors", 1000000, NULL);
+}
+
+static void
+test_not_reading (void)
+{
+        TestServer *ts = test_server_new (setup_write_timeout, NULL);
+        LineClient *a = line_client_new (ts->port);
+        GSocket *sock = g_socket_connection_get_socket (a->conn);
+        g_autofree char *noops = NULL;
+        gsize total = 0;
+        gboolean closed = FALSE;
+
+        g_test_summary ("A client that sends but never reads replies is cut off by the write timeout; the server does not buffer without bound");
+        line_client_expect (a, "220 ");
+        noops = g_strnfill (64 * 1024, 'x');
+        for (gsize i = 0; i + 6 <= 64 * 1024; i += 6)
+                memcpy (noops + i, "NOOP\r\n", 6);
+        g_socket_set_blocking (sock, FALSE);
+        /* write until the server stops reading (its replies pile up unread) or closes; bounded */
+        for (int i = 0; i < 2000 && !closed; i++) {
+                g_autoptr(GError) error = NULL;
+                gssize n = g_socket_send (sock, noops, 64 * 1024 - (64 * 1024) % 6, NULL, &error);
+
+                if (n > 0) {
+                        total += n;
+                        continue;
+                }
+                if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+                        g_autoptr(GError) e2 = NULL;
+
+                        /* blocked: wait for the server's timeout to close, up to 10 s */
+                        g_socket_set_blocking (sock, TRUE);
+                        g_socket_set_timeout (sock, 10);
+                        g_socket_condition_timed_wait (sock, G_IO_OUT | G_IO_HUP | G_IO_ERR, 10 * G_USEC_PER_SEC, NULL, &e2);
+                        g_socket_set_blocking (sock, FALSE);
+                        continue;
+                }
+                closed = TRUE;
+        }
+        /* the server read at most what its output buffer allowed, far less than was offered */
+        g_assert_true (closed);
+        g_assert_cmpuint (total, <, 2000 * 64 * 1024);
+        line_client_free (a);
+        test_server_free (ts);
+}
+
+static void
 test_ipv6 (void)
 {
         g_autoptr(GSmtpServer) server = g_smtp_server_new ("mx.test");
@@ -303,5 +371,7 @@ main (int argc, char **argv)
         g_test_add_func ("/server/stop-grace-over", test_stop_grace_over);
         g_test_add_func ("/server/big-message", test_big_message);
         g_test_add_func ("/server/ipv6", test_ipv6);
+        g_test_add_func ("/server/half-close", test_half_close);
+        g_test_add_func ("/server/not-reading", test_not_reading);
         return g_test_run ();
 }

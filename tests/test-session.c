@@ -198,6 +198,8 @@ test_sequence (Fx *fx, gconstpointer unused)
         fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=NEVER\r\n", "555 5.5.4 *");
         fx_chat (fx, "RCPT TO:<@relay.test:b@example.org>\r\n", "250 2.1.5 *");
         fx_chat (fx, "DATA extra\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<\xff\xfe@example.org>\r\n", "501 5.1.3 *");
+        fx_chat (fx, "HELO \xc3\xa9t\xc3\xa9\r\n", "501 5.5.4 *");
         fx_chat (fx, "RSET\r\n", "250 2.0.0 *");
         fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
         gsmtp_session_feed (fx->session, (const guint8 *) "NOOP\0x\r\n", 8);

@@ -195,6 +195,51 @@ test_starttls_injection (void)
 }
 
 static void
+test_client_certificate (void)
+{
+        TestServer *ts = test_server_new (setup_tls, NULL);
+        LineClient *lc = line_client_new (ts->port);
+        g_autoptr(GTlsCertificate) mine = NULL;
+        g_autoptr(GIOStream) tls = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDataInputStream) in = NULL;
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        const char *script = "EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n";
+        GTlsCertificate *seen;
+        int replies = 0;
+
+        g_test_summary ("A client certificate presented in the handshake is visible to the application");
+        mine = g_tls_certificate_new_from_files (cert_file, key_file, &error);
+        g_assert_no_error (error);
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO c.test", "250 ");
+        line_client_chat (lc, "STARTTLS", "220 ");
+        tls = g_tls_client_connection_new (G_IO_STREAM (lc->conn), NULL, &error);
+        g_tls_connection_set_certificate (G_TLS_CONNECTION (tls), mine);
+        g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any), NULL);
+        g_assert_true (g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error));
+        in = g_data_input_stream_new (g_io_stream_get_input_stream (tls));
+        g_output_stream_write_all (g_io_stream_get_output_stream (tls), script, strlen (script), NULL, NULL, &error);
+        /* the EHLO reply's lines, 250, 250, then 354 */
+        while (replies < 4) {
+                g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+
+                g_assert_nonnull (line);
+                if (line[3] == ' ')
+                        replies++;
+        }
+        g_output_stream_write_all (g_io_stream_get_output_stream (tls), "Subject: cert\r\n\r\n.\r\n", 22,
+                                   NULL, NULL, &error);
+        env = test_server_pop (ts, 10000);
+        g_assert_nonnull (env);
+        seen = g_smtp_peer_get_tls_certificate (g_smtp_envelope_get_peer (env));
+        g_assert_nonnull (seen);
+        g_assert_true (g_tls_certificate_is_same (seen, mine));
+        line_client_free (lc);
+        test_server_free (ts);
+}
+
+static void
 test_require_tls (void)
 {
         TestServer *ts = test_server_new (setup_tls, GINT_TO_POINTER (1));
@@ -274,6 +319,7 @@ main (int argc, char **argv)
         g_test_add_func ("/tls/implicit-async", test_implicit_tls_async);
         g_test_add_func ("/tls/starttls-injection", test_starttls_injection);
         g_test_add_func ("/tls/require-tls", test_require_tls);
+        g_test_add_func ("/tls/client-certificate", test_client_certificate);
         g_test_add_func ("/tls/python-ssl", test_python_ssl);
         ret = g_test_run ();
         g_unlink (cert_file);
