@@ -907,11 +907,11 @@ client_transaction (GSmtpClient *self, const char *sender, const char *const *re
                                         break;
                         }
                 }
-                client_command (self, "RSET", cancellable, NULL);
-                g_clear_pointer (&reply, g_smtp_reply_unref);
-                reply = client_read_reply (self, cancellable, NULL);
-                return (client_reply_error (reply != NULL ? reply : g_smtp_reply_new (451, NULL, "MAIL refused"),
-                                            "MAIL FROM refused", error), NULL);
+                if (client_command (self, "RSET", cancellable, NULL)) {
+                        g_autoptr(GSmtpReply) rset = client_read_reply (self, cancellable, NULL);
+                }
+                /* the error quotes the reply to MAIL, not to the RSET */
+                return (client_reply_error (reply, "MAIL FROM refused", error), NULL);
         }
         for (guint i = 0; i < n_rcpt; i++) {
                 g_autoptr(GSmtpReply) r = NULL;

@@ -12,7 +12,7 @@ n=0; failed=0
 ok() { n=$((n+1)); echo "ok $n - $1"; }
 notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-echo "1..9"
+echo "1..13"
 
 "$DUMP" --bogus >/dev/null 2>"$work/err"; rc=$?
 check "dump-mail: bad flag exits 2 with one line" '[ $rc -eq 2 ] && [ $(wc -l < "$work/err") -eq 1 ]'
@@ -52,4 +52,28 @@ fi
 
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 check "SIGTERM: stop and exit 0" '[ $rc -eq 0 ]'
+
+# TLS and AUTH flags: STARTTLS required, AUTH from a file, implicit TLS
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/key.pem" \
+  -out "$work/cert.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+printf 'alice:wonderland\n' > "$work/users"
+printf 'wonderland\n' > "$work/pw"
+"$DUMP" --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 --domain example.org --json --tls-cert "$work/cert.pem" \
+  --tls-key "$work/key.pem" --require-tls --auth-file "$work/users" >"$work/out2" 2>"$work/log2" &
+pid=$!
+for i in $(seq 1 100); do [ $(grep -c "listening on" "$work/log2") -eq 2 ] && break; sleep 0.05; done
+plain=$(sed -n '1s/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/log2")
+implicit=$(sed -n '2s/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/log2")
+"$SEND" --server 127.0.0.1 --port "$plain" --from a@x.test --to b@example.org < "$work/msg" 2>"$work/serr"; rc=$?
+check "--require-tls: plain MAIL refused with 530" '[ $rc -eq 1 ] && grep -q 530 "$work/serr"'
+"$SEND" --server localhost --port "$plain" --starttls --ca-file "$work/cert.pem" --user alice \
+  --password-file "$work/pw" --from alice@example.org --to b@example.org < "$work/msg"; rc=$?
+check "send-mail --starttls --user: accepted" '[ $rc -eq 0 ]'
+"$SEND" --server localhost --port "$implicit" --tls --ca-file "$work/cert.pem" \
+  --from a@x.test --to b@example.org < "$work/msg"; rc=$?
+check "send-mail --tls to --listen-tls: accepted" '[ $rc -eq 0 ]'
+for i in $(seq 1 100); do [ $(wc -l < "$work/out2") -ge 2 ] && break; sleep 0.05; done
+check "JSON says tls and username" \
+  'grep -q "\"tls\":true,\"username\":\"alice\"" "$work/out2" && [ $(grep -c "\"tls\":true" "$work/out2") -eq 2 ]'
+kill -TERM "$pid"; wait "$pid"; pid=
 exit $failed
