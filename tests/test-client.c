@@ -223,7 +223,7 @@ test_given_stream (void)
         g_autoptr(GSmtpClient) client = NULL;
         g_autoptr(GSmtpSendResult) result = NULL;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) msg = g_bytes_new_static ("Subject: own stream\r\n\r\nx\r\n", 28);
+        g_autoptr(GBytes) msg = g_bytes_new_static ("Subject: own stream\r\n\r\nx\r\n", strlen ("Subject: own stream\r\n\r\nx\r\n"));
         g_autoptr(GSmtpEnvelope) env = NULL;
         const char *rcpts[] = { "b@example.org", NULL };
 

@@ -12,7 +12,7 @@ n=0; failed=0
 ok() { n=$((n+1)); echo "ok $n - $1"; }
 notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-echo "1..13"
+echo "1..14"
 
 "$DUMP" --bogus >/dev/null 2>"$work/err"; rc=$?
 check "dump-mail: bad flag exits 2 with one line" '[ $rc -eq 2 ] && [ $(wc -l < "$work/err") -eq 1 ]'
@@ -75,5 +75,26 @@ check "send-mail --tls to --listen-tls: accepted" '[ $rc -eq 0 ]'
 for i in $(seq 1 100); do [ $(wc -l < "$work/out2") -ge 2 ] && break; sleep 0.05; done
 check "JSON says tls and username" \
   'grep -q "\"tls\":true,\"username\":\"alice\"" "$work/out2" && [ $(grep -c "\"tls\":true" "$work/out2") -eq 2 ]'
+kill -TERM "$pid"; wait "$pid"; pid=
+
+# a 100 MiB message (max size raised) is received with flat memory: it spills to
+# a file and is parsed from there
+"$DUMP" --listen 127.0.0.1:0 --domain example.org --max-message-size 209715200 >/dev/null 2>"$work/log3" &
+pid=$!
+for i in $(seq 1 100); do grep -q "listening on" "$work/log3" && break; sleep 0.05; done
+port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/log3")
+python3 - "$port" <<'PY'; rc=$?
+import smtplib, sys
+line = b"x" * 998 + b"\r\n"
+msg = b"Subject: huge\r\n\r\n" + line * (100 * 1024 * 1024 // len(line))
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+s.sendmail("a@x.test", ["b@example.org"], msg)
+s.quit()
+PY
+hwm=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
+limit=32768
+# AddressSanitizer's shadow memory is no measure of ours
+ldd "$B/.libs/libgsmtp-1.0.so" 2>/dev/null | grep -q libasan && limit=1048576
+check "100 MiB message accepted with peak RSS ${hwm} KiB (< $limit KiB)" '[ $rc -eq 0 ] && [ "$hwm" -lt $limit ]'
 kill -TERM "$pid"; wait "$pid"; pid=
 exit $failed

@@ -42,7 +42,7 @@ test_starttls_client (void)
         g_autoptr(GSmtpSendResult) result = NULL;
         g_autoptr(GSmtpEnvelope) env = NULL;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) msg = g_bytes_new_static ("Subject: tls\r\n\r\nsecret\r\n", 24);
+        g_autoptr(GBytes) msg = g_bytes_new_static ("Subject: tls\r\n\r\nsecret\r\n", strlen ("Subject: tls\r\n\r\nsecret\r\n"));
         const char *rcpts[] = { "b@example.org", "x@elsewhere.test", NULL };
         GSmtpPeer *peer;
 
@@ -132,7 +132,7 @@ test_implicit_tls_async (void)
         g_autoptr(GSmtpServer) server = g_smtp_server_new ("mx.example.org");
         g_autoptr(GSmtpClient) client = NULL;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) msg = g_bytes_new_static ("Subject: 465\r\n\r\nx\r\n", 19);
+        g_autoptr(GBytes) msg = g_bytes_new_static ("Subject: 465\r\n\r\nx\r\n", strlen ("Subject: 465\r\n\r\nx\r\n"));
         const char *rcpts[] = { "b@example.org", NULL };
         ImplicitRun run = { 0 };
         guint16 port = 0;
@@ -228,8 +228,12 @@ test_client_certificate (void)
                 if (line[3] == ' ')
                         replies++;
         }
-        g_output_stream_write_all (g_io_stream_get_output_stream (tls), "Subject: cert\r\n\r\n.\r\n", 22,
-                                   NULL, NULL, &error);
+        {
+                const char *body = "Subject: cert\r\n\r\n.\r\n";
+
+                g_output_stream_write_all (g_io_stream_get_output_stream (tls), body, strlen (body),
+                                           NULL, NULL, &error);
+        }
         env = test_server_pop (ts, 10000);
         g_assert_nonnull (env);
         seen = g_smtp_peer_get_tls_certificate (g_smtp_envelope_get_peer (env));
