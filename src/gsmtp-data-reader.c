@@ -161,6 +161,30 @@ reader_bare_line_end (GSmtpDataReader *r)
         r->wire_bol = FALSE;
 }
 
+/* The length of the run of ordinary lines at the start of @data: complete,
+ * CRLF-terminated, within the length limit, no bare CR or LF, not starting with
+ * a dot.  Such lines are copied as they are, in one append: the common case. */
+static gsize
+reader_plain_lines (GSmtpDataReader *r, const guint8 *data, gsize len)
+{
+        gsize i = 0;
+
+        while (i < len && data[i] != '.') {
+                const guint8 *lf = memchr (data + i, '\n', len - i);
+                gsize end;
+
+                if (lf == NULL)
+                        break;
+                end = lf - data;
+                if (end == i || data[end - 1] != '\r' || memchr (data + i, '\r', end - 1 - i) != NULL)
+                        break;
+                if (r->max_line != 0 && end + 1 - i > r->max_line)
+                        break;
+                i = end + 1;
+        }
+        return i;
+}
+
 /* Consumes bytes up to and including the end of data; returns how many.  On
  * return *done says whether the end was seen; bytes after it are the next
  * commands and are left to the caller. */
@@ -174,7 +198,14 @@ gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gbool
                 guint8 c = data[i];
 
                 switch (r->state) {
-                case ST_BOL:
+                case ST_BOL: {
+                        gsize plain = r->wire_bol ? reader_plain_lines (r, data + i, len - i) : 0;
+
+                        if (plain > 0) {
+                                reader_emit (r, data + i, plain);
+                                i += plain;
+                                break;
+                        }
                         r->line_len = 0;
                         if (c == '.') {
                                 reader_count_line (r, 1);
@@ -184,6 +215,7 @@ gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gbool
                                 r->state = ST_TEXT;
                         }
                         break;
+                }
                 case ST_DOT:
                         if (c == '\r') {
                                 r->state = ST_DOT_CR;

@@ -65,6 +65,41 @@ test_starttls_client (void)
 }
 
 static void
+test_opportunistic (void)
+{
+        TestServer *tls_server = test_server_new (setup_tls, NULL);
+        TestServer *plain_server = test_server_new (NULL, NULL);
+        g_autoptr(GBytes) msg = g_bytes_new_static ("x\r\n", 3);
+        const char *rcpts[] = { "b@example.org", NULL };
+        TestServer *servers[] = { tls_server, plain_server };
+
+        g_test_summary ("Opportunistic STARTTLS: encrypted where offered, plain where not; required STARTTLS fails where not offered");
+        for (guint i = 0; i < 2; i++) {
+                g_autoptr(GSmtpClient) client = g_smtp_client_new ("localhost", servers[i]->port);
+                g_autoptr(GSmtpSendResult) result = NULL;
+                g_autoptr(GSmtpEnvelope) env = NULL;
+                g_autoptr(GError) error = NULL;
+
+                g_smtp_client_set_tls_mode (client, GSMTP_TLS_STARTTLS_OPPORTUNISTIC);
+                g_assert_true (g_smtp_client_set_ca_file (client, cert_file, &error));
+                result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, msg, NULL, &error);
+                g_assert_no_error (error);
+                env = test_server_pop (servers[i], 10000);
+                g_assert_cmpint (g_smtp_peer_get_tls (g_smtp_envelope_get_peer (env)), ==, i == 0);
+        }
+        {
+                g_autoptr(GSmtpClient) client = g_smtp_client_new ("localhost", plain_server->port);
+                g_autoptr(GError) error = NULL;
+
+                g_smtp_client_set_tls_mode (client, GSMTP_TLS_STARTTLS);
+                g_assert_false (g_smtp_client_connect (client, NULL, &error));
+                g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_TLS_REQUIRED);
+        }
+        test_server_free (tls_server);
+        test_server_free (plain_server);
+}
+
+static void
 test_wrong_password (void)
 {
         TestServer *ts = test_server_new (setup_tls, NULL);
@@ -319,6 +354,7 @@ main (int argc, char **argv)
         }
         g_test_add_func ("/tls/starttls-client-auth", test_starttls_client);
         g_test_add_func ("/tls/wrong-password", test_wrong_password);
+        g_test_add_func ("/tls/opportunistic", test_opportunistic);
         g_test_add_func ("/tls/implicit-needs-certificate", test_implicit_tls);
         g_test_add_func ("/tls/implicit-async", test_implicit_tls_async);
         g_test_add_func ("/tls/starttls-injection", test_starttls_injection);
