@@ -41,6 +41,9 @@ struct _GSmtpConnection {
         GSource           *io_source;   /* (owned) (nullable): TLS streams' pollable source */
         GSmtpWatch        *watch;       /* (owned) (nullable): plain sockets, in the server's poller */
         int                fd;          /* plain sockets, until TLS starts; -1 then */
+        gboolean           maybe_unread; /* bytes may wait in the socket: the poller is
+                                          * edge-triggered, so read before waiting */
+        gboolean           peer_hup;    /* the peer shut down its side: read to the end */
         gint64             deadline;    /* monotonic µs of the idle / write / DATA / handshake
                                          * timeout; 0: none.  The server's one-second tick
                                          * checks it, so no connection owns a timer source */
@@ -194,10 +197,17 @@ connection_wait (GSmtpConnection *self, WaitKind wait)
 }
 
 static void
-connection_fd_ready (gpointer data)
+connection_fd_ready (gpointer data, GIOCondition condition)
 {
         GSmtpConnection *self = data;
 
+        /* edge-triggered: whatever the event, bytes may be waiting now; after the
+         * peer's FIN, the end of stream waits behind them with no edge of its own */
+        self->maybe_unread = TRUE;
+        if (condition & G_IO_HUP)
+                self->peer_hup = TRUE;
+        if (self->wait == WAIT_APPLICATION)
+                return;         /* the session is not reading; it reads when it goes on */
         self->wait = WAIT_NONE;
         connection_pump (self);
 }
@@ -311,17 +321,24 @@ connection_pump_once (GSmtpConnection *self)
                 } else {
                         self->data_deadline = 0;
                 }
-                /* A client that waited for this reply has not answered it yet:
-                 * wait for readiness instead of a read() that says EAGAIN.  A
-                 * pipelining client's bytes are already there and the poller
-                 * reports them at once. */
-                if (just_replied || reads++ == PUMP_READS_MAX) {
-                        /* fairness: let the main loop serve other connections */
+                /* A client that waited for this reply has not answered it yet,
+                 * and the socket was empty when last read: wait for the poller
+                 * instead of a read() that says EAGAIN. */
+                if (just_replied && !self->maybe_unread && self->fd >= 0) {
                         connection_wait (self, WAIT_READ);
+                        return;
+                }
+                if (reads++ == PUMP_READS_MAX) {
+                        /* fairness: other connections first, then this one again */
+                        connection_wait (self, WAIT_READ);
+                        if (self->watch != NULL)
+                                gsmtp_watch_again (self->watch);
                         return;
                 }
                 buf = gsmtp_server_get_read_buffer (self->server, &bufsize);
                 n = connection_read (self, buf, bufsize, &would_block);
+                /* a short read emptied the socket; a full one may not have */
+                self->maybe_unread = self->peer_hup || (n > 0 && (gsize) n == bufsize);
                 if (n < 0 && would_block) {
                         connection_wait (self, WAIT_READ);
                         return;

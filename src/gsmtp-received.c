@@ -7,13 +7,37 @@
 /* The clauses, in RFC 5321's order: from, by, with, id, for; then the date.
  * "for" names the recipient only when there is exactly one, as Postfix does, so
  * a message to many does not list them all to each of them. */
+/* g_date_time_new_now_local() looks up the local zone each time (readlink and
+ * stat of /etc/localtime): three system calls a message.  The zone is kept for a
+ * minute instead, so a change of time zone still shows soon. */
+G_LOCK_DEFINE_STATIC (zone);
+static GTimeZone *zone;
+static gint64 zone_checked;
+
+static GDateTime *
+received_now (void)
+{
+        gint64 now = g_get_monotonic_time ();
+        GDateTime *dt;
+
+        G_LOCK (zone);
+        if (zone == NULL || now - zone_checked > 60 * G_USEC_PER_SEC) {
+                g_clear_pointer (&zone, g_time_zone_unref);
+                zone = g_time_zone_new_local ();
+                zone_checked = now;
+        }
+        dt = g_date_time_new_now (zone);
+        G_UNLOCK (zone);
+        return dt;
+}
+
 char *
 gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const *recipients)
 {
         GString *out = g_string_sized_new (256);
         const char *helo = g_smtp_peer_get_helo (peer);
         GSocketAddress *address = g_smtp_peer_get_address (peer);
-        g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+        g_autoptr(GDateTime) now = received_now ();
         g_autofree char *date = g_mime_utils_header_format_date (now);
 
         /* built with appends, not printf: this runs for every message */
