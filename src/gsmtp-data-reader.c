@@ -152,6 +152,14 @@ reader_count_line (GSmtpDataReader *r, gsize n)
 }
 
 static void
+reader_crlf_line_end (GSmtpDataReader *r)
+{
+        reader_emit (r, (const guint8 *) "\r\n", 2);
+        r->state = ST_BOL;
+        r->wire_bol = TRUE;
+}
+
+static void
 reader_bare_line_end (GSmtpDataReader *r)
 {
         if (r->bare_linefeed == GSMTP_BARE_LINEFEED_REJECT)
@@ -234,9 +242,7 @@ gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gbool
                          * or ".\r" and more: content, never the end */
                         reader_emit (r, (const guint8 *) ".", 1);
                         if (c == '\n') {
-                                reader_emit (r, (const guint8 *) "\r\n", 2);
-                                r->state = ST_BOL;
-                                r->wire_bol = TRUE;
+                                reader_crlf_line_end (r);
                                 i++;
                         } else {
                                 reader_bare_line_end (r);
@@ -264,9 +270,7 @@ gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gbool
                 }
                 case ST_CR:
                         if (c == '\n') {
-                                reader_emit (r, (const guint8 *) "\r\n", 2);
-                                r->state = ST_BOL;
-                                r->wire_bol = TRUE;
+                                reader_crlf_line_end (r);
                                 i++;
                         } else {
                                 reader_bare_line_end (r);
