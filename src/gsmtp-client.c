@@ -82,6 +82,8 @@ send_result_add (GSmtpSendResult *self, const char *rcpt, GSmtpReply *reply)
  * g_smtp_send_result_get_reply:
  * @self: a result
  *
+ * Gets the server's reply to the end of the data.
+ *
  * Returns: (transfer none) (nullable): the server's reply to the end of the data
  *
  * Since: 0.1
@@ -96,6 +98,8 @@ g_smtp_send_result_get_reply (GSmtpSendResult *self)
 /**
  * g_smtp_send_result_get_accepted:
  * @self: a result
+ *
+ * Gets the recipients the server accepted.
  *
  * Returns: (array zero-terminated=1) (transfer none): the recipients the server accepted
  *
@@ -112,6 +116,8 @@ g_smtp_send_result_get_accepted (GSmtpSendResult *self)
  * g_smtp_send_result_get_refused:
  * @self: a result
  *
+ * Gets the recipients the server refused.
+ *
  * Returns: (array zero-terminated=1) (transfer none): the recipients the server refused
  *
  * Since: 0.1
@@ -127,6 +133,8 @@ g_smtp_send_result_get_refused (GSmtpSendResult *self)
  * g_smtp_send_result_get_recipient_reply:
  * @self: a result
  * @recipient: a recipient of the message
+ *
+ * Gets the reply to RCPT TO for @recipient.
  *
  * Returns: (transfer none) (nullable): the reply to RCPT TO for @recipient
  *
@@ -261,6 +269,8 @@ g_smtp_client_init (GSmtpClient *self)
  * @host: the server's host name or address
  * @port: its port, such as 25, 587 or 465
  *
+ * Makes a client for the server at @host and @port.
+ *
  * Returns: (transfer full): a client; nothing is connected yet
  *
  * Since: 0.1
@@ -276,6 +286,8 @@ g_smtp_client_new (const char *host, guint16 port)
 /**
  * g_smtp_client_new_for_connectable:
  * @connectable: where the server is
+ *
+ * Makes a client for the server at @connectable.
  *
  * Returns: (transfer full): a client
  *
@@ -294,6 +306,8 @@ g_smtp_client_new_for_connectable (GSocketConnectable *connectable)
  * g_smtp_client_new_for_stream:
  * @stream: a connection the application already has (Racket's #:tcp-connect)
  * @identity: (nullable): the server's identity, for certificate checks under TLS
+ *
+ * Makes a client that talks over a connection the application already has.
  *
  * Returns: (transfer full): a client that talks over @stream
  *
@@ -314,6 +328,8 @@ g_smtp_client_new_for_stream (GIOStream *stream, GSocketConnectable *identity)
  * g_smtp_client_set_tls_mode:
  * @self: a client
  * @mode: how to use TLS
+ *
+ * Sets how the client uses TLS; %GSMTP_TLS_NONE by default.
  *
  * Since: 0.1
  */
@@ -350,6 +366,8 @@ g_smtp_client_set_credentials (GSmtpClient *self, const char *username, const ch
  * @self: a client
  * @ca_file: PEM file of the certificate authorities to trust instead of the system's
  * @error: return location for a #GError
+ *
+ * Trusts the certificate authorities in @ca_file instead of the system's.
  *
  * Returns: %TRUE when the file was loaded
  *
@@ -390,6 +408,8 @@ g_smtp_client_set_insecure (GSmtpClient *self, gboolean insecure)
  * @self: a client
  * @name: the name to give in EHLO
  *
+ * Sets the name the client gives in EHLO; the host's name by default.
+ *
  * Since: 0.1
  */
 void
@@ -405,6 +425,8 @@ g_smtp_client_set_helo_name (GSmtpClient *self, const char *name)
  * @self: a client
  * @seconds: how long to wait for the network; 0 for ever
  *
+ * Sets how long connecting may take.
+ *
  * Since: 0.1
  */
 void
@@ -417,6 +439,8 @@ g_smtp_client_set_timeout (GSmtpClient *self, guint seconds)
 /**
  * g_smtp_client_get_extensions:
  * @self: a client
+ *
+ * Gets the EHLO keywords of the server, as "SIZE 10485760", after connecting.
  *
  * Returns: (array zero-terminated=1) (transfer none): the EHLO keywords of the
  *   server, as "SIZE 10485760", after connecting
@@ -1238,6 +1262,9 @@ client_remember_context (GSmtpClient *self)
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
+ * Starts g_smtp_client_send_bytes() in a worker thread; signals are emitted in the
+ * caller's main context.
+ *
  * Since: 0.1
  */
 void
@@ -1270,6 +1297,8 @@ g_smtp_client_send_bytes_async (GSmtpClient *self, const char *sender, const cha
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
+ * Starts g_smtp_client_send_message() in a worker thread.
+ *
  * Since: 0.1
  */
 void
@@ -1292,6 +1321,8 @@ g_smtp_client_send_message_async (GSmtpClient *self, GMimeMessage *message, cons
  * @self: a client
  * @result: the result
  * @error: return location for a #GError
+ *
+ * Finishes g_smtp_client_send_bytes_async() or g_smtp_client_send_message_async().
  *
  * Returns: (transfer full) (nullable): the send result
  *
@@ -1322,6 +1353,8 @@ connect_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
+ * Starts g_smtp_client_connect() in a worker thread.
+ *
  * Since: 0.1
  */
 void
@@ -1340,6 +1373,8 @@ g_smtp_client_connect_async (GSmtpClient *self, GCancellable *cancellable,
  * @self: a client
  * @result: the result
  * @error: return location for a #GError
+ *
+ * Finishes g_smtp_client_connect_async().
  *
  * Returns: %TRUE when connected
  *
@@ -1395,6 +1430,8 @@ quit_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
+ * Starts g_smtp_client_quit() in a worker thread.
+ *
  * Since: 0.1
  */
 void
@@ -1412,6 +1449,8 @@ g_smtp_client_quit_async (GSmtpClient *self, GCancellable *cancellable,
  * @self: a client
  * @result: the result
  * @error: return location for a #GError
+ *
+ * Finishes g_smtp_client_quit_async().
  *
  * Returns: %TRUE on success
  *

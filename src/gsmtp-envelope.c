@@ -146,6 +146,9 @@ gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received)
  * g_smtp_envelope_get_sender:
  * @self: an envelope
  *
+ * Gets the reverse-path of MAIL FROM without its angle brackets: "" for the null
+ * sender `<>`, %NULL before MAIL.
+ *
  * Returns: (nullable): the reverse-path of MAIL FROM without its angle brackets:
  *   "" for the null sender `<>`, %NULL before MAIL
  *
@@ -161,6 +164,8 @@ g_smtp_envelope_get_sender (GSmtpEnvelope *self)
 /**
  * g_smtp_envelope_is_null_sender:
  * @self: an envelope
+ *
+ * Tells whether the sender is the null reverse-path `<>` (a bounce).
  *
  * Returns: %TRUE when the sender is the null reverse-path `<>` (a bounce)
  *
@@ -197,6 +202,8 @@ g_smtp_envelope_get_reverse_path (GSmtpEnvelope *self)
  * g_smtp_envelope_get_mail_parameters:
  * @self: an envelope
  *
+ * Gets the ESMTP parameters of MAIL FROM, upper-case keys, values possibly %NULL.
+ *
  * Returns: (transfer none) (nullable) (element-type utf8 utf8): the ESMTP
  *   parameters of MAIL FROM, upper-case keys, values possibly %NULL
  *
@@ -213,6 +220,8 @@ g_smtp_envelope_get_mail_parameters (GSmtpEnvelope *self)
  * g_smtp_envelope_get_recipients:
  * @self: an envelope
  *
+ * Gets the accepted recipients, in order.
+ *
  * Returns: (array zero-terminated=1) (transfer none): the accepted recipients,
  *   in order
  *
@@ -228,6 +237,8 @@ g_smtp_envelope_get_recipients (GSmtpEnvelope *self)
 /**
  * g_smtp_envelope_get_n_recipients:
  * @self: an envelope
+ *
+ * Gets how many recipients were accepted.
  *
  * Returns: how many recipients were accepted
  *
@@ -262,6 +273,8 @@ g_smtp_envelope_get_data (GSmtpEnvelope *self)
  * g_smtp_envelope_get_size:
  * @self: an envelope
  *
+ * Gets the size of the message data in bytes.
+ *
  * Returns: the size of the message data in bytes
  *
  * Since: 0.1
@@ -276,6 +289,9 @@ g_smtp_envelope_get_size (GSmtpEnvelope *self)
 /**
  * g_smtp_envelope_get_received_header:
  * @self: an envelope
+ *
+ * Gets the value of the `Received:` trace header the server made for this message
+ * (RFC 5321 4.4), unfolded.
  *
  * Returns: (nullable): the value of the `Received:` trace header the server
  *   made for this message (RFC 5321 4.4), unfolded
@@ -376,6 +392,8 @@ g_smtp_envelope_get_message (GSmtpEnvelope *self)
 /**
  * g_smtp_envelope_get_peer:
  * @self: an envelope
+ *
+ * Gets the client that sent this message.
  *
  * Returns: (transfer none): the client that sent this message
  *

@@ -5,6 +5,8 @@
 /**
  * g_smtp_error_quark:
  *
+ * The error domain of gsmtp.
+ *
  * Returns: the quark of the %GSMTP_ERROR domain
  *
  * Since: 0.1

@@ -116,6 +116,9 @@ gsmtp_peer_set_username (GSmtpPeer *self, const char *username)
  * g_smtp_peer_get_session_id:
  * @self: a peer
  *
+ * Gets an identifier of the session, unique within the process, as used in the log
+ * and the Received header.
+ *
  * Returns: an identifier of the session, unique within the process, as used in
  *   the log and the Received header
  *
@@ -132,6 +135,8 @@ g_smtp_peer_get_session_id (GSmtpPeer *self)
  * g_smtp_peer_get_address:
  * @self: a peer
  *
+ * Gets the client's socket address.
+ *
  * Returns: (transfer none) (nullable): the client's socket address
  *
  * Since: 0.1
@@ -146,6 +151,8 @@ g_smtp_peer_get_address (GSmtpPeer *self)
 /**
  * g_smtp_peer_get_local_address:
  * @self: a peer
+ *
+ * Gets the server's address of this session.
  *
  * Returns: (transfer none) (nullable): the server's address of this session
  *
@@ -162,6 +169,8 @@ g_smtp_peer_get_local_address (GSmtpPeer *self)
  * g_smtp_peer_get_host:
  * @self: a peer
  *
+ * Gets the client's IP address as text ("unknown" when not an IP socket).
+ *
  * Returns: the client's IP address as text ("unknown" when not an IP socket)
  *
  * Since: 0.1
@@ -176,6 +185,8 @@ g_smtp_peer_get_host (GSmtpPeer *self)
 /**
  * g_smtp_peer_get_port:
  * @self: a peer
+ *
+ * Gets the client's port, or 0.
  *
  * Returns: the client's port, or 0
  *
@@ -192,6 +203,8 @@ g_smtp_peer_get_port (GSmtpPeer *self)
  * g_smtp_peer_get_helo:
  * @self: a peer
  *
+ * Gets the name the client gave in HELO or EHLO.
+ *
  * Returns: (nullable): the name the client gave in HELO or EHLO
  *
  * Since: 0.1
@@ -206,6 +219,8 @@ g_smtp_peer_get_helo (GSmtpPeer *self)
 /**
  * g_smtp_peer_get_esmtp:
  * @self: a peer
+ *
+ * Tells whether the client greeted with EHLO.
  *
  * Returns: %TRUE when the client greeted with EHLO
  *
@@ -222,6 +237,8 @@ g_smtp_peer_get_esmtp (GSmtpPeer *self)
  * g_smtp_peer_get_tls:
  * @self: a peer
  *
+ * Tells whether the session is encrypted (STARTTLS or implicit TLS).
+ *
  * Returns: %TRUE when the session is encrypted (STARTTLS or implicit TLS)
  *
  * Since: 0.1
@@ -236,6 +253,8 @@ g_smtp_peer_get_tls (GSmtpPeer *self)
 /**
  * g_smtp_peer_get_tls_version:
  * @self: a peer
+ *
+ * Gets the TLS protocol version, such as "TLSv1.3".
  *
  * Returns: (nullable): the TLS protocol version, such as "TLSv1.3"
  *
@@ -252,6 +271,8 @@ g_smtp_peer_get_tls_version (GSmtpPeer *self)
  * g_smtp_peer_get_tls_cipher:
  * @self: a peer
  *
+ * Gets the negotiated ciphersuite name.
+ *
  * Returns: (nullable): the negotiated ciphersuite name
  *
  * Since: 0.1
@@ -266,6 +287,8 @@ g_smtp_peer_get_tls_cipher (GSmtpPeer *self)
 /**
  * g_smtp_peer_get_tls_certificate:
  * @self: a peer
+ *
+ * Gets the certificate the client presented.
  *
  * Returns: (transfer none) (nullable): the certificate the client presented
  *
@@ -282,6 +305,8 @@ g_smtp_peer_get_tls_certificate (GSmtpPeer *self)
  * g_smtp_peer_get_username:
  * @self: a peer
  *
+ * Gets the user the client authenticated as.
+ *
  * Returns: (nullable): the user the client authenticated as
  *
  * Since: 0.1
@@ -296,6 +321,8 @@ g_smtp_peer_get_username (GSmtpPeer *self)
 /**
  * g_smtp_peer_get_protocol:
  * @self: a peer
+ *
+ * Gets the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA".
  *
  * Returns: the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA"
  *

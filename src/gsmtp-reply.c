@@ -304,6 +304,8 @@ g_smtp_reply_parse (const char *text, gsize length, GError **error)
  * g_smtp_reply_ref:
  * @reply: a reply
  *
+ * Takes a reference to @reply.
+ *
  * Returns: (transfer full): @reply
  *
  * Since: 0.1
@@ -319,6 +321,8 @@ g_smtp_reply_ref (GSmtpReply *reply)
 /**
  * g_smtp_reply_unref:
  * @reply: (transfer full): a reply
+ *
+ * Drops a reference to @reply, freeing it with the last.
  *
  * Since: 0.1
  */
@@ -337,6 +341,8 @@ g_smtp_reply_unref (GSmtpReply *reply)
  * g_smtp_reply_get_code:
  * @reply: a reply
  *
+ * Gets the three-digit reply code.
+ *
  * Returns: the three-digit reply code
  *
  * Since: 0.1
@@ -351,6 +357,8 @@ g_smtp_reply_get_code (const GSmtpReply *reply)
 /**
  * g_smtp_reply_get_enhanced_code:
  * @reply: a reply
+ *
+ * Gets the RFC 3463 status code, such as "2.1.5".
  *
  * Returns: (nullable): the RFC 3463 status code, such as "2.1.5"
  *
@@ -367,6 +375,8 @@ g_smtp_reply_get_enhanced_code (const GSmtpReply *reply)
  * g_smtp_reply_get_text:
  * @reply: a reply
  *
+ * Gets the first line of text.
+ *
  * Returns: the first line of text
  *
  * Since: 0.1
@@ -381,6 +391,8 @@ g_smtp_reply_get_text (const GSmtpReply *reply)
 /**
  * g_smtp_reply_get_lines:
  * @reply: a reply
+ *
+ * Gets every line of text.
  *
  * Returns: (array zero-terminated=1) (transfer none): every line of text
  *
@@ -397,6 +409,8 @@ g_smtp_reply_get_lines (const GSmtpReply *reply)
  * g_smtp_reply_is_success:
  * @reply: a reply
  *
+ * Tells whether @reply is a 2xx or 3xx reply, a success.
+ *
  * Returns: %TRUE for 2xx and 3xx replies
  *
  * Since: 0.1
@@ -411,6 +425,8 @@ g_smtp_reply_is_success (const GSmtpReply *reply)
 /**
  * g_smtp_reply_to_string:
  * @reply: a reply
+ *
+ * Formats @reply on one line.
  *
  * Returns: (transfer full): the reply as one line of text, "550 5.1.1 No such user",
  *   for messages and logs

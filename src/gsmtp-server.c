@@ -265,52 +265,171 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         props[PROP_HOSTNAME] = g_param_spec_string ("hostname", NULL, "Server host name", NULL,
                                                     G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY |
                                                     G_PARAM_STATIC_STRINGS);
+        /**
+         * GSmtpServer:max-connections:
+         *
+         * Concurrent sessions; the next client gets 421 4.7.0.
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_MAX_CONNECTIONS, "max-connections",
                    "Concurrent sessions; the next client gets 421 4.7.0", 1, G_MAXUINT,
                    GSMTP_DEFAULT_MAX_CONNECTIONS);
+        /**
+         * GSmtpServer:max-connections-per-address:
+         *
+         * Concurrent sessions from one IP address (0: no limit).
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_MAX_CONNECTIONS_PER_ADDRESS, "max-connections-per-address",
                    "Concurrent sessions from one IP address (0: no limit)", 0, G_MAXUINT, 0);
+        /**
+         * GSmtpServer:max-line-length:
+         *
+         * Longest command line and text line in DATA, with CRLF (500 5.5.2).
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_MAX_LINE_LENGTH, "max-line-length",
                    "Longest command line and text line in DATA, with CRLF (500 5.5.2)", 512, 1024 * 1024,
                    GSMTP_DEFAULT_MAX_LINE_LENGTH);
+        /**
+         * GSmtpServer:max-message-size:
+         *
+         * Largest message in bytes, advertised in SIZE (552 5.3.4); 0: no limit.
+         *
+         * Since: 0.1
+         */
         props[PROP_MAX_MESSAGE_SIZE] = g_param_spec_uint64 ("max-message-size", NULL,
                    "Largest message in bytes, advertised in SIZE (552 5.3.4); 0: no limit",
                    0, G_MAXUINT64, GSMTP_DEFAULT_MAX_MESSAGE_SIZE,
                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        /**
+         * GSmtpServer:max-recipients:
+         *
+         * RCPT TO per transaction (452 4.5.3 past it).
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_MAX_RECIPIENTS, "max-recipients",
                    "RCPT TO per transaction (452 4.5.3 past it)", 1, G_MAXUINT,
                    GSMTP_DEFAULT_MAX_RECIPIENTS);
+        /**
+         * GSmtpServer:max-errors:
+         *
+         * Protocol errors in one session before 421 and close.
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_MAX_ERRORS, "max-errors",
                    "Protocol errors in one session before 421 and close", 1, G_MAXUINT,
                    GSMTP_DEFAULT_MAX_ERRORS);
+        /**
+         * GSmtpServer:idle-timeout:
+         *
+         * Seconds a session may be silent, or not read replies (421 4.4.2); 0: none.
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_IDLE_TIMEOUT, "idle-timeout",
                    "Seconds a session may be silent, or not read replies (421 4.4.2); 0: none",
                    0, G_MAXUINT / G_USEC_PER_SEC, GSMTP_DEFAULT_IDLE_TIMEOUT);
+        /**
+         * GSmtpServer:data-timeout:
+         *
+         * Seconds one DATA phase may last in all.
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_DATA_TIMEOUT, "data-timeout",
                    "Seconds one DATA phase may last in all", 1, G_MAXUINT / G_USEC_PER_SEC,
                    GSMTP_DEFAULT_DATA_TIMEOUT);
+        /**
+         * GSmtpServer:bare-linefeed:
+         *
+         * Bare CR or LF in DATA: normalize or reject.
+         *
+         * Since: 0.1
+         */
         props[PROP_BARE_LINEFEED] = g_param_spec_enum ("bare-linefeed", NULL,
                    "Bare CR or LF in DATA: normalize or reject", GSMTP_TYPE_BARE_LINEFEED,
                    GSMTP_BARE_LINEFEED_NORMALIZE,
                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        /**
+         * GSmtpServer:strict-pipelining:
+         *
+         * 554 5.5.0 and close for talking before the banner or sending content before 354.
+         *
+         * Since: 0.1
+         */
         BOOL_PROP (PROP_STRICT_PIPELINING, "strict-pipelining",
                    "554 5.5.0 and close for talking before the banner or sending content before 354",
                    TRUE);
+        /**
+         * GSmtpServer:require-tls:
+         *
+         * MAIL before STARTTLS gets 530 5.7.0.
+         *
+         * Since: 0.1
+         */
         BOOL_PROP (PROP_REQUIRE_TLS, "require-tls", "MAIL before STARTTLS gets 530 5.7.0", FALSE);
+        /**
+         * GSmtpServer:allow-insecure-auth:
+         *
+         * Offer AUTH without TLS.
+         *
+         * Since: 0.1
+         */
         BOOL_PROP (PROP_ALLOW_INSECURE_AUTH, "allow-insecure-auth",
                    "Offer AUTH without TLS", FALSE);
+        /**
+         * GSmtpServer:max-auth-failures:
+         *
+         * Failed AUTH attempts before 421 and close.
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_MAX_AUTH_FAILURES, "max-auth-failures",
                    "Failed AUTH attempts before 421 and close", 1, G_MAXUINT,
                    GSMTP_DEFAULT_MAX_AUTH_FAILURES);
+        /**
+         * GSmtpServer:auth-failure-delay:
+         *
+         * Milliseconds before a failed AUTH is answered.
+         *
+         * Since: 0.1
+         */
         UINT_PROP (PROP_AUTH_FAILURE_DELAY, "auth-failure-delay",
                    "Milliseconds before a failed AUTH is answered", 0, 60000,
                    GSMTP_DEFAULT_AUTH_FAILURE_DELAY);
+        /**
+         * GSmtpServer:spill-threshold:
+         *
+         * Message bytes kept in memory before the message moves to a temporary file.
+         *
+         * Since: 0.1
+         */
         props[PROP_SPILL_THRESHOLD] = g_param_spec_uint64 ("spill-threshold", NULL,
                    "Message bytes kept in memory before the message moves to a temporary file",
                    0, G_MAXUINT64, GSMTP_DEFAULT_SPILL_THRESHOLD,
                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        /**
+         * GSmtpServer:protocol-log:
+         *
+         * Log every command and reply at INFO level, AUTH secrets masked.
+         *
+         * Since: 0.1
+         */
         BOOL_PROP (PROP_PROTOCOL_LOG, "protocol-log",
                    "Log every command and reply at INFO level, AUTH secrets masked", FALSE);
+        /**
+         * GSmtpServer:tls-certificate:
+         *
+         * Certificate and key for STARTTLS and implicit TLS.
+         *
+         * Since: 0.1
+         */
         props[PROP_TLS_CERTIFICATE] = g_param_spec_object ("tls-certificate", NULL,
                    "Certificate and key for STARTTLS and implicit TLS", G_TYPE_TLS_CERTIFICATE,
                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
@@ -367,6 +486,8 @@ g_smtp_server_new (const char *hostname)
  * g_smtp_server_get_hostname:
  * @self: a server
  *
+ * Gets the server's host name.
+ *
  * Returns: the server's host name
  *
  * Since: 0.1
@@ -382,6 +503,8 @@ g_smtp_server_get_hostname (GSmtpServer *self)
  * g_smtp_server_set_hostname:
  * @self: a server
  * @hostname: the name in the banner, EHLO reply and Received header
+ *
+ * Sets the server's name; control characters and spaces become dashes.
  *
  * Since: 0.1
  */
@@ -452,6 +575,8 @@ g_smtp_server_add_domain (GSmtpServer *self, const char *domain)
  * g_smtp_server_get_domains:
  * @self: a server
  *
+ * Gets the local domains.
+ *
  * Returns: (array zero-terminated=1) (transfer none): the local domains
  *
  * Since: 0.1
@@ -491,6 +616,8 @@ g_smtp_server_get_primary_domain (GSmtpServer *self)
  * g_smtp_server_dup_mailer_daemon:
  * @self: a server
  *
+ * Gets the server's identity for bounces.
+ *
  * Returns: (transfer full): `MAILER-DAEMON@<primary domain>`, the server's identity
  *
  * Since: 0.1
@@ -506,6 +633,8 @@ g_smtp_server_dup_mailer_daemon (GSmtpServer *self)
  * g_smtp_server_is_local_domain:
  * @self: a server
  * @domain: a domain
+ *
+ * Tells whether mail for @domain is accepted without relaying.
  *
  * Returns: %TRUE when @domain matches an entry of the domain list
  *
@@ -575,6 +704,8 @@ g_smtp_server_set_tls_certificate (GSmtpServer *self, GTlsCertificate *certifica
  * @cert_file: PEM file with the certificate chain
  * @key_file: (nullable): PEM file with the private key; %NULL when in @cert_file
  * @error: return location for a #GError
+ *
+ * Loads a certificate and key from PEM files and enables STARTTLS.
  *
  * Returns: %TRUE when the certificate and key were loaded
  *
@@ -812,6 +943,8 @@ g_smtp_server_listen (GSmtpServer *self, GSocketAddress *address, GSmtpListenFla
  * @out_port: (out) (optional): the port really bound
  * @error: return location for a #GError
  *
+ * Listens on one IP address.
+ *
  * Returns: %TRUE on success
  *
  * Since: 0.1
@@ -886,6 +1019,8 @@ g_smtp_server_listen_all (GSmtpServer *self, guint16 port, GSmtpListenFlags flag
  * @flags: listener flags
  * @error: return location for a #GError
  *
+ * Listens on a socket that is already bound and listening.
+ *
  * Returns: %TRUE on success
  *
  * Since: 0.1
@@ -905,6 +1040,8 @@ g_smtp_server_listen_socket (GSmtpServer *self, GSocket *socket, GSmtpListenFlag
 /**
  * g_smtp_server_get_n_sessions:
  * @self: a server
+ *
+ * Counts the sessions open now.
  *
  * Returns: how many sessions are open
  *
@@ -1011,6 +1148,8 @@ g_smtp_server_stop_async (GSmtpServer *self, guint grace_seconds, GCancellable *
  * @self: a server
  * @result: the result
  * @error: return location for a #GError
+ *
+ * Finishes g_smtp_server_stop_async().
  *
  * Returns: %TRUE when every session has ended
  *

@@ -147,6 +147,8 @@ gsmtp_stage_detach (GSmtpStage *self)
  * g_smtp_stage_get_kind:
  * @self: a stage
  *
+ * Gets which stage this is.
+ *
  * Returns: which stage this is
  *
  * Since: 0.1
@@ -162,6 +164,8 @@ g_smtp_stage_get_kind (GSmtpStage *self)
  * g_smtp_stage_get_peer:
  * @self: a stage
  *
+ * Gets the client.
+ *
  * Returns: (transfer none): the client
  *
  * Since: 0.1
@@ -176,6 +180,9 @@ g_smtp_stage_get_peer (GSmtpStage *self)
 /**
  * g_smtp_stage_get_argument:
  * @self: a stage
+ *
+ * Gets the HELO name, the path of MAIL or RCPT without angle brackets ("" for `<>`),
+ * or the user name of AUTH.
  *
  * Returns: (nullable): the HELO name, the path of MAIL or RCPT without angle
  *   brackets ("" for `<>`), or the user name of AUTH
@@ -216,6 +223,8 @@ g_smtp_stage_get_address (GSmtpStage *self)
  * g_smtp_stage_get_local_part:
  * @self: a stage
  *
+ * Gets the local part of the MAIL or RCPT address.
+ *
  * Returns: (nullable): the local part of the MAIL or RCPT address
  *
  * Since: 0.1
@@ -231,6 +240,8 @@ g_smtp_stage_get_local_part (GSmtpStage *self)
  * g_smtp_stage_get_domain:
  * @self: a stage
  *
+ * Gets the domain of the MAIL or RCPT address.
+ *
  * Returns: (nullable): the domain of the MAIL or RCPT address
  *
  * Since: 0.1
@@ -245,6 +256,9 @@ g_smtp_stage_get_domain (GSmtpStage *self)
 /**
  * g_smtp_stage_is_local_domain:
  * @self: a stage
+ *
+ * Tells whether the RCPT domain is one of the server's domains (or matches a `*` or
+ * `*.example.org` entry).
  *
  * Returns: %TRUE when the RCPT domain is one of the server's domains (or
  *   matches a `*` or `*.example.org` entry)
@@ -262,6 +276,8 @@ g_smtp_stage_is_local_domain (GSmtpStage *self)
  * g_smtp_stage_get_password:
  * @self: a stage
  *
+ * Gets the password of an AUTH stage.
+ *
  * Returns: (nullable): the password of an AUTH stage
  *
  * Since: 0.1
@@ -276,6 +292,8 @@ g_smtp_stage_get_password (GSmtpStage *self)
 /**
  * g_smtp_stage_get_parameters:
  * @self: a stage
+ *
+ * Gets the ESMTP parameters of MAIL or RCPT: upper-case keywords, values or %NULL.
  *
  * Returns: (transfer none) (nullable) (element-type utf8 utf8): the ESMTP
  *   parameters of MAIL or RCPT: upper-case keywords, values or %NULL
@@ -292,6 +310,8 @@ g_smtp_stage_get_parameters (GSmtpStage *self)
 /**
  * g_smtp_stage_get_envelope:
  * @self: a stage
+ *
+ * Gets the transaction so far (MAIL, RCPT) or whole (DATA).
  *
  * Returns: (transfer none) (nullable): the transaction so far (MAIL, RCPT) or
  *   whole (DATA)
@@ -424,6 +444,8 @@ g_smtp_stage_complete_code (GSmtpStage *self, guint code)
  * g_smtp_stage_is_pending:
  * @self: a stage
  *
+ * Tells whether a deferred stage still waits for g_smtp_stage_complete().
+ *
  * Returns: %TRUE while a deferred stage waits for g_smtp_stage_complete()
  *
  * Since: 0.1
@@ -438,6 +460,8 @@ g_smtp_stage_is_pending (GSmtpStage *self)
 /**
  * g_smtp_stage_is_cancelled:
  * @self: a stage
+ *
+ * Tells whether the session ended before the stage was answered.
  *
  * Returns: %TRUE when the session ended before the stage was answered
  *
