@@ -538,6 +538,8 @@ client_reply_error (GSmtpReply *reply, const char *what, GError **error)
 
         g_set_error (error, GSMTP_ERROR, code >= 500 ? GSMTP_ERROR_REJECTED : GSMTP_ERROR_TEMPORARY,
                      "%s: %s", what, text);
+        if (error != NULL && *error != NULL)
+                gsmtp_error_set_reply (*error, reply);
         return FALSE;
 }
 
@@ -730,6 +732,8 @@ client_connect_sync (GSmtpClient *self, GCancellable *cancellable, GError **erro
 
                                 g_set_error (error, GSMTP_ERROR, GSMTP_ERROR_AUTH_FAILED,
                                              "Authentication failed: %s", text);
+                                if (error != NULL && *error != NULL)
+                                        gsmtp_error_set_reply (*error, reply);
                                 goto fail;
                         }
                 }
@@ -1010,6 +1014,8 @@ none_accepted:
                              r != NULL && g_smtp_reply_get_code (r) < 500 ? GSMTP_ERROR_TEMPORARY
                                                                           : GSMTP_ERROR_REJECTED,
                              "Every recipient was refused: %s", first != NULL ? first : "");
+                if (error != NULL && *error != NULL)
+                        gsmtp_error_set_reply (*error, r);
         }
         return NULL;
 }

@@ -2,6 +2,30 @@
 #include "config.h"
 #include "gsmtp-private.h"
 
+/* GSMTP_ERROR is an extended error domain (GLib 2.68): an error made from a
+ * server's reply carries the reply itself, so callers need not parse text. */
+typedef struct {
+        GSmtpReply *reply;      /* (owned) (nullable) */
+} GSmtpErrorPrivate;
+
+static void
+g_smtp_error_private_init (GSmtpErrorPrivate *priv)
+{
+        priv->reply = NULL;
+}
+
+static void
+g_smtp_error_private_copy (const GSmtpErrorPrivate *src, GSmtpErrorPrivate *dest)
+{
+        dest->reply = src->reply != NULL ? g_smtp_reply_ref (src->reply) : NULL;
+}
+
+static void
+g_smtp_error_private_clear (GSmtpErrorPrivate *priv)
+{
+        g_clear_pointer (&priv->reply, g_smtp_reply_unref);
+}
+
 /**
  * g_smtp_error_quark:
  *
@@ -11,7 +35,40 @@
  *
  * Since: 0.1
  */
-G_DEFINE_QUARK (gsmtp-error-quark, g_smtp_error)
+G_DEFINE_EXTENDED_ERROR (GSmtpError, g_smtp_error)
+
+/**
+ * g_smtp_error_get_reply:
+ * @error: an error in the %GSMTP_ERROR domain
+ *
+ * The server's reply an error was made from, with its code, enhanced status
+ * code and text: for %GSMTP_ERROR_REJECTED, %GSMTP_ERROR_TEMPORARY and
+ * %GSMTP_ERROR_AUTH_FAILED from a reply.
+ *
+ * Returns: (transfer none) (nullable): the reply, or %NULL
+ *
+ * Since: 0.1
+ */
+GSmtpReply *
+g_smtp_error_get_reply (const GError *error)
+{
+        GSmtpErrorPrivate *priv;
+
+        g_return_val_if_fail (error != NULL, NULL);
+        priv = g_smtp_error_get_private (error);
+        return priv != NULL ? priv->reply : NULL;
+}
+
+void
+gsmtp_error_set_reply (GError *error, GSmtpReply *reply)
+{
+        GSmtpErrorPrivate *priv = g_smtp_error_get_private (error);
+
+        if (priv != NULL && reply != NULL) {
+                g_clear_pointer (&priv->reply, g_smtp_reply_unref);
+                priv->reply = g_smtp_reply_ref (reply);
+        }
+}
 
 G_DEFINE_ENUM_TYPE (GSmtpError, g_smtp_error,
         G_DEFINE_ENUM_VALUE (GSMTP_ERROR_FAILED, "failed"),

@@ -53,6 +53,7 @@ test_refused_and_dots (void)
         result = g_smtp_client_send_bytes (client, "a@x.test", refused, msg, NULL, &error);
         g_assert_null (result);
         g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_REJECTED);
+        g_assert_cmpstr (g_smtp_reply_get_enhanced_code (g_smtp_error_get_reply (error)), ==, "5.1.1");
         g_clear_error (&error);
 
         /* too big for the advertised SIZE: refused before anything is sent */
@@ -143,6 +144,10 @@ test_temporary_failure (void)
         g_assert_false (g_smtp_send_message ("127.0.0.1", ts->port, "a@x.test", rcpts, msg, NULL, &error));
         g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_TEMPORARY);
         g_assert_nonnull (strstr (error->message, "421 4.3.0 Going away"));
+        /* the reply itself travels with the error */
+        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_error_get_reply (error)), ==, 421);
+        g_assert_cmpstr (g_smtp_reply_get_enhanced_code (g_smtp_error_get_reply (error)), ==, "4.3.0");
+        g_assert_cmpstr (g_smtp_reply_get_text (g_smtp_error_get_reply (error)), ==, "Going away");
         test_server_free (ts);
 }
 
@@ -211,6 +216,58 @@ test_progress_and_cancel_mid_message (void)
         g_assert_false (p.sent);
         g_assert_null (test_server_pop (ts, 300));
         g_object_unref (p.cancel);
+        test_server_free (ts);
+}
+
+static GSmtpReply *
+record_body (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        GHashTable *params = g_smtp_stage_get_parameters (stage);
+        char **body = g_object_get_data (G_OBJECT (server), "body");
+
+        g_free (*body);
+        *body = g_strdup (params != NULL ? g_hash_table_lookup (params, "BODY") : NULL);
+        return g_smtp_stage_accept_default (stage);
+}
+
+static char *seen_body;
+
+static void
+setup_record_body (GSmtpServer *server, gpointer data)
+{
+        g_object_set_data (G_OBJECT (server), "body", &seen_body);
+        g_smtp_server_set_handler (server, GSMTP_STAGE_MAIL, record_body, NULL, NULL);
+}
+
+static void
+test_8bitmime (void)
+{
+        TestServer *ts = test_server_new (setup_record_body, NULL);
+        g_autoptr(GSmtpClient) client = g_smtp_client_new ("127.0.0.1", ts->port);
+        g_autoptr(GError) error = NULL;
+        const char *ascii = "Subject: plain\r\n\r\nx\r\n";
+        const char *utf8 = "Subject: caf\xc3\xa9\r\n\r\nd\xc3\xa9j\xc3\xa0 vu\r\n";
+        const char *rcpts[] = { "b@example.org", NULL };
+
+        g_test_summary ("BODY=8BITMIME is declared for 8-bit data when the server offers 8BITMIME, and only then");
+        for (int i = 0; i < 2; i++) {
+                const char *text = i == 0 ? ascii : utf8;
+                g_autoptr(GBytes) msg = g_bytes_new_static (text, strlen (text));
+                g_autoptr(GSmtpSendResult) result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, msg,
+                                                                              NULL, &error);
+                g_autoptr(GSmtpEnvelope) env = NULL;
+
+                g_assert_no_error (error);
+                env = test_server_pop (ts, 10000);
+                g_assert_nonnull (env);
+                if (i == 0)
+                        g_assert_null (seen_body);
+                else
+                        g_assert_cmpstr (seen_body, ==, "8BITMIME");
+                g_assert_cmpmem (g_bytes_get_data (g_smtp_envelope_get_data (env), NULL),
+                                 g_smtp_envelope_get_size (env), text, strlen (text));
+        }
+        g_clear_pointer (&seen_body, g_free);
         test_server_free (ts);
 }
 
@@ -426,6 +483,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client/temporary-failure", test_temporary_failure);
         g_test_add_func ("/client/progress-and-cancel", test_progress_and_cancel_mid_message);
         g_test_add_func ("/client/given-stream", test_given_stream);
+        g_test_add_func ("/client/8bitmime", test_8bitmime);
         g_test_add_func ("/client/aiosmtpd", test_aiosmtpd);
         g_test_add_func ("/client/smtp-sink", test_smtp_sink);
         tmpdir = g_dir_make_tmp ("gsmtp-client-XXXXXX", NULL);

@@ -421,6 +421,51 @@ test_auth_failures (Fx *fx, gconstpointer unused)
         g_assert_cmpstr (out, ==, "535 5.7.8 Authentication credentials invalid\r\n421 4.7.0 Too many authentication failures\r\n");
 }
 
+static GSmtpReply *
+defer_auth (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        Fx *fx = data;
+
+        fx->deferred = g_smtp_stage_defer (stage);
+        return NULL;
+}
+
+static gboolean
+output_ready (gpointer data)
+{
+        return !gsmtp_session_has_output (((Fx *) data)->session);
+}
+
+static void
+test_auth_deferred_and_slow (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *good = g_base64_encode ((const guchar *) "\0user\0secret", 12);
+        g_autofree char *line = g_strdup_printf ("AUTH PLAIN %s\r\nNOOP\r\n", good);
+        gint64 deadline;
+
+        g_test_summary ("The authenticator may answer later; a refusal is answered only after auth-failure-delay");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, defer_auth, fx, NULL);
+        g_object_set (fx->server, "allow-insecure-auth", TRUE, "auth-failure-delay", 50, NULL);
+        fx_greet (fx);
+        fx_feed (fx, line);
+        g_assert_false (gsmtp_session_has_output (fx->session));
+        g_assert_cmpstr (g_smtp_stage_get_password (fx->deferred), ==, "secret");
+        g_smtp_stage_complete (fx->deferred, g_smtp_reply_new_code (535));
+        g_clear_object (&fx->deferred);
+        /* not yet: the failure waits for the delay, and the NOOP behind it too */
+        g_assert_false (gsmtp_session_has_output (fx->session));
+        deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+        while (output_ready (fx) && g_get_monotonic_time () < deadline)
+                g_main_context_iteration (NULL, TRUE);
+        fx_chat (fx, "", "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 OK\r\n");
+
+        fx_feed (fx, line);
+        g_smtp_stage_complete (fx->deferred, g_smtp_reply_new_code (235));
+        g_clear_object (&fx->deferred);
+        fx_chat (fx, "", "235 2.7.0 Authentication successful\r\n250 2.0.0 OK\r\n");
+        g_assert_cmpstr (g_smtp_peer_get_username (fx->peer), ==, "user");
+}
+
 static void
 test_sync (Fx *fx, gconstpointer unused)
 {
@@ -562,6 +607,7 @@ main (int argc, char **argv)
         ADD ("handler-failure", test_handler_failure);
         ADD ("auth", test_auth);
         ADD ("auth-failures", test_auth_failures);
+        ADD ("auth-deferred-and-slow", test_auth_deferred_and_slow);
         ADD ("sync", test_sync);
         ADD ("shutdown", test_shutdown);
         ADD ("duplicates-and-spill", test_duplicates_and_spill);

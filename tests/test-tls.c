@@ -225,6 +225,7 @@ test_starttls_injection (void)
         g_free (line);
         line = g_data_input_stream_read_line (in, NULL, NULL, &error);
         g_assert_true (g_str_has_prefix (line, "503 5.5.1"));
+
         line_client_free (lc);
         test_server_free (ts);
 }
@@ -274,6 +275,32 @@ test_client_certificate (void)
         seen = g_smtp_peer_get_tls_certificate (g_smtp_envelope_get_peer (env));
         g_assert_nonnull (seen);
         g_assert_true (g_tls_certificate_is_same (seen, mine));
+        line_client_free (lc);
+        test_server_free (ts);
+}
+
+static void
+test_starttls_forgets (void)
+{
+        TestServer *ts = test_server_new (setup_tls, NULL);
+        LineClient *lc = line_client_new (ts->port);
+        g_autoptr(GIOStream) tls = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDataInputStream) in = NULL;
+        g_autofree char *line = NULL;
+
+        g_test_summary ("RFC 3207 4.2: after the handshake the client must greet again");
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO c.test", "250 ");
+        line_client_chat (lc, "STARTTLS", "220 2.0.0");
+        tls = g_tls_client_connection_new (G_IO_STREAM (lc->conn), NULL, &error);
+        g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any), NULL);
+        g_assert_true (g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error));
+        in = g_data_input_stream_new (g_io_stream_get_input_stream (tls));
+        g_output_stream_write_all (g_io_stream_get_output_stream (tls), "MAIL FROM:<a@x.test>\r\n", 22,
+                                   NULL, NULL, &error);
+        line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+        g_assert_cmpstr (line, ==, "503 5.5.1 Send HELO/EHLO first\r");
         line_client_free (lc);
         test_server_free (ts);
 }
@@ -359,6 +386,7 @@ main (int argc, char **argv)
         g_test_add_func ("/tls/implicit-async", test_implicit_tls_async);
         g_test_add_func ("/tls/starttls-injection", test_starttls_injection);
         g_test_add_func ("/tls/require-tls", test_require_tls);
+        g_test_add_func ("/tls/starttls-forgets", test_starttls_forgets);
         g_test_add_func ("/tls/client-certificate", test_client_certificate);
         g_test_add_func ("/tls/python-ssl", test_python_ssl);
         ret = g_test_run ();

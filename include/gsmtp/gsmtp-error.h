@@ -4,6 +4,7 @@
 #endif
 #include <glib-object.h>
 #include <gsmtp/gsmtp-visibility.h>
+#include <gsmtp/gsmtp-reply.h>
 
 G_BEGIN_DECLS
 
@@ -36,5 +37,8 @@ GQuark g_smtp_error_quark (void);
 
 GSMTP_AVAILABLE_IN_ALL
 GType g_smtp_error_get_type (void);
+
+GSMTP_AVAILABLE_IN_ALL
+GSmtpReply *g_smtp_error_get_reply (const GError *error);
 
 G_END_DECLS
