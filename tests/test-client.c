@@ -312,7 +312,7 @@ free_port (void)
 }
 
 static void
-test_aiosmtpd (void)
+aiosmtpd_run (const char *mode)
 {
         g_autofree char *script = g_build_filename (g_getenv ("GSMTP_SRCDIR") ? g_getenv ("GSMTP_SRCDIR") : ".",
                                                     "tests", "peers", "aiosmtpd-peer.py", NULL);
@@ -327,14 +327,13 @@ test_aiosmtpd (void)
         const char *rcpts[] = { "b@example.org", NULL };
         guint port = 0;
 
-        g_test_summary ("Python's aiosmtpd (not ours): STARTTLS verified, AUTH PLAIN, exact bytes");
         if (!g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE) ||
             !g_spawn_command_line_sync ("/usr/bin/python3 -c 'import aiosmtpd'", NULL, NULL, NULL, NULL)) {
                 g_test_skip ("python3-aiosmtpd is not installed");
                 return;
         }
         peer = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                 "/usr/bin/python3", script, cert_file, key_file, NULL);
+                                 "/usr/bin/python3", script, cert_file, key_file, mode, NULL);
         g_assert_no_error (error);
         out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
         line = g_data_input_stream_read_line (out, NULL, NULL, &error);
@@ -358,6 +357,20 @@ test_aiosmtpd (void)
         g_assert_nonnull (strstr (json, "\"user\": \"user\""));
         g_output_stream_close (g_subprocess_get_stdin_pipe (peer), NULL, NULL);
         g_subprocess_wait (peer, NULL, NULL);
+}
+
+static void
+test_aiosmtpd (void)
+{
+        g_test_summary ("Python's aiosmtpd (not ours): STARTTLS verified, AUTH PLAIN, exact bytes");
+        aiosmtpd_run ("plain-and-login");
+}
+
+static void
+test_aiosmtpd_login (void)
+{
+        g_test_summary ("aiosmtpd offering AUTH LOGIN alone: the client picks LOGIN");
+        aiosmtpd_run ("login-only");
 }
 
 /* Postfix's smtp-sink, run by itself (the Postfix daemon is never started). */
@@ -485,6 +498,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client/given-stream", test_given_stream);
         g_test_add_func ("/client/8bitmime", test_8bitmime);
         g_test_add_func ("/client/aiosmtpd", test_aiosmtpd);
+        g_test_add_func ("/client/aiosmtpd-login", test_aiosmtpd_login);
         g_test_add_func ("/client/smtp-sink", test_smtp_sink);
         tmpdir = g_dir_make_tmp ("gsmtp-client-XXXXXX", NULL);
         if (!test_make_certificate (tmpdir, &cert_file, &key_file))

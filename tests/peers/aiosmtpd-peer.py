@@ -32,6 +32,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 def main():
     cert, key = sys.argv[1], sys.argv[2]
+    # "login-only": offer AUTH LOGIN alone, so the client must pick it
+    exclude = ["PLAIN"] if len(sys.argv) > 3 and sys.argv[3] == "login-only" else []
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     s = socket.socket()
@@ -40,7 +42,8 @@ def main():
     s.close()
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
                             require_starttls=False, authenticator=authenticator,
-                            auth_require_tls=True, decode_data=False)
+                            auth_require_tls=True, decode_data=False,
+                            auth_exclude_mechanism=exclude)
     controller.start()
     print("listening on 127.0.0.1:%d" % port, flush=True)
     sys.stdin.read()
