@@ -2,6 +2,7 @@
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-session.h"
+#include "test-util.h"
 
 #include <string.h>
 
@@ -21,15 +22,6 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 
         g_ptr_array_add (fx->messages, g_object_ref (g_smtp_stage_get_envelope (stage)));
         return g_smtp_reply_new_code (250);
-}
-
-static GSmtpReply *
-on_auth (GSmtpServer *server, GSmtpStage *stage, gpointer data)
-{
-        if (g_str_equal (g_smtp_stage_get_argument (stage), "user") &&
-            g_str_equal (g_smtp_stage_get_password (stage), "secret"))
-                return g_smtp_reply_new_code (235);
-        return g_smtp_reply_new_code (535);
 }
 
 static void
@@ -381,7 +373,7 @@ test_auth (Fx *fx, gconstpointer unused)
         g_autofree char *line = NULL;
 
         g_test_summary ("AUTH PLAIN and LOGIN; 538 without TLS; cancel 501; bad base64 501; 535; second AUTH 503");
-        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
         fx_greet (fx);
         fx_chat (fx, "AUTH PLAIN\r\n", "538 5.7.11 *");
         g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
@@ -411,7 +403,7 @@ test_auth_failures (Fx *fx, gconstpointer unused)
         g_autofree char *out = NULL;
 
         g_test_summary ("After max-auth-failures the session gets 421 and closes");
-        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
         g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
         fx_greet (fx);
         fx_chat (fx, line, "535 *");
@@ -566,7 +558,7 @@ test_protocol_log (Fx *fx, gconstpointer unused)
         g_autofree char *line = g_strdup_printf ("AUTH PLAIN %s\r\n", plain);
 
         g_test_summary ("The protocol log shows commands and replies with the session id, never AUTH secrets");
-        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
         g_object_set (fx->server, "allow-insecure-auth", TRUE, "protocol-log", TRUE, NULL);
         captured = g_string_new (NULL);
         fx_greet (fx);

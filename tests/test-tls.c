@@ -8,22 +8,13 @@
 
 static char *cert_file, *key_file, *tmpdir;
 
-static GSmtpReply *
-on_auth (GSmtpServer *server, GSmtpStage *stage, gpointer data)
-{
-        if (g_str_equal (g_smtp_stage_get_argument (stage), "user") &&
-            g_str_equal (g_smtp_stage_get_password (stage), "secret"))
-                return g_smtp_reply_new_code (235);
-        return g_smtp_reply_new_code (535);
-}
-
 static void
 setup_tls (GSmtpServer *server, gpointer data)
 {
         g_autoptr(GError) error = NULL;
 
         g_assert_true (g_smtp_server_set_tls_files (server, cert_file, key_file, &error));
-        g_smtp_server_set_handler (server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+        g_smtp_server_set_handler (server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
         if (data != NULL)
                 g_object_set (server, "require-tls", TRUE, NULL);
 }

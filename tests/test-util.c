@@ -274,3 +274,13 @@ test_server_wait_stopped (TestServer *ts, guint timeout_ms)
         g_mutex_unlock (&ts->lock);
         return stopped;
 }
+
+/* The authenticator of the tests: user "user", password "secret". */
+GSmtpReply *
+test_auth_user_secret (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        if (g_str_equal (g_smtp_stage_get_argument (stage), "user") &&
+            g_str_equal (g_smtp_stage_get_password (stage), "secret"))
+                return g_smtp_reply_new_code (235);
+        return g_smtp_reply_new_code (535);
+}
