@@ -373,6 +373,49 @@ test_aiosmtpd_login (void)
         aiosmtpd_run ("login-only");
 }
 
+static void
+test_helo_fallback (void)
+{
+        g_autofree char *script = g_build_filename (g_getenv ("GSMTP_SRCDIR") ? g_getenv ("GSMTP_SRCDIR") : ".",
+                                                    "tests", "peers", "helo-only-peer.py", NULL);
+        g_autofree char *python = test_find_program ("python3");
+        g_autoptr(GSubprocess) peer = NULL;
+        g_autoptr(GDataInputStream) out = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autofree char *line = NULL, *json = NULL, *sha = NULL;
+        const char *msg = "Subject: old\r\n\r\n.dot\r\n";
+        g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
+        const char *rcpts[] = { "nobody@example.org", "b@example.org", NULL };
+        guint port = 0;
+
+        g_test_summary ("A server that refuses EHLO: HELO fallback, one command at a time, one recipient refused");
+        if (python == NULL) {
+                g_test_skip ("python3 not installed");
+                return;
+        }
+        peer = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                                 python, script, NULL);
+        g_assert_no_error (error);
+        out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
+        line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_nonnull (line);
+        g_assert_cmpint (sscanf (line, "listening on 127.0.0.1:%u", &port), ==, 1);
+        client = g_smtp_client_new ("127.0.0.1", port);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstr (g_smtp_send_result_get_refused (result)[0], ==, "nobody@example.org");
+        g_assert_cmpstr (g_smtp_send_result_get_accepted (result)[0], ==, "b@example.org");
+        g_assert_null (g_smtp_client_get_extensions (client)[0]);
+        json = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        sha = g_compute_checksum_for_string (G_CHECKSUM_SHA256, msg, -1);
+        g_assert_nonnull (strstr (json, sha));
+        g_assert_true (g_smtp_client_quit (client, NULL, &error));
+        g_output_stream_close (g_subprocess_get_stdin_pipe (peer), NULL, NULL);
+        g_subprocess_wait (peer, NULL, NULL);
+}
+
 /* Postfix's smtp-sink, run by itself (the Postfix daemon is never started). */
 static GSubprocess *
 sink_start (const char *dir, const char *extra, guint16 *port)
@@ -500,6 +543,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client/aiosmtpd", test_aiosmtpd);
         g_test_add_func ("/client/aiosmtpd-login", test_aiosmtpd_login);
         g_test_add_func ("/client/smtp-sink", test_smtp_sink);
+        g_test_add_func ("/client/helo-fallback", test_helo_fallback);
         tmpdir = g_dir_make_tmp ("gsmtp-client-XXXXXX", NULL);
         if (!test_make_certificate (tmpdir, &cert_file, &key_file))
                 g_error ("cannot make a test certificate (openssl missing?)");
