@@ -392,7 +392,7 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 typedef struct {
         char   **listen, **listen_tls, **domains;
         char    *hostname, *tls_cert, *tls_key, *auth_file, *maildir;
-        gboolean require_tls, allow_insecure_auth, json;
+        gboolean require_tls, allow_insecure_auth, json, proxy_protocol;
         int      max_connections, max_line, max_recipients, timeout, workers;
         gint64   max_size;
 } Options;
@@ -430,7 +430,8 @@ listen_all (GSmtpServer *server, const Options *o, GSmtpListenFlags extra, gbool
                 char **specs = tls ? o->listen_tls : o->listen;
 
                 for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
-                        GSmtpListenFlags flags = extra | (tls ? GSMTP_LISTEN_IMPLICIT_TLS : 0);
+                        GSmtpListenFlags flags = extra | (tls ? GSMTP_LISTEN_IMPLICIT_TLS : 0) |
+                                                 (!tls && o->proxy_protocol ? GSMTP_LISTEN_PROXY_PROTOCOL : 0);
                         g_autofree char *host = NULL;
                         guint16 port = 0;
 
@@ -528,6 +529,7 @@ main (int argc, char **argv)
                 { "maildir", 0, 0, G_OPTION_ARG_FILENAME, &o.maildir, "Store messages in this Maildir", "DIR" },
                 { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "One JSON object per message", NULL },
                 { "workers", 0, 0, G_OPTION_ARG_INT, &o.workers, "Processes sharing the ports (SO_REUSEPORT)", "N" },
+                { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &o.proxy_protocol, "--listen ports expect a PROXY v1 header (HAProxy)", NULL },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = g_option_context_new ("- receive mail and print it");

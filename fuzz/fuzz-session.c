@@ -1,5 +1,6 @@
 /* fuzz-session.c — a whole server session from a byte script with chunk
- * boundaries taken from the input.  Invariants: every reply line ends in CRLF,
+ * boundaries taken from the input (first byte: 0x80 strict pipelining, 0x40 a
+ * PROXY header expected, the rest the chunk size).  Invariants: every reply line ends in CRLF,
  * has a code from 200 to 599, and is at most 512 bytes; buffered input stays
  * bounded. */
 #include "config.h"
@@ -65,9 +66,11 @@ FUZZ_ENTRY (session)
                 g_smtp_server_set_handler (server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
         }
         g_object_set (server, "strict-pipelining", (data[0] & 0x80) != 0, NULL);
-        step = (data[0] & 0x7f) + 1;
+        step = (data[0] & 0x3f) + 1;
         peer = gsmtp_peer_new (NULL, NULL);
         session = gsmtp_session_new (server, peer, FALSE, NULL, NULL);
+        if (data[0] & 0x40)
+                gsmtp_session_expect_proxy (session);
         gsmtp_session_start (session);
         while (pos < size && gsmtp_session_get_action (session) == GSMTP_SESSION_CONTINUE) {
                 gsize n = MIN (step, size - pos);

@@ -462,7 +462,8 @@ connection_start_tls (GSmtpConnection *self)
 /* ---- life ------------------------------------------------------------------------- */
 
 GSmtpConnection *
-gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean implicit_tls)
+gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean implicit_tls,
+                      gboolean proxy_protocol)
 {
         GSmtpConnection *self = g_new0 (GSmtpConnection, 1);
         g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (socket, NULL);
@@ -476,6 +477,8 @@ gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean i
         self->peer = gsmtp_peer_new (remote, local);
         self->session = gsmtp_session_new (server, self->peer, FALSE,
                                            connection_session_wakeup, self);
+        if (proxy_protocol)
+                gsmtp_session_expect_proxy (self->session);
         self->cancellable = g_cancellable_new ();
         self->fd = g_socket_get_fd (g_socket_connection_get_socket (socket));
         self->watch = gsmtp_poller_watch (gsmtp_server_get_poller (server), self->fd,

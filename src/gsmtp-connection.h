@@ -8,7 +8,7 @@ G_BEGIN_DECLS
 typedef struct _GSmtpConnection GSmtpConnection;
 
 GSmtpConnection *gsmtp_connection_new      (GSmtpServer *server, GSocketConnection *socket,
-                                            gboolean implicit_tls);
+                                            gboolean implicit_tls, gboolean proxy_protocol);
 void             gsmtp_connection_start    (GSmtpConnection *self);
 void             gsmtp_connection_shutdown (GSmtpConnection *self, gboolean force);
 GSmtpConnection *gsmtp_connection_ref      (GSmtpConnection *self);

@@ -85,6 +85,17 @@ gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local)
         return self;
 }
 
+/* What a PROXY header says the connection really was. */
+void
+gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddress *local)
+{
+        g_set_object (&self->address, remote);
+        g_set_object (&self->local_address, local);
+        g_free (self->host);
+        self->host = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+        self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote));
+}
+
 void
 gsmtp_peer_set_helo (GSmtpPeer *self, const char *helo, gboolean esmtp)
 {

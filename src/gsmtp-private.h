@@ -22,6 +22,7 @@ gboolean gsmtp_enhanced_code_is_valid (const char *enhanced, guint code);
 /* gsmtp-peer.c */
 GSmtpPeer *gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local);
 void gsmtp_peer_set_helo (GSmtpPeer *self, const char *helo, gboolean esmtp);
+void gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddress *local);
 void gsmtp_peer_set_tls (GSmtpPeer *self, const char *version, const char *cipher,
                          GTlsCertificate *certificate);
 void gsmtp_peer_set_username (GSmtpPeer *self, const char *username);

@@ -42,8 +42,8 @@ struct _GSmtpServer {
         GTlsCertificate *tls_certificate;       /* (owned) (nullable) */
         Handler          handlers[GSMTP_STAGE_DATA + 1];
 
-        GSocketService  *service;               /* (owned) (nullable): plain listeners */
-        GSocketService  *tls_service;           /* (owned) (nullable): implicit TLS listeners */
+        GSocketService  *services[4];           /* (owned) (nullable): one per kind of listener,
+                                                 * indexed by SERVICE_TLS | SERVICE_PROXY */
         GHashTable      *connections;           /* (owned): GSmtpConnection set, holding a ref each */
         GHashTable      *per_address;           /* (owned): host → number of connections */
         guint8          *read_buffer;           /* (owned) (nullable) */
@@ -99,11 +99,16 @@ G_DEFINE_FINAL_TYPE (GSmtpServer, g_smtp_server, G_TYPE_OBJECT)
 G_DEFINE_FLAGS_TYPE (GSmtpListenFlags, g_smtp_listen_flags,
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_DEFAULT, "default"),
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_IMPLICIT_TLS, "implicit-tls"),
-        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_REUSE_PORT, "reuse-port"))
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_REUSE_PORT, "reuse-port"),
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_PROXY_PROTOCOL, "proxy-protocol"))
 
 G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_NORMALIZE, "normalize"),
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_REJECT, "reject"))
+
+/* Listeners of one kind share a GSocketService, which tells them apart. */
+#define SERVICE_TLS   1
+#define SERVICE_PROXY 2
 
 static void server_maybe_finish_stop (GSmtpServer *self);
 static void server_start_tick (GSmtpServer *self);
@@ -125,13 +130,11 @@ server_list_connections (GSmtpServer *self)
 static void
 server_close_listeners (GSmtpServer *self)
 {
-        if (self->service != NULL) {
-                g_socket_service_stop (self->service);
-                g_socket_listener_close (G_SOCKET_LISTENER (self->service));
-        }
-        if (self->tls_service != NULL) {
-                g_socket_service_stop (self->tls_service);
-                g_socket_listener_close (G_SOCKET_LISTENER (self->tls_service));
+        for (guint i = 0; i < G_N_ELEMENTS (self->services); i++) {
+                if (self->services[i] != NULL) {
+                        g_socket_service_stop (self->services[i]);
+                        g_socket_listener_close (G_SOCKET_LISTENER (self->services[i]));
+                }
         }
 }
 
@@ -142,8 +145,8 @@ g_smtp_server_dispose (GObject *object)
 
         server_close_listeners (self);
         server_stop_tick (self);
-        g_clear_object (&self->service);
-        g_clear_object (&self->tls_service);
+        for (guint i = 0; i < G_N_ELEMENTS (self->services); i++)
+                g_clear_object (&self->services[i]);
         if (self->grace_source != NULL) {
                 g_source_destroy (self->grace_source);
                 g_clear_pointer (&self->grace_source, g_source_unref);
@@ -778,7 +781,9 @@ server_incoming (GSocketService *service, GSocketConnection *socket_connection,
         g_hash_table_insert (self->per_address, g_steal_pointer (&host),
                              GUINT_TO_POINTER (per_address + 1));
 
-        conn = gsmtp_connection_new (self, socket_connection, service == self->tls_service);
+        conn = gsmtp_connection_new (self, socket_connection,
+                                     service == self->services[SERVICE_TLS],
+                                     service == self->services[SERVICE_PROXY]);
         g_hash_table_add (self->connections, conn);
         server_start_tick (self);
         gsmtp_connection_start (conn);
@@ -841,7 +846,8 @@ gsmtp_server_connection_closed (GSmtpServer *self, GSmtpConnection *conn)
 static GSocketService *
 server_get_service (GSmtpServer *self, GSmtpListenFlags flags)
 {
-        GSocketService **slot = (flags & GSMTP_LISTEN_IMPLICIT_TLS) ? &self->tls_service : &self->service;
+        GSocketService **slot = &self->services[((flags & GSMTP_LISTEN_IMPLICIT_TLS) ? SERVICE_TLS : 0) |
+                                                 ((flags & GSMTP_LISTEN_PROXY_PROTOCOL) ? SERVICE_PROXY : 0)];
 
         if (*slot == NULL) {
                 *slot = g_socket_service_new ();
@@ -856,6 +862,11 @@ server_check_listen (GSmtpServer *self, GSmtpListenFlags flags, GError **error)
 {
         if (self->stopping) {
                 g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "The server was stopped");
+                return FALSE;
+        }
+        if ((flags & GSMTP_LISTEN_IMPLICIT_TLS) && (flags & GSMTP_LISTEN_PROXY_PROTOCOL)) {
+                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                                     "The PROXY protocol is not supported with implicit TLS");
                 return FALSE;
         }
         if ((flags & GSMTP_LISTEN_IMPLICIT_TLS) && self->tls_certificate == NULL) {

@@ -25,10 +25,11 @@ typedef enum {
         SESSION_DATA,           /* reading the message */
         SESSION_AUTH,           /* reading SASL responses */
         SESSION_CLOSED,
+        SESSION_PROXY,          /* waiting for the PROXY protocol header */
 } SessionState;
 
 static const char *const state_names[] = {
-        "BANNER", "READY", "IDLE", "MAIL", "RCPT", "DATA", "AUTH", "CLOSED",
+        "BANNER", "READY", "IDLE", "MAIL", "RCPT", "DATA", "AUTH", "CLOSED", "PROXY",
 };
 
 typedef enum {
@@ -57,6 +58,7 @@ struct _GSmtpSession {
         gboolean            close_after_stage;  /* forced stop while the DATA stage is out */
         gboolean            discarding_line;    /* inside an overlong command line */
         gboolean            in_process;
+        gboolean            expect_proxy;       /* a PROXY header comes first */
 
         GByteArray         *in;         /* (owned) (nullable): received, not yet processed */
         GString            *out;        /* (owned): replies not yet handed to the socket */
@@ -185,7 +187,8 @@ session_maybe_drain (GSmtpSession *self)
         if (!self->draining || self->closing || self->pending != NULL)
                 return;
         if (self->state == SESSION_READY || self->state == SESSION_IDLE ||
-            self->state == SESSION_AUTH || self->state == SESSION_BANNER) {
+            self->state == SESSION_AUTH || self->state == SESSION_BANNER ||
+            self->state == SESSION_PROXY) {
                 session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
                 session_close (self);
         }
@@ -977,6 +980,45 @@ session_sync_violation (GSmtpSession *self)
         session_close (self);
 }
 
+static void session_greet_client (GSmtpSession *self);
+
+/* The PROXY protocol v1 header (HAProxy's proxy-protocol.txt 2.1): at most 107
+ * bytes, "PROXY TCP4|TCP6 src dst sport dport" or "PROXY UNKNOWN ...".  Returns
+ * FALSE for anything else: the connection is then dropped without a word. */
+static gboolean
+session_take_proxy_header (GSmtpSession *self, const char *line)
+{
+        g_auto(GStrv) f = g_strsplit (line, " ", -1);
+        g_autoptr(GInetAddress) src = NULL, dst = NULL;
+        g_autoptr(GSocketAddress) remote = NULL, local = NULL;
+        guint64 sport, dport;
+        GSocketFamily family;
+
+        if (g_strv_length (f) < 2 || !g_str_equal (f[0], "PROXY"))
+                return FALSE;
+        if (g_str_equal (f[1], "UNKNOWN"))
+                return TRUE;    /* the proxy does not know: keep the real peer */
+        if (g_strv_length (f) != 6)
+                return FALSE;
+        if (g_str_equal (f[1], "TCP4"))
+                family = G_SOCKET_FAMILY_IPV4;
+        else if (g_str_equal (f[1], "TCP6"))
+                family = G_SOCKET_FAMILY_IPV6;
+        else
+                return FALSE;
+        src = g_inet_address_new_from_string (f[2]);
+        dst = g_inet_address_new_from_string (f[3]);
+        if (src == NULL || dst == NULL || g_inet_address_get_family (src) != family ||
+            g_inet_address_get_family (dst) != family ||
+            !g_ascii_string_to_unsigned (f[4], 10, 0, 65535, &sport, NULL) ||
+            !g_ascii_string_to_unsigned (f[5], 10, 0, 65535, &dport, NULL))
+                return FALSE;
+        remote = g_inet_socket_address_new (src, sport);
+        local = g_inet_socket_address_new (dst, dport);
+        gsmtp_peer_set_addresses (self->peer, remote, local);
+        return TRUE;
+}
+
 /* Handles every complete line or message in @buf, until the session has to
  * wait: for the application, a handshake, a delay, or more bytes.  Returns how
  * many bytes it used; the caller keeps the rest. */
@@ -991,6 +1033,28 @@ session_run (GSmtpSession *self, const guint8 *buf, gsize buf_len)
                 gsize avail = buf_len - pos, len;
                 const guint8 *lf;
 
+                if (self->state == SESSION_PROXY) {
+                        const guint8 *end = memchr (data, '\n', MIN (avail, 108));
+                        g_autofree char *header = NULL;
+
+                        if (end == NULL) {
+                                if (avail >= 108)
+                                        session_close (self);
+                                break;
+                        }
+                        header = g_strndup ((const char *) data, end - data);
+                        g_strchomp (header);
+                        pos += end - data + 1;
+                        if (!session_take_proxy_header (self, header)) {
+                                session_close (self);
+                                break;
+                        }
+                        session_greet_client (self);
+                        /* what followed the header came before the banner */
+                        if (pos < buf_len && self->limits->strict_pipelining)
+                                session_sync_violation (self);
+                        continue;
+                }
                 if (self->state == SESSION_DATA) {
                         gboolean done = FALSE;
 
@@ -1128,16 +1192,34 @@ proceed_connect (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const
         session_close (self);
 }
 
-void
-gsmtp_session_start (GSmtpSession *self)
+/* The connect stage: the application sees the client and the banner goes out. */
+static void
+session_greet_client (GSmtpSession *self)
 {
         GSmtpStage *stage = gsmtp_stage_new (GSMTP_STAGE_CONNECT, self->peer, NULL, NULL, NULL);
 
+        session_enter_state (self, SESSION_BANNER);
         gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (220, NULL, NULL));
-        self->in_process = TRUE;
         session_ask (self, stage, proceed_connect);
+}
+
+void
+gsmtp_session_start (GSmtpSession *self)
+{
+        if (self->expect_proxy) {
+                session_enter_state (self, SESSION_PROXY);
+                return;
+        }
+        self->in_process = TRUE;
+        session_greet_client (self);
         self->in_process = FALSE;
         session_process (self);
+}
+
+void
+gsmtp_session_expect_proxy (GSmtpSession *self)
+{
+        self->expect_proxy = TRUE;
 }
 
 void

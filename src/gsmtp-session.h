@@ -21,6 +21,7 @@ GSmtpSession      *gsmtp_session_new         (GSmtpServer *server, GSmtpPeer *pe
                                               gboolean tls_active,
                                               GSmtpSessionWakeup wakeup, gpointer user_data);
 void               gsmtp_session_free        (GSmtpSession *self);
+void               gsmtp_session_expect_proxy (GSmtpSession *self);
 void               gsmtp_session_start       (GSmtpSession *self);
 void               gsmtp_session_feed        (GSmtpSession *self, const guint8 *data, gsize len);
 void               gsmtp_session_eof         (GSmtpSession *self);

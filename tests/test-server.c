@@ -340,6 +340,44 @@ test_not_reading (void)
 }
 
 static void
+setup_proxy (GSmtpServer *server, gpointer data)
+{
+        guint16 *port = data;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true (g_smtp_server_listen_inet (server, "127.0.0.1", 0, GSMTP_LISTEN_PROXY_PROTOCOL,
+                                                  port, &error));
+        g_assert_false (g_smtp_server_listen_inet (server, "127.0.0.1", 0,
+                                                   GSMTP_LISTEN_PROXY_PROTOCOL | GSMTP_LISTEN_IMPLICIT_TLS,
+                                                   NULL, &error));
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
+}
+
+static void
+test_proxy_listener (void)
+{
+        guint16 proxy_port = 0;
+        TestServer *ts = test_server_new (setup_proxy, &proxy_port);
+        LineClient *a = line_client_new (proxy_port), *b = line_client_new (ts->port);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+
+        g_test_summary ("A PROXY protocol listener beside a plain one on the same server");
+        line_client_send (a, "PROXY TCP4 203.0.113.9 127.0.0.1 40000 25");
+        line_client_expect (a, "220 ");
+        line_client_expect (b, "220 ");         /* the plain listener greets at once */
+        line_client_chat (a, "HELO behind.proxy", "250 ");
+        line_client_chat (a, "MAIL FROM:<a@x.test>", "250 ");
+        line_client_chat (a, "RCPT TO:<b@example.org>", "250 ");
+        line_client_chat (a, "DATA", "354 ");
+        line_client_chat (a, "Subject: proxied\r\n\r\nx\r\n.", "250 ");
+        env = test_server_pop (ts, 10000);
+        g_assert_cmpstr (g_smtp_peer_get_host (g_smtp_envelope_get_peer (env)), ==, "203.0.113.9");
+        line_client_free (a);
+        line_client_free (b);
+        test_server_free (ts);
+}
+
+static void
 test_ipv6 (void)
 {
         g_autoptr(GSmtpServer) server = g_smtp_server_new ("mx.test");
@@ -374,6 +412,7 @@ main (int argc, char **argv)
         g_test_add_func ("/server/big-message", test_big_message);
         g_test_add_func ("/server/ipv6", test_ipv6);
         g_test_add_func ("/server/half-close", test_half_close);
+        g_test_add_func ("/server/proxy-listener", test_proxy_listener);
         g_test_add_func ("/server/not-reading", test_not_reading);
         return g_test_run ();
 }

@@ -535,6 +535,58 @@ test_byte_at_a_time (Fx *fx, gconstpointer unused)
         g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), "Subject: slow\r\n\r\n.x\r\n", 21);
 }
 
+static void
+test_proxy_protocol (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *out = NULL;
+        GSmtpEnvelope *env;
+
+        g_test_summary ("PROXY protocol v1: the banner waits for the header, and the client's address comes from it");
+        fx->session = gsmtp_session_new (fx->server, fx->peer, FALSE, on_wakeup, fx);
+        gsmtp_session_expect_proxy (fx->session);
+        gsmtp_session_start (fx->session);
+        g_assert_false (gsmtp_session_has_output (fx->session));
+        fx_chat (fx, "PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\n", "220 mx.example.org ESMTP gsmtp\r\n");
+        g_assert_cmpstr (g_smtp_peer_get_host (fx->peer), ==, "192.0.2.7");
+        g_assert_cmpuint (g_smtp_peer_get_port (fx->peer), ==, 56324);
+        fx_chat (fx, "EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250-*354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 *");
+        env = fx->messages->pdata[0];
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (env), "([192.0.2.7])"));
+        gsmtp_session_free (fx->session);
+
+        /* IPv6, UNKNOWN, and what must be refused (silently: no SMTP before the header) */
+        {
+                static const struct { const char *header; gboolean ok; const char *host; } cases[] = {
+                        { "PROXY TCP6 2001:db8::1 2001:db8::2 4000 25\r\n", TRUE, "2001:db8::1" },
+                        { "PROXY UNKNOWN\r\n", TRUE, "unknown" },
+                        { "PROXY TCP4 2001:db8::1 192.0.2.1 1 25\r\n", FALSE, NULL },
+                        { "PROXY TCP4 192.0.2.1 192.0.2.2 70000 25\r\n", FALSE, NULL },
+                        { "EHLO not.a.proxy\r\n", FALSE, NULL },
+                };
+
+                for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                        g_autoptr(GSmtpPeer) peer = gsmtp_peer_new (NULL, NULL);
+
+                        fx->session = gsmtp_session_new (fx->server, peer, FALSE, NULL, NULL);
+                        gsmtp_session_expect_proxy (fx->session);
+                        gsmtp_session_start (fx->session);
+                        fx_feed (fx, cases[i].header);
+                        g_free (out);
+                        out = fx_take (fx);
+                        if (cases[i].ok) {
+                                g_assert_true (g_str_has_prefix (out, "220 "));
+                                g_assert_cmpstr (g_smtp_peer_get_host (peer), ==, cases[i].host);
+                        } else {
+                                g_assert_cmpstr (out, ==, "");
+                                g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+                        }
+                        gsmtp_session_free (fx->session);
+                }
+                fx->session = NULL;
+        }
+}
+
 static GString *captured;
 
 static GLogWriterOutput
@@ -605,5 +657,6 @@ main (int argc, char **argv)
         ADD ("duplicates-and-spill", test_duplicates_and_spill);
         ADD ("byte-at-a-time", test_byte_at_a_time);
         ADD ("protocol-log", test_protocol_log);
+        ADD ("proxy-protocol", test_proxy_protocol);
         return g_test_run ();
 }

@@ -15,6 +15,9 @@ G_BEGIN_DECLS
  * @GSMTP_LISTEN_IMPLICIT_TLS: TLS from the first byte (RFC 8314, port 465)
  * @GSMTP_LISTEN_REUSE_PORT: bind with `SO_REUSEPORT`, so that several processes
  *   (workers) listen on one port and the kernel spreads connections among them
+ * @GSMTP_LISTEN_PROXY_PROTOCOL: every connection starts with a PROXY protocol v1
+ *   header (HAProxy): the client's address is taken from it.  Not with
+ *   %GSMTP_LISTEN_IMPLICIT_TLS.
  *
  * Since: 0.1
  */
@@ -22,6 +25,7 @@ typedef enum {
         GSMTP_LISTEN_DEFAULT = 0,
         GSMTP_LISTEN_IMPLICIT_TLS = 1 << 0,
         GSMTP_LISTEN_REUSE_PORT = 1 << 1,
+        GSMTP_LISTEN_PROXY_PROTOCOL = 1 << 2,
 } GSmtpListenFlags;
 
 GSMTP_AVAILABLE_IN_ALL
