@@ -64,10 +64,16 @@ FUZZ_ENTRY (session)
                               "max-message-size", (guint64) 65536, "spill-threshold", (guint64) 1024, NULL);
                 g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, on_data, NULL, NULL);
                 g_smtp_server_set_handler (server, GSMTP_STAGE_AUTH, on_auth, NULL, NULL);
+                /* the fuzzed client comes from a trusted network: XCLIENT is parsed too */
+                g_smtp_server_add_xclient_network (server, "127.0.0.0/8", NULL);
         }
         g_object_set (server, "strict-pipelining", (data[0] & 0x80) != 0, NULL);
         step = (data[0] & 0x3f) + 1;
-        peer = gsmtp_peer_new (NULL, NULL);
+        {
+                g_autoptr(GSocketAddress) lo = g_inet_socket_address_new_from_string ("127.0.0.1", 1025);
+
+                peer = gsmtp_peer_new (lo, NULL);
+        }
         session = gsmtp_session_new (server, peer, FALSE, NULL, NULL);
         if (data[0] & 0x40)
                 gsmtp_session_expect_proxy (session);

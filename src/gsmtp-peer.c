@@ -89,8 +89,13 @@ gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local)
 void
 gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddress *local)
 {
-        g_set_object (&self->address, remote);
-        g_set_object (&self->local_address, local);
+        g_object_ref (remote);
+        if (local != NULL)
+                g_object_ref (local);
+        g_clear_object (&self->address);
+        g_clear_object (&self->local_address);
+        self->address = remote;
+        self->local_address = local;
         g_free (self->host);
         self->host = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
         self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote));

@@ -31,6 +31,7 @@ struct _GSmtpWatch {
 };
 
 struct _GSmtpPoller {
+        gatomicrefcount ref;            /* a dispatch holds one: a callback may free the server */
         GMainContext  *context;         /* (owned) */
         GSource       *source;          /* (owned) (nullable): the epoll fd's source */
         int            epfd;
@@ -67,6 +68,7 @@ poller_dispatch (GSource *source, GSourceFunc callback, gpointer data)
         int n;
 
         poller->again = g_ptr_array_new ();
+        g_atomic_ref_count_inc (&poller->ref);
         g_source_set_ready_time (source, -1);
         do
                 n = epoll_wait (poller->epfd, events, EVENTS_PER_DISPATCH, 0);
@@ -92,6 +94,7 @@ poller_dispatch (GSource *source, GSourceFunc callback, gpointer data)
         }
         poller->dispatching = FALSE;
         g_ptr_array_set_size (poller->graveyard, 0);
+        gsmtp_poller_free (poller);     /* the dispatch's reference */
         return G_SOURCE_CONTINUE;
 }
 
@@ -103,12 +106,15 @@ watch_dispatch (GSource *source, GSourceFunc callback, gpointer data)
         GSmtpWatch *watch = ((OwnedSource *) source)->owner;
 
         GIOCondition cond = g_source_query_unix_fd (watch->source, watch->tag);
+        GSmtpPoller *poller = watch->poller;
 
         g_source_modify_unix_fd (watch->source, watch->tag, 0);
-        watch->poller->dispatching = TRUE;
+        g_atomic_ref_count_inc (&poller->ref);
+        poller->dispatching = TRUE;
         watch->func (watch->data, cond);
-        watch->poller->dispatching = FALSE;
-        g_ptr_array_set_size (watch->poller->graveyard, 0);
+        poller->dispatching = FALSE;
+        g_ptr_array_set_size (poller->graveyard, 0);
+        gsmtp_poller_free (poller);
         return G_SOURCE_CONTINUE;
 }
 
@@ -120,6 +126,7 @@ gsmtp_poller_new (GMainContext *context)
 {
         GSmtpPoller *poller = g_new0 (GSmtpPoller, 1);
 
+        g_atomic_ref_count_init (&poller->ref);
         poller->context = g_main_context_ref (context != NULL ? context : g_main_context_default ());
         poller->graveyard = g_ptr_array_new_with_free_func (watch_free);
         poller->again = g_ptr_array_new ();
@@ -136,10 +143,11 @@ gsmtp_poller_new (GMainContext *context)
         return poller;
 }
 
+/* Drops a reference; the last frees the poller (and its source). */
 void
 gsmtp_poller_free (GSmtpPoller *poller)
 {
-        if (poller == NULL)
+        if (poller == NULL || !g_atomic_ref_count_dec (&poller->ref))
                 return;
         if (poller->source != NULL) {
                 g_source_destroy (poller->source);

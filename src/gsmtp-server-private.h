@@ -35,6 +35,7 @@ typedef struct {
 const GSmtpLimits *gsmtp_server_get_limits      (GSmtpServer *server);
 gboolean           gsmtp_server_has_tls         (GSmtpServer *server);
 gboolean           gsmtp_server_has_auth        (GSmtpServer *server);
+gboolean           gsmtp_server_allows_xclient  (GSmtpServer *server, GSmtpPeer *peer);
 GSmtpReply        *gsmtp_server_decide          (GSmtpServer *server, GSmtpStage *stage);
 
 G_END_DECLS

@@ -40,6 +40,7 @@ struct _GSmtpServer {
         guint            idle_timeout;
         guint            data_timeout;
         GTlsCertificate *tls_certificate;       /* (owned) (nullable) */
+        GPtrArray       *xclient_networks;      /* (owned) (element-type GInetAddressMask) */
         Handler          handlers[GSMTP_STAGE_DATA + 1];
 
         GSocketService  *services[4];           /* (owned) (nullable): one per kind of listener,
@@ -167,6 +168,7 @@ g_smtp_server_dispose (GObject *object)
                 memset (&self->handlers[i], 0, sizeof (Handler));
         }
         g_clear_object (&self->tls_certificate);
+        g_ptr_array_set_size (self->xclient_networks, 0);
         G_OBJECT_CLASS (g_smtp_server_parent_class)->dispose (object);
 }
 
@@ -179,6 +181,7 @@ g_smtp_server_finalize (GObject *object)
         g_ptr_array_unref (self->domains);
         g_hash_table_unref (self->connections);
         g_hash_table_unref (self->per_address);
+        g_ptr_array_unref (self->xclient_networks);
         g_free (self->read_buffer);
         gsmtp_poller_free (self->poller);
         g_clear_object (&self->stop_task);
@@ -459,6 +462,7 @@ g_smtp_server_init (GSmtpServer *self)
         self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                                    (GDestroyNotify) gsmtp_connection_unref, NULL);
         self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+        self->xclient_networks = g_ptr_array_new_with_free_func (g_object_unref);
         self->hostname = g_strdup (g_get_host_name ());
 }
 
@@ -729,6 +733,48 @@ g_smtp_server_set_tls_files (GSmtpServer *self, const char *cert_file, const cha
                 return FALSE;
         g_smtp_server_set_tls_certificate (self, cert);
         return TRUE;
+}
+
+/**
+ * g_smtp_server_add_xclient_network:
+ * @self: a server
+ * @network: an address or network in CIDR form, such as "127.0.0.1" or "10.0.0.0/8"
+ * @error: return location for a #GError
+ *
+ * Lets clients from @network use XCLIENT (Postfix's extension): a proxy or
+ * content filter in front of the server tells the client's real address, HELO
+ * name and login, and the session goes on as if that client had connected.
+ * Nobody may use it until a network is added.
+ *
+ * Returns: %TRUE when @network was understood
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_server_add_xclient_network (GSmtpServer *self, const char *network, GError **error)
+{
+        GInetAddressMask *mask;
+
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        mask = g_inet_address_mask_new_from_string (network, error);
+        if (mask == NULL)
+                return FALSE;
+        g_ptr_array_add (self->xclient_networks, mask);
+        return TRUE;
+}
+
+gboolean
+gsmtp_server_allows_xclient (GSmtpServer *self, GSmtpPeer *peer)
+{
+        GSocketAddress *address = g_smtp_peer_get_address (peer);
+
+        if (!G_IS_INET_SOCKET_ADDRESS (address))
+                return FALSE;
+        for (guint i = 0; i < self->xclient_networks->len; i++)
+                if (g_inet_address_mask_matches (self->xclient_networks->pdata[i],
+                                                 g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address))))
+                        return TRUE;
+        return FALSE;
 }
 
 /* ---- accepting ---------------------------------------------------------------- */

@@ -45,7 +45,7 @@ typedef void (*ProceedFunc) (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *
                              const char *args);
 
 struct _GSmtpSession {
-        GSmtpServer        *server;     /* (owned) */
+        GSmtpServer        *server;     /* (unowned): a server's dispose ends its sessions first */
         const GSmtpLimits  *limits;     /* (unowned): the server's, live */
         GSmtpPeer          *peer;       /* (owned) */
         SessionState        state;
@@ -344,6 +344,8 @@ session_greet (GSmtpSession *self, GSmtpStage *stage, gboolean esmtp)
                         g_ptr_array_add (lines, g_strdup ("STARTTLS"));
                 if (session_auth_offered (self))
                         g_ptr_array_add (lines, g_strdup ("AUTH PLAIN LOGIN"));
+                if (gsmtp_server_allows_xclient (self->server, self->peer))
+                        g_ptr_array_add (lines, g_strdup ("XCLIENT NAME ADDR PORT PROTO HELO LOGIN"));
         }
         g_ptr_array_add (lines, NULL);
         reply = g_smtp_reply_new_lines (250, NULL, (const char *const *) lines->pdata);
@@ -804,6 +806,147 @@ proceed_auth_stage (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, co
         }
 }
 
+/* ---- XCLIENT (Postfix's XCLIENT_README) --------------------------------------------- */
+
+typedef struct {
+        char *addr, *port, *proto, *helo, *login;
+} XclientAttrs;
+
+static void
+xclient_attrs_clear (XclientAttrs *a)
+{
+        g_free (a->addr);
+        g_free (a->port);
+        g_free (a->proto);
+        g_free (a->helo);
+        g_free (a->login);
+}
+
+/* xtext (RFC 3461 4): "+XX" is a byte in hex. */
+static char *
+xtext_decode (const char *in)
+{
+        GString *out = g_string_new (NULL);
+
+        for (const char *p = in; *p != '\0'; p++) {
+                if (*p == '+' && g_ascii_isxdigit (p[1]) && g_ascii_isxdigit (p[2])) {
+                        g_string_append_c (out, (char) (g_ascii_xdigit_value (p[1]) * 16 + g_ascii_xdigit_value (p[2])));
+                        p += 2;
+                } else {
+                        g_string_append_c (out, *p);
+                }
+        }
+        return g_string_free (out, FALSE);
+}
+
+/* Fills @a from "NAME=value ..."; FALSE for anything malformed.  The values
+ * "[UNAVAILABLE]" and "[TEMPUNAVAIL]" mean unknown and leave an attribute unset. */
+static gboolean
+xclient_parse (const char *args, XclientAttrs *a)
+{
+        g_auto(GStrv) words = g_strsplit (args, " ", -1);
+        guint n = 0;
+
+        for (guint i = 0; words[i] != NULL; i++) {
+                char *eq = strchr (words[i], '=');
+                g_autofree char *value = NULL;
+                char **slot;
+
+                if (words[i][0] == '\0')
+                        continue;
+                if (eq == NULL)
+                        return FALSE;
+                *eq = '\0';
+                value = xtext_decode (eq + 1);
+                for (const char *p = value; *p != '\0'; p++)
+                        if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
+                                return FALSE;
+                if (g_ascii_strcasecmp (words[i], "ADDR") == 0)
+                        slot = &a->addr;
+                else if (g_ascii_strcasecmp (words[i], "PORT") == 0)
+                        slot = &a->port;
+                else if (g_ascii_strcasecmp (words[i], "PROTO") == 0)
+                        slot = &a->proto;
+                else if (g_ascii_strcasecmp (words[i], "HELO") == 0)
+                        slot = &a->helo;
+                else if (g_ascii_strcasecmp (words[i], "LOGIN") == 0)
+                        slot = &a->login;
+                else if (g_ascii_strcasecmp (words[i], "NAME") == 0)
+                        slot = NULL;    /* reverse DNS: gsmtp does none */
+                else
+                        return FALSE;
+                n++;
+                if (slot == NULL || g_str_equal (value, "[UNAVAILABLE]") || g_str_equal (value, "[TEMPUNAVAIL]"))
+                        continue;
+                g_free (*slot);
+                *slot = g_steal_pointer (&value);
+        }
+        if (n == 0)
+                return FALSE;
+        if (a->addr != NULL) {
+                const char *ip = g_ascii_strncasecmp (a->addr, "IPV6:", 5) == 0 ? a->addr + 5 : a->addr;
+                g_autoptr(GInetAddress) ia = g_inet_address_new_from_string (ip);
+
+                if (ia == NULL)
+                        return FALSE;
+        }
+        if (a->port != NULL && !g_ascii_string_to_unsigned (a->port, 10, 0, 65535, NULL, NULL))
+                return FALSE;
+        if (a->proto != NULL && g_ascii_strcasecmp (a->proto, "SMTP") != 0 &&
+            g_ascii_strcasecmp (a->proto, "ESMTP") != 0)
+                return FALSE;
+        return TRUE;
+}
+
+static GSmtpReply *
+check_xclient (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
+{
+        XclientAttrs a = { 0 };
+        gboolean ok;
+
+        if (!gsmtp_server_allows_xclient (self->server, self->peer))
+                return g_smtp_reply_new (550, "5.7.0", "Insufficient authorization");
+        ok = xclient_parse (args, &a);
+        xclient_attrs_clear (&a);
+        if (!ok)
+                return g_smtp_reply_new (501, "5.5.4", "Bad XCLIENT attribute");
+        return NULL;
+}
+
+static void
+proceed_xclient (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
+{
+        XclientAttrs a = { 0 };
+
+        xclient_parse (args, &a);
+        if (a.addr != NULL) {
+                const char *ip = g_ascii_strncasecmp (a.addr, "IPV6:", 5) == 0 ? a.addr + 5 : a.addr;
+                g_autoptr(GInetAddress) ia = g_inet_address_new_from_string (ip);
+                g_autoptr(GSocketAddress) remote = g_inet_socket_address_new (
+                        ia, a.port != NULL ? (guint16) g_ascii_strtoull (a.port, NULL, 10) : 0);
+
+                gsmtp_peer_set_addresses (self->peer, remote, g_smtp_peer_get_local_address (self->peer));
+        }
+        /* the session starts over as the named client's (XCLIENT_README) */
+        session_reset_transaction (self);
+        gsmtp_peer_set_helo (self->peer, a.helo, a.proto != NULL && g_ascii_strcasecmp (a.proto, "ESMTP") == 0);
+        if (a.login != NULL) {
+                gsmtp_peer_set_username (self->peer, a.login);
+                self->authenticated = TRUE;
+        }
+        session_enter_state (self, a.helo != NULL ? SESSION_IDLE : SESSION_READY);
+        xclient_attrs_clear (&a);
+        {
+                g_autofree char *banner = g_strdup_printf ("%s ESMTP gsmtp",
+                                                           g_smtp_server_get_hostname (self->server));
+                g_autoptr(GSmtpReply) ready = g_smtp_reply_new (220, NULL, banner);
+                gsize start = self->out->len;
+
+                gsmtp_reply_format (ready, NULL, FALSE, self->out);
+                session_log (self, "S:", self->out->str + start, self->out->len - start);
+        }
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 static const CommandSpec commands[] = {
@@ -821,6 +964,7 @@ static const CommandSpec commands[] = {
         { "VRFY",     ANY,                  0,       NULL,           proceed_vrfy     },
         { "EXPN",     ANY,                  0,       NULL,           proceed_expn     },
         { "HELP",     ANY,                  PRE_TLS, NULL,           proceed_help     },
+        { "XCLIENT",  IN (READY) | IN (IDLE), PRE_TLS, check_xclient, proceed_xclient },
 };
 
 static const CommandSpec *
@@ -1139,7 +1283,7 @@ gsmtp_session_new (GSmtpServer *server, GSmtpPeer *peer, gboolean tls_active,
 {
         GSmtpSession *self = g_new0 (GSmtpSession, 1);
 
-        self->server = g_object_ref (server);
+        self->server = server;
         self->limits = gsmtp_server_get_limits (server);
         self->peer = g_object_ref (peer);
         self->state = SESSION_BANNER;
@@ -1166,7 +1310,6 @@ gsmtp_session_free (GSmtpSession *self)
         g_string_free (self->out, TRUE);
         g_string_free (self->line, TRUE);
         g_object_unref (self->peer);
-        g_object_unref (self->server);
         g_free (self);
 }
 

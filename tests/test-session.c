@@ -587,6 +587,37 @@ test_proxy_protocol (Fx *fx, gconstpointer unused)
         }
 }
 
+static void
+test_xclient (Fx *fx, gconstpointer unused)
+{
+        g_autoptr(GSocketAddress) lo = g_inet_socket_address_new_from_string ("127.0.0.1", 40000);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL;
+
+        g_test_summary ("XCLIENT: refused to strangers; a trusted proxy names the real client, who starts over");
+        g_object_unref (fx->peer);
+        fx->peer = gsmtp_peer_new (lo, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "XCLIENT ADDR=192.0.2.5\r\n", "550 5.7.0 Insufficient authorization\r\n");
+        g_assert_false (g_smtp_server_add_xclient_network (fx->server, "not a network", &error));
+        g_clear_error (&error);
+        g_assert_true (g_smtp_server_add_xclient_network (fx->server, "127.0.0.0/8", &error));
+        fx_feed (fx, "EHLO proxy.test\r\n");
+        out = fx_take (fx);
+        g_assert_nonnull (strstr (out, "250 XCLIENT NAME ADDR PORT PROTO HELO LOGIN\r\n"));
+        fx_chat (fx, "XCLIENT FOO=1\r\n", "501 5.5.4 *");
+        fx_chat (fx, "XCLIENT ADDR=not-an-ip\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nXCLIENT ADDR=192.0.2.5\r\nRSET\r\n", "250 2.1.0 OK\r\n503 5.5.1 *250 2.0.0 *");
+        fx_chat (fx, "XCLIENT ADDR=192.0.2.5 PORT=4242 NAME=[UNAVAILABLE] HELO=real+2Eclient.test PROTO=ESMTP LOGIN=bob\r\n",
+                 "220 mx.example.org ESMTP gsmtp\r\n");
+        g_assert_cmpstr (g_smtp_peer_get_host (fx->peer), ==, "192.0.2.5");
+        g_assert_cmpuint (g_smtp_peer_get_port (fx->peer), ==, 4242);
+        g_assert_cmpstr (g_smtp_peer_get_helo (fx->peer), ==, "real.client.test");
+        g_assert_cmpstr (g_smtp_peer_get_username (fx->peer), ==, "bob");
+        /* as bob, relaying is allowed (permit_sasl_authenticated) */
+        fx_chat (fx, "MAIL FROM:<bob@example.org>\r\nRCPT TO:<x@elsewhere.test>\r\n", "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
+}
+
 static GString *captured;
 
 static GLogWriterOutput
@@ -658,5 +689,6 @@ main (int argc, char **argv)
         ADD ("byte-at-a-time", test_byte_at_a_time);
         ADD ("protocol-log", test_protocol_log);
         ADD ("proxy-protocol", test_proxy_protocol);
+        ADD ("xclient", test_xclient);
         return g_test_run ();
 }

@@ -120,6 +120,9 @@ gboolean g_smtp_server_listen_all (GSmtpServer *self, guint16 port, GSmtpListenF
                                    guint16 *out_port, GError **error);
 
 GSMTP_AVAILABLE_IN_ALL
+gboolean g_smtp_server_add_xclient_network (GSmtpServer *self, const char *network, GError **error);
+
+GSMTP_AVAILABLE_IN_ALL
 guint g_smtp_server_get_n_sessions (GSmtpServer *self);
 
 GSMTP_AVAILABLE_IN_ALL
