@@ -16,6 +16,8 @@ G_BEGIN_DECLS
  * @GSMTP_TLS_STARTTLS: STARTTLS, or fail with %GSMTP_ERROR_TLS_REQUIRED
  * @GSMTP_TLS_IMPLICIT: TLS from the first byte (RFC 8314, port 465)
  *
+ * How a #GSmtpClient uses TLS; see g_smtp_client_set_tls_mode().
+ *
  * Since: 0.1
  */
 typedef enum {

@@ -19,6 +19,8 @@ G_BEGIN_DECLS
  *   header (HAProxy): the client's address is taken from it.  Not with
  *   %GSMTP_LISTEN_IMPLICIT_TLS.
  *
+ * How a listener added with g_smtp_server_listen() treats its connections.
+ *
  * Since: 0.1
  */
 typedef enum {
