@@ -99,16 +99,30 @@ session_log (GSmtpSession *self, const char *dir, const char *text, gsize len)
                           dir, (int) len, text);
 }
 
+static void session_close (GSmtpSession *self);
+
 /* Every reply leaves through here, in order (Postfix's smtpd_chat_reply).
- * Takes @reply.  @enhanced is used when the reply has none of its own. */
+ * Takes @reply.  @enhanced is used when the reply has none of its own.
+ *
+ * Every refusal counts against the session's error budget, as Postfix's
+ * smtpd_hard_error_limit counts them: past max-errors, 421 and close, so that a
+ * client cannot go on forever with bad commands or refused recipients.  Not
+ * counted: 421 (the session ends anyway) and the server's own trouble (451, 454). */
 static void
 session_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced)
 {
         gsize start = self->out->len;
+        guint code = g_smtp_reply_get_code (reply);
 
         gsmtp_reply_format (reply, enhanced, TRUE, self->out);
         session_log (self, "S:", self->out->str + start, self->out->len - start);
         g_smtp_reply_unref (reply);
+        if (code >= 400 && code != 421 && code != 451 && code != 454 && !self->closing &&
+            ++self->n_errors >= self->limits->max_errors) {
+                session_reply (self, g_smtp_reply_new (421, "4.7.0", "Too many errors, closing connection"),
+                               NULL);
+                session_close (self);
+        }
 }
 
 static void
@@ -153,30 +167,17 @@ session_close (GSmtpSession *self)
 
 /* A client error: counted, and past the limit the session ends (Postfix's
  * smtpd_hard_error_limit), so a confused or hostile client cannot loop forever. */
+/* A client error: a reply that counts against the error budget. */
 static void
 session_error (GSmtpSession *self, guint code, const char *enhanced, const char *text)
 {
         session_say (self, code, enhanced, text);
-        if (++self->n_errors >= self->limits->max_errors) {
-                session_say (self, 421, "4.7.0", "Too many errors, closing connection");
-                session_close (self);
-        }
 }
 
 static void
 session_refuse (GSmtpSession *self, GSmtpReply *reply)
 {
-        guint code = g_smtp_reply_get_code (reply);
-
-        if (code >= 500 && code <= 504) {
-                g_autofree char *text = g_strdup (g_smtp_reply_get_text (reply));
-                g_autofree char *enhanced = g_strdup (g_smtp_reply_get_enhanced_code (reply));
-
-                g_smtp_reply_unref (reply);
-                session_error (self, code, enhanced, text);
-        } else {
-                session_reply (self, reply, NULL);
-        }
+        session_reply (self, reply, NULL);
 }
 
 /* When the server stops, sessions with no transaction end now; the others when

@@ -308,6 +308,13 @@ test_error_limit (Fx *fx, gconstpointer unused)
         g_assert_true (g_str_has_suffix (out, "421 4.7.0 Too many errors, closing connection\r\n"));
         g_assert_null (strstr (out, "250"));
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+
+        /* refused recipients count too: nobody probes addresses for ever */
+        gsmtp_session_free (fx->session);
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<a@elsewhere.test>\r\nRCPT TO:<b@elsewhere.test>\r\n"
+                     "RCPT TO:<c@elsewhere.test>\r\nRCPT TO:<d@example.org>\r\n",
+                 "250 2.1.0 OK\r\n550 5.7.1 *550 5.7.1 *550 5.7.1 Relay access denied\r\n421 4.7.0 *");
 }
 
 static GSmtpReply *
