@@ -293,12 +293,6 @@ gsmtp_data_reader_get_size (GSmtpDataReader *r)
         return r->size;
 }
 
-gboolean
-gsmtp_data_reader_is_spilled (GSmtpDataReader *r)
-{
-        return r->fd >= 0;
-}
-
 /* Hands the message to @envelope: the memory buffer itself, or the spill file. */
 gboolean
 gsmtp_data_reader_finish (GSmtpDataReader *r, GSmtpEnvelope *envelope, GError **error)

@@ -23,7 +23,6 @@ gsize            gsmtp_data_reader_feed       (GSmtpDataReader *reader, const gu
                                                gsize len, gboolean *done);
 GSmtpDataStatus  gsmtp_data_reader_get_status (GSmtpDataReader *reader);
 gsize            gsmtp_data_reader_get_size   (GSmtpDataReader *reader);
-gboolean         gsmtp_data_reader_is_spilled (GSmtpDataReader *reader);
 gboolean         gsmtp_data_reader_finish     (GSmtpDataReader *reader, GSmtpEnvelope *envelope,
                                                GError **error);
 

@@ -16,7 +16,6 @@ void gsmtp_error_set_reply (GError *error, GSmtpReply *reply);
 /* gsmtp-reply.c */
 void gsmtp_reply_format (const GSmtpReply *reply, const char *fallback_enhanced,
                          gboolean with_enhanced, GString *out);
-GSmtpReply *gsmtp_reply_with_enhanced (GSmtpReply *reply, const char *enhanced);
 gboolean gsmtp_enhanced_code_is_valid (const char *enhanced, guint code);
 
 /* gsmtp-peer.c */

@@ -445,17 +445,6 @@ g_smtp_reply_to_string (const GSmtpReply *reply)
         return g_strdup_printf ("%u %s", reply->code, text);
 }
 
-/* A copy of @reply with @enhanced as its status code (used to fill in the code
- * chosen by the stage when the application gave a bare code). */
-GSmtpReply *
-gsmtp_reply_with_enhanced (GSmtpReply *reply, const char *enhanced)
-{
-        GSmtpReply *copy = reply_alloc (reply->code, enhanced);
-
-        copy->lines = g_strdupv (reply->lines);
-        return copy;
-}
-
 /* The wire form: "250-first\r\n250 last\r\n", with the enhanced code on each line
  * when ENHANCEDSTATUSCODES applies (RFC 2034 3: not on the banner nor EHLO). */
 void

@@ -1491,23 +1491,3 @@ gsmtp_session_in_data (GSmtpSession *self)
 {
         return self->state == SESSION_DATA;
 }
-
-/* Busy: a transaction or a decision is under way, which a stop lets finish. */
-gboolean
-gsmtp_session_is_busy (GSmtpSession *self)
-{
-        return self->pending != NULL || self->state == SESSION_MAIL ||
-               self->state == SESSION_RCPT || self->state == SESSION_DATA;
-}
-
-GSmtpPeer *
-gsmtp_session_get_peer (GSmtpSession *self)
-{
-        return self->peer;
-}
-
-guint
-gsmtp_session_get_n_accepted (GSmtpSession *self)
-{
-        return self->n_accepted;
-}

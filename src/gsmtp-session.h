@@ -35,8 +35,5 @@ GBytes            *gsmtp_session_take_output (GSmtpSession *self);
 GSmtpSessionAction gsmtp_session_get_action  (GSmtpSession *self);
 gboolean           gsmtp_session_wants_input (GSmtpSession *self);
 gboolean           gsmtp_session_in_data     (GSmtpSession *self);
-gboolean           gsmtp_session_is_busy     (GSmtpSession *self);
-GSmtpPeer         *gsmtp_session_get_peer    (GSmtpSession *self);
-guint              gsmtp_session_get_n_accepted (GSmtpSession *self);
 
 G_END_DECLS
