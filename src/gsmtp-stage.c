@@ -23,6 +23,7 @@ struct _GSmtpStage {
 
         gboolean        deferred;
         gboolean        completed;
+        GSmtpReply     *answer;         /* (owned) (nullable): given to complete(), not yet delivered */
         GSmtpStageDone  done;           /* (nullable): NULL once the session is gone */
         gpointer        session;        /* (unowned) (nullable) */
         GMainContext   *context;        /* (owned) (nullable): where @done runs */
@@ -64,6 +65,7 @@ g_smtp_stage_finalize (GObject *object)
         g_clear_pointer (&self->params, g_hash_table_unref);
         g_clear_object (&self->envelope);
         g_clear_pointer (&self->default_reply, g_smtp_reply_unref);
+        g_clear_pointer (&self->answer, g_smtp_reply_unref);
         g_clear_pointer (&self->context, g_main_context_unref);
         G_OBJECT_CLASS (g_smtp_stage_parent_class)->finalize (object);
 }
@@ -385,7 +387,7 @@ static gboolean
 stage_deliver (gpointer data)
 {
         GSmtpStage *self = data;
-        GSmtpReply *reply = g_object_steal_data (G_OBJECT (self), "gsmtp-reply");
+        GSmtpReply *reply = g_steal_pointer (&self->answer);
 
         if (self->done != NULL)
                 self->done (self, reply, self->session);
@@ -416,7 +418,7 @@ g_smtp_stage_complete (GSmtpStage *self, GSmtpReply *reply)
                 return;
         }
         self->completed = TRUE;
-        g_object_set_data (G_OBJECT (self), "gsmtp-reply", reply);
+        self->answer = reply;
         if (self->context == NULL || g_main_context_is_owner (self->context)) {
                 stage_deliver (self);
                 return;
