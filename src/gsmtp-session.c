@@ -131,6 +131,28 @@ session_say (GSmtpSession *self, guint code, const char *enhanced, const char *t
         session_reply (self, g_smtp_reply_new (code, enhanced, text), NULL);
 }
 
+/* The replies RFC 2034 3 keeps free of enhanced codes (greeting, EHLO) and the
+ * SASL challenges, which have none; never counted as errors.  Takes @reply. */
+static void
+session_reply_plain (GSmtpSession *self, GSmtpReply *reply)
+{
+        gsize start = self->out->len;
+
+        gsmtp_reply_format (reply, NULL, FALSE, self->out);
+        session_log (self, "S:", self->out->str + start, self->out->len - start);
+        g_smtp_reply_unref (reply);
+}
+
+/* "220 <hostname> ESMTP gsmtp": at connect, and again after XCLIENT. */
+static void
+session_send_banner (GSmtpSession *self)
+{
+        g_autofree char *banner = g_strdup_printf ("%s ESMTP gsmtp",
+                                                   g_smtp_server_get_hostname (self->server));
+
+        session_reply_plain (self, g_smtp_reply_new (220, NULL, banner));
+}
+
 static void
 session_enter_state (GSmtpSession *self, SessionState state)
 {
@@ -324,9 +346,6 @@ session_greet (GSmtpSession *self, GSmtpStage *stage, gboolean esmtp)
 {
         const char *hostname = g_smtp_server_get_hostname (self->server);
         g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
-        GString *out = self->out;
-        gsize start = out->len;
-        g_autoptr(GSmtpReply) reply = NULL;
 
         /* RFC 5321 4.1.4: a new HELO/EHLO acts as RSET */
         session_reset_transaction (self);
@@ -349,10 +368,7 @@ session_greet (GSmtpSession *self, GSmtpStage *stage, gboolean esmtp)
                         g_ptr_array_add (lines, g_strdup ("XCLIENT NAME ADDR PORT PROTO HELO LOGIN"));
         }
         g_ptr_array_add (lines, NULL);
-        reply = g_smtp_reply_new_lines (250, NULL, (const char *const *) lines->pdata);
-        /* RFC 2034 3: no enhanced codes on the EHLO reply */
-        gsmtp_reply_format (reply, NULL, FALSE, out);
-        session_log (self, "S:", out->str + start, out->len - start);
+        session_reply_plain (self, g_smtp_reply_new_lines (250, NULL, (const char *const *) lines->pdata));
 }
 
 static void
@@ -652,11 +668,7 @@ session_auth_ask (GSmtpSession *self, char *user, char *password)
 static void
 session_auth_challenge (GSmtpSession *self, AuthStep step, const char *challenge)
 {
-        g_autoptr(GSmtpReply) reply = g_smtp_reply_new (334, NULL, challenge);
-        gsize start = self->out->len;
-
-        gsmtp_reply_format (reply, NULL, FALSE, self->out);
-        session_log (self, "S:", self->out->str + start, self->out->len - start);
+        session_reply_plain (self, g_smtp_reply_new (334, NULL, challenge));
         self->auth_step = step;
         session_enter_state (self, SESSION_AUTH);
 }
@@ -937,15 +949,7 @@ proceed_xclient (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const
         }
         session_enter_state (self, a.helo != NULL ? SESSION_IDLE : SESSION_READY);
         xclient_attrs_clear (&a);
-        {
-                g_autofree char *banner = g_strdup_printf ("%s ESMTP gsmtp",
-                                                           g_smtp_server_get_hostname (self->server));
-                g_autoptr(GSmtpReply) ready = g_smtp_reply_new (220, NULL, banner);
-                gsize start = self->out->len;
-
-                gsmtp_reply_format (ready, NULL, FALSE, self->out);
-                session_log (self, "S:", self->out->str + start, self->out->len - start);
-        }
+        session_send_banner (self);
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -1318,15 +1322,8 @@ static void
 proceed_connect (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
         if (g_smtp_reply_is_success (reply)) {
-                g_autofree char *banner = g_strdup_printf ("%s ESMTP gsmtp",
-                                                           g_smtp_server_get_hostname (self->server));
-                g_autoptr(GSmtpReply) ready = g_smtp_reply_new (220, NULL, banner);
-                gsize start = self->out->len;
-
                 g_smtp_reply_unref (reply);
-                /* RFC 2034 3: no enhanced code on the greeting */
-                gsmtp_reply_format (ready, NULL, FALSE, self->out);
-                session_log (self, "S:", self->out->str + start, self->out->len - start);
+                session_send_banner (self);
                 session_enter_state (self, SESSION_READY);
                 return;
         }
