@@ -8,6 +8,30 @@
 
 static char *cert_file, *key_file, *tmpdir;
 
+static gboolean
+accept_any (GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer data)
+{
+        return TRUE;
+}
+
+/* After the server's 220 to STARTTLS: the client side of the handshake, over
+ * the line client's socket, trusting any server certificate and presenting
+ * @client_cert when given. */
+static GIOStream *
+tls_handshake (LineClient *lc, GTlsCertificate *client_cert)
+{
+        g_autoptr(GError) error = NULL;
+        GIOStream *tls = g_tls_client_connection_new (G_IO_STREAM (lc->conn), NULL, &error);
+
+        g_assert_no_error (error);
+        if (client_cert != NULL)
+                g_tls_connection_set_certificate (G_TLS_CONNECTION (tls), client_cert);
+        g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any), NULL);
+        g_assert_true (g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error));
+        g_assert_no_error (error);
+        return tls;
+}
+
 static void
 setup_tls (GSmtpServer *server, gpointer data)
 {
@@ -19,11 +43,6 @@ setup_tls (GSmtpServer *server, gpointer data)
                 g_object_set (server, "require-tls", TRUE, NULL);
 }
 
-static gboolean
-accept_any (GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer data)
-{
-        return TRUE;
-}
 
 static void
 test_starttls_client (void)
@@ -196,11 +215,7 @@ test_starttls_injection (void)
         /* both in one write: the RSET and QUIT must be thrown away */
         line_client_send (lc, "STARTTLS\r\nRSET\r\nQUIT");
         line_client_expect (lc, "220 2.0.0");
-        tls = g_tls_client_connection_new (G_IO_STREAM (lc->conn), NULL, &error);
-        g_assert_no_error (error);
-        g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any), NULL);
-        g_assert_true (g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error));
-        g_assert_no_error (error);
+        tls = tls_handshake (lc, NULL);
         g_output_stream_write_all (g_io_stream_get_output_stream (tls), "EHLO c.test\r\n", 13, NULL, NULL, &error);
         in = g_data_input_stream_new (g_io_stream_get_input_stream (tls));
         line = g_data_input_stream_read_line (in, NULL, NULL, &error);
@@ -241,10 +256,7 @@ test_client_certificate (void)
         line_client_expect (lc, "220 ");
         line_client_chat (lc, "EHLO c.test", "250 ");
         line_client_chat (lc, "STARTTLS", "220 ");
-        tls = g_tls_client_connection_new (G_IO_STREAM (lc->conn), NULL, &error);
-        g_tls_connection_set_certificate (G_TLS_CONNECTION (tls), mine);
-        g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any), NULL);
-        g_assert_true (g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error));
+        tls = tls_handshake (lc, mine);
         in = g_data_input_stream_new (g_io_stream_get_input_stream (tls));
         g_output_stream_write_all (g_io_stream_get_output_stream (tls), script, strlen (script), NULL, NULL, &error);
         /* the EHLO reply's lines, 250, 250, then 354 */
@@ -284,9 +296,7 @@ test_starttls_forgets (void)
         line_client_expect (lc, "220 ");
         line_client_chat (lc, "EHLO c.test", "250 ");
         line_client_chat (lc, "STARTTLS", "220 2.0.0");
-        tls = g_tls_client_connection_new (G_IO_STREAM (lc->conn), NULL, &error);
-        g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any), NULL);
-        g_assert_true (g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error));
+        tls = tls_handshake (lc, NULL);
         in = g_data_input_stream_new (g_io_stream_get_input_stream (tls));
         g_output_stream_write_all (g_io_stream_get_output_stream (tls), "MAIL FROM:<a@x.test>\r\n", 22,
                                    NULL, NULL, &error);
