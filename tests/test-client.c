@@ -311,6 +311,32 @@ free_port (void)
         return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 }
 
+/* A Python peer from tests/peers: started with its stdin and stdout piped; it
+ * says "listening on 127.0.0.1:PORT", then one JSON line per message, and ends
+ * when its stdin closes (peer_stop). */
+static GSubprocess *
+peer_start (const char *const *argv, GDataInputStream **out, guint *port)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *line = NULL;
+        GSubprocess *peer = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                               G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+
+        g_assert_no_error (error);
+        *out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
+        line = g_data_input_stream_read_line (*out, NULL, NULL, &error);
+        g_assert_nonnull (line);
+        g_assert_cmpint (sscanf (line, "listening on 127.0.0.1:%u", port), ==, 1);
+        return peer;
+}
+
+static void
+peer_stop (GSubprocess *peer)
+{
+        g_output_stream_close (g_subprocess_get_stdin_pipe (peer), NULL, NULL);
+        g_subprocess_wait (peer, NULL, NULL);
+}
+
 static void
 aiosmtpd_run (const char *mode)
 {
@@ -321,7 +347,7 @@ aiosmtpd_run (const char *mode)
         g_autoptr(GError) error = NULL;
         g_autoptr(GSmtpClient) client = NULL;
         g_autoptr(GSmtpSendResult) result = NULL;
-        g_autofree char *line = NULL, *json = NULL, *want = NULL, *sha = NULL;
+        g_autofree char *json = NULL, *want = NULL, *sha = NULL;
         const char *msg = "Subject: to aiosmtpd\r\n\r\n.dot\r\nbody\r\n";
         g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
         const char *rcpts[] = { "b@example.org", NULL };
@@ -332,13 +358,11 @@ aiosmtpd_run (const char *mode)
                 g_test_skip ("python3-aiosmtpd is not installed");
                 return;
         }
-        peer = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                 "/usr/bin/python3", script, cert_file, key_file, mode, NULL);
-        g_assert_no_error (error);
-        out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
-        line = g_data_input_stream_read_line (out, NULL, NULL, &error);
-        g_assert_nonnull (line);
-        g_assert_cmpint (sscanf (line, "listening on 127.0.0.1:%u", &port), ==, 1);
+        {
+                const char *argv[] = { "/usr/bin/python3", script, cert_file, key_file, mode, NULL };
+
+                peer = peer_start (argv, &out, &port);
+        }
 
         client = g_smtp_client_new ("localhost", port);
         g_smtp_client_set_tls_mode (client, GSMTP_TLS_STARTTLS);
@@ -355,8 +379,7 @@ aiosmtpd_run (const char *mode)
         g_assert_nonnull (strstr (json, want));
         g_assert_nonnull (strstr (json, "\"tls\": true"));
         g_assert_nonnull (strstr (json, "\"user\": \"user\""));
-        g_output_stream_close (g_subprocess_get_stdin_pipe (peer), NULL, NULL);
-        g_subprocess_wait (peer, NULL, NULL);
+        peer_stop (peer);
 }
 
 static void
@@ -384,7 +407,7 @@ test_helo_fallback (void)
         g_autoptr(GError) error = NULL;
         g_autoptr(GSmtpClient) client = NULL;
         g_autoptr(GSmtpSendResult) result = NULL;
-        g_autofree char *line = NULL, *json = NULL, *sha = NULL;
+        g_autofree char *json = NULL, *sha = NULL;
         const char *msg = "Subject: old\r\n\r\n.dot\r\n";
         g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
         const char *rcpts[] = { "nobody@example.org", "b@example.org", NULL };
@@ -395,13 +418,11 @@ test_helo_fallback (void)
                 g_test_skip ("python3 not installed");
                 return;
         }
-        peer = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                 python, script, NULL);
-        g_assert_no_error (error);
-        out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
-        line = g_data_input_stream_read_line (out, NULL, NULL, &error);
-        g_assert_nonnull (line);
-        g_assert_cmpint (sscanf (line, "listening on 127.0.0.1:%u", &port), ==, 1);
+        {
+                const char *argv[] = { python, script, NULL };
+
+                peer = peer_start (argv, &out, &port);
+        }
         client = g_smtp_client_new ("127.0.0.1", port);
         result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
         g_assert_no_error (error);
@@ -412,8 +433,7 @@ test_helo_fallback (void)
         sha = g_compute_checksum_for_string (G_CHECKSUM_SHA256, msg, -1);
         g_assert_nonnull (strstr (json, sha));
         g_assert_true (g_smtp_client_quit (client, NULL, &error));
-        g_output_stream_close (g_subprocess_get_stdin_pipe (peer), NULL, NULL);
-        g_subprocess_wait (peer, NULL, NULL);
+        peer_stop (peer);
 }
 
 /* Postfix's smtp-sink, run by itself (the Postfix daemon is never started). */
