@@ -1,12 +1,13 @@
 /* fuzz-session.c — a whole server session from a byte script with chunk
- * boundaries taken from the input (first byte: 0x80 strict pipelining, 0x40 a
- * PROXY header expected, the rest the chunk size).  Invariants: every reply line ends in CRLF,
+ * boundaries taken from the input (first byte: 0x80 strict pipelining, 0x40
+ * unused since the PROXY header moved to fuzz-proxy, the rest the chunk size).  Invariants: every reply line ends in CRLF,
  * has a code from 200 to 599, and is at most 512 bytes; buffered input stays
  * bounded. */
 #include "config.h"
 #include "fuzz.h"
 #include "gsmtp-private.h"
 #include "gsmtp-session.h"
+#include "gsmtp-server-private.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +75,7 @@ FUZZ_ENTRY (session)
 
                 peer = gsmtp_peer_new (lo, NULL);
         }
-        session = gsmtp_session_new (server, peer, FALSE, NULL, NULL);
-        if (data[0] & 0x40)
-                gsmtp_session_expect_proxy (session);
+        session = gsmtp_session_new (gsmtp_server_get_session_host (server), peer, FALSE, NULL, NULL);
         gsmtp_session_start (session);
         while (pos < size && gsmtp_session_get_action (session) == GSMTP_SESSION_CONTINUE) {
                 gsize n = MIN (step, size - pos);

@@ -187,3 +187,34 @@ gsmtp_domain_matches (const char *pattern, const char *domain)
         }
         return g_ascii_strcasecmp (pattern, domain) == 0;
 }
+
+/* What makes two forward-paths the same mailbox: the local part as its
+ * content (quotes and quoting backslashes dropped: RFC 5321 4.1.2 makes
+ * "bob"@x and bob@x one mailbox), case kept (RFC 5321 2.4); the domain in
+ * lower case; "postmaster" without a domain in any case (RFC 5321 4.5.1).
+ * Anything that does not parse is its own key. */
+char *
+gsmtp_address_mailbox_key (const char *path)
+{
+        g_autofree char *local = NULL, *domain = NULL;
+        GString *key;
+
+        if (strchr (path, '@') == NULL)
+                return g_ascii_strdown (path, -1);
+        if (!gsmtp_address_parse (path, &local, &domain))
+                return g_strdup (path);
+        key = g_string_sized_new (strlen (path));
+        if (local[0] == '"') {
+                for (const char *p = local + 1; *p != '\0' && *p != '"'; p++) {
+                        if (*p == '\\' && p[1] != '\0')
+                                p++;
+                        g_string_append_c (key, *p);
+                }
+        } else {
+                g_string_append (key, local);
+        }
+        g_string_append_c (key, '@');
+        for (const char *p = domain; *p != '\0'; p++)
+                g_string_append_c (key, g_ascii_tolower (*p));
+        return g_string_free (key, FALSE);
+}

@@ -12,6 +12,7 @@ G_BEGIN_DECLS
 
 gboolean gsmtp_address_parse (const char *mailbox, char **out_local, char **out_domain);
 gboolean gsmtp_domain_is_valid (const char *domain);
+char    *gsmtp_address_mailbox_key (const char *path);
 gboolean gsmtp_domain_matches (const char *pattern, const char *domain);
 gboolean gsmtp_domain_pattern_is_valid (const char *pattern);
 

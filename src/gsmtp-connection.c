@@ -1,15 +1,17 @@
 /* gsmtp-connection.c — one client socket: reads, writes, timeouts, TLS upgrade.
  * Owns: moving bytes between the socket and the session, without blocking the
- * main loop and without a buffer per idle connection (reads go to the server's
- * shared buffer when the socket is readable); the idle, write and DATA timers;
- * STARTTLS and implicit TLS handshakes.
+ * main loop and without a buffer per idle connection (reads go to the host's
+ * shared buffer when the socket is readable); the idle, line, write and DATA
+ * deadlines; STARTTLS and implicit TLS handshakes; the PROXY header, which
+ * comes before any session; counting the client's address against the
+ * per-address limit under the address the session ends up with.
  * Not: the protocol (gsmtp-session.c), accepting (gsmtp-server.c).
- * RFC 5321 4.5.3.2 (timeouts), RFC 3207, RFC 8314. */
+ * RFC 5321 4.5.3.2 (timeouts), RFC 3207, RFC 8314, HAProxy's PROXY protocol. */
 #include "config.h"
 #include "gsmtp-connection.h"
 #include "gsmtp-session.h"
-#include "gsmtp-server-private.h"
 #include "gsmtp-poller.h"
+#include "gsmtp-proxy.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -27,12 +29,17 @@ typedef enum {
 
 struct _GSmtpConnection {
         gatomicrefcount    ref;
-        GSmtpServer       *server;      /* (unowned): the server owns the connection */
+        GSmtpConnectionHost *host;      /* (unowned) (nullable): owns the connection; NULL once closed */
         GSocketConnection *socket;      /* (owned) */
         GIOStream         *stream;      /* (owned): @socket, or the TLS connection over it */
-        GSmtpSession      *session;     /* (owned) */
-        GSmtpPeer         *peer;        /* (owned) */
+        GSmtpSession      *session;     /* (owned) (nullable): NULL while the PROXY header is awaited */
+        GSmtpPeer         *peer;        /* (owned): the socket's view, until a session exists */
+        char              *counted;     /* (owned) (nullable): the address counted against
+                                         * the per-address limit, to release the same one */
         gboolean           implicit_tls;
+        gboolean           expect_proxy;
+        guint              idle_timeout;        /* s; 0: none */
+        guint              data_timeout;        /* s */
 
         GBytes            *output;      /* (owned) (nullable): being written */
         gsize              output_off;
@@ -48,6 +55,7 @@ struct _GSmtpConnection {
                                          * timeout; 0: none.  The server's one-second tick
                                          * checks it, so no connection owns a timer source */
         gint64             data_deadline; /* monotonic; 0 outside DATA */
+        gint64             line_deadline; /* monotonic; 0 unless part of a command line came */
         GCancellable      *cancellable; /* (owned): the handshake */
 
         gboolean           in_pump;
@@ -74,12 +82,13 @@ gsmtp_connection_unref (GSmtpConnection *self)
                 g_source_unref (self->io_source);
         }
         g_clear_pointer (&self->watch, gsmtp_watch_remove);
-        gsmtp_session_free (self->session);
+        g_clear_pointer (&self->session, gsmtp_session_free);
         g_clear_pointer (&self->output, g_bytes_unref);
         g_object_unref (self->cancellable);
         g_object_unref (self->stream);
         g_object_unref (self->socket);
         g_object_unref (self->peer);
+        g_free (self->counted);
         g_free (self);
 }
 
@@ -97,6 +106,7 @@ connection_clear_io_source (GSmtpConnection *self)
 static void
 connection_close (GSmtpConnection *self)
 {
+        GSmtpConnectionHost *host = self->host;
         GSocket *socket;
 
         if (self->closed)
@@ -110,8 +120,34 @@ connection_close (GSmtpConnection *self)
          * that no longer reads. */
         socket = g_socket_connection_get_socket (self->socket);
         g_socket_close (socket, NULL);
-        gsmtp_session_eof (self->session);
-        gsmtp_server_connection_closed (self->server, self);    /* drops the server's ref */
+        if (self->session != NULL)
+                gsmtp_session_eof (self->session);
+        if (self->counted != NULL)
+                host->funcs->release_address (host, self->counted);
+        g_clear_pointer (&self->counted, g_free);
+        /* the host is not touched again: it may be going away */
+        self->host = NULL;
+        host->funcs->closed (host, self);       /* drops the host's ref */
+}
+
+/* Counts the session against the per-address limit under @peer's address,
+ * releasing the one counted before.  FALSE when that address is full. */
+static gboolean
+connection_count_address (GSmtpConnection *self, GSmtpPeer *peer)
+{
+        const char *address = g_smtp_peer_get_host (peer);
+
+        if (self->host == NULL)
+                return FALSE;
+        if (g_strcmp0 (self->counted, address) == 0)
+                return TRUE;
+        if (!self->host->funcs->admit_address (self->host, address))
+                return FALSE;
+        if (self->counted != NULL)
+                self->host->funcs->release_address (self->host, self->counted);
+        g_free (self->counted);
+        self->counted = g_strdup (address);
+        return TRUE;
 }
 
 /* Sets the deadline the server's tick checks: no syscall, no allocation, no
@@ -119,18 +155,34 @@ connection_close (GSmtpConnection *self)
 static void
 connection_arm_timer (GSmtpConnection *self, WaitKind wait)
 {
-        gint64 deadline;
-        guint idle = gsmtp_server_get_idle_timeout (self->server);
+        gint64 now, deadline;
+        guint idle = self->idle_timeout;
 
         self->wait = wait;
-        if (wait == WAIT_APPLICATION || wait == WAIT_NONE || idle == 0) {
+        /* No timer ends a session while the application decides (a deferred
+         * stage) or a reply is held back: the session may still read a line of
+         * what was pipelined, but the client is not the one keeping us. */
+        if (wait == WAIT_APPLICATION || wait == WAIT_NONE ||
+            (wait == WAIT_READ && self->session != NULL && gsmtp_session_is_waiting (self->session))) {
                 self->deadline = 0;
                 return;
         }
-        deadline = g_get_monotonic_time () + (gint64) idle * G_USEC_PER_SEC;
+        now = g_get_monotonic_time ();
+        deadline = idle != 0 ? now + (gint64) idle * G_USEC_PER_SEC : 0;
+        if (wait == WAIT_READ && self->session != NULL && deadline != 0 &&
+            gsmtp_session_has_partial_line (self->session)) {
+                /* The idle timeout is also the deadline for a whole command
+                 * line: a client trickling a byte now and then is cut off like a
+                 * silent one. */
+                if (self->line_deadline == 0)
+                        self->line_deadline = deadline;
+                deadline = self->line_deadline;
+        } else {
+                self->line_deadline = 0;
+        }
         /* The DATA phase has an overall cap too: a slow but live upload runs on,
          * a trickle that would hold the slot forever does not. */
-        if (self->data_deadline != 0 && self->data_deadline < deadline)
+        if (self->data_deadline != 0 && (deadline == 0 || self->data_deadline < deadline))
                 deadline = self->data_deadline;
         self->deadline = deadline;
 }
@@ -144,6 +196,11 @@ gsmtp_connection_check_timeout (GSmtpConnection *self, gint64 now)
         self->deadline = 0;
         switch (self->wait) {
         case WAIT_READ:
+                if (self->session == NULL) {
+                        /* no PROXY header in time */
+                        connection_close (self);
+                        break;
+                }
                 connection_clear_io_source (self);
                 gsmtp_session_timeout (self->session);
                 self->wait = WAIT_NONE;
@@ -191,7 +248,7 @@ connection_wait (GSmtpConnection *self, WaitKind wait)
                 source = g_pollable_output_stream_create_source (
                         G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (self->stream)), NULL);
         g_source_set_callback (source, (GSourceFunc) (GCallback) connection_io_ready, self, NULL);
-        g_source_attach (source, g_main_context_get_thread_default ());
+        g_source_attach (source, self->host->session.context);
         self->io_source = source;
         connection_arm_timer (self, wait);
 }
@@ -257,6 +314,7 @@ connection_write (GSmtpConnection *self, const guint8 *data, gsize len, gboolean
 }
 
 static void connection_start_tls (GSmtpConnection *self);
+static void connection_read_proxy (GSmtpConnection *self);
 
 /* Writes what the session said, then acts on what it wants, then reads. */
 static void
@@ -265,12 +323,20 @@ connection_pump_once (GSmtpConnection *self)
         guint reads = 0;
         gboolean just_replied = FALSE;
 
+        if (self->expect_proxy) {
+                connection_read_proxy (self);
+                return;
+        }
         for (;;) {
                 gboolean would_block;
                 gsize bufsize;
                 guint8 *buf;
                 gssize n;
 
+                /* the host may have ended us from inside the session (a handler
+                 * that dropped the server) */
+                if (self->closed)
+                        return;
                 if (self->output == NULL && gsmtp_session_has_output (self->session)) {
                         self->output = gsmtp_session_take_output (self->session);
                         self->output_off = 0;
@@ -317,7 +383,7 @@ connection_pump_once (GSmtpConnection *self)
                 if (gsmtp_session_in_data (self->session)) {
                         if (self->data_deadline == 0)
                                 self->data_deadline = g_get_monotonic_time () +
-                                        (gint64) gsmtp_server_get_data_timeout (self->server) * G_USEC_PER_SEC;
+                                        (gint64) self->data_timeout * G_USEC_PER_SEC;
                 } else {
                         self->data_deadline = 0;
                 }
@@ -335,7 +401,7 @@ connection_pump_once (GSmtpConnection *self)
                                 gsmtp_watch_again (self->watch);
                         return;
                 }
-                buf = gsmtp_server_get_read_buffer (self->server, &bufsize);
+                buf = self->host->funcs->read_buffer (self->host, &bufsize);
                 n = connection_read (self, buf, bufsize, &would_block);
                 /* a short read emptied the socket; a full one may not have */
                 self->maybe_unread = self->peer_hup || (n > 0 && (gsize) n == bufsize);
@@ -374,10 +440,22 @@ connection_session_wakeup (gpointer data)
 {
         GSmtpConnection *self = data;
 
+        if (self->closed)
+                return;
         if (self->wait == WAIT_APPLICATION || self->wait == WAIT_NONE)
                 connection_pump (self);
-        else if (self->wait == WAIT_READ && gsmtp_session_has_output (self->session))
+        else if (self->wait == WAIT_READ && (gsmtp_session_has_output (self->session) ||
+                                             gsmtp_session_get_action (self->session) != GSMTP_SESSION_CONTINUE))
                 connection_pump (self);
+        else if (self->wait == WAIT_READ)
+                connection_arm_timer (self, WAIT_READ);   /* the application answered: timers again */
+}
+
+/* XCLIENT named another client: count it under its own address. */
+static gboolean
+connection_session_peer_changed (gpointer data, GSmtpPeer *peer)
+{
+        return connection_count_address (data, peer);
 }
 
 /* ---- TLS ------------------------------------------------------------------------ */
@@ -404,7 +482,8 @@ connection_handshake_done (GObject *source, GAsyncResult *result, gpointer data)
         if (!g_tls_connection_handshake_finish (tls, result, &error) || self->closed) {
                 if (!self->closed) {
                         g_debug ("%s TLS handshake failed: %s",
-                                 g_smtp_peer_get_session_id (self->peer), error->message);
+                                 g_smtp_peer_get_session_id (gsmtp_session_get_peer (self->session)),
+                                 error->message);
                         connection_close (self);
                 }
                 g_object_unref (tls);
@@ -443,7 +522,7 @@ connection_start_tls (GSmtpConnection *self)
         self->fd = -1;          /* from now on every byte goes through the TLS stream */
         g_clear_pointer (&self->watch, gsmtp_watch_remove);
         tls = g_tls_server_connection_new (G_IO_STREAM (self->socket),
-                                           gsmtp_server_get_tls_certificate (self->server), &error);
+                                           self->host->funcs->tls_certificate (self->host), &error);
         if (tls == NULL) {
                 g_warning ("gsmtp: cannot start TLS: %s", error->message);
                 connection_close (self);
@@ -459,29 +538,108 @@ connection_start_tls (GSmtpConnection *self)
                                           gsmtp_connection_ref (self));
 }
 
+/* ---- the PROXY header ------------------------------------------------------------ */
+
+/* The session begins, as the client the socket or the PROXY header named.
+ * @early: bytes followed the PROXY header before any banner. */
+static void
+connection_begin (GSmtpConnection *self, gboolean early)
+{
+        static const GSmtpSessionCallbacks callbacks = {
+                connection_session_wakeup,
+                connection_session_peer_changed,
+        };
+
+        self->session = gsmtp_session_new (&self->host->session, self->peer, FALSE, &callbacks, self);
+        if (!connection_count_address (self, self->peer)) {
+                /* Postfix anvil's smtpd_client_connection_count_limit */
+                gsmtp_session_refuse (self->session, 421, "4.7.0", "Too many connections from your address");
+        } else if (self->implicit_tls) {
+                connection_start_tls (self);
+                return;
+        } else {
+                gsmtp_session_start (self->session);
+                if (early)
+                        gsmtp_session_early_talker (self->session);
+        }
+        connection_pump (self);
+}
+
+/* Reads the PROXY header off the socket and nothing more: it is peeked at and
+ * only its own bytes are taken, so what follows reaches the session (or the
+ * TLS handshake) as if the header had never been there. */
+static void
+connection_read_proxy (GSmtpConnection *self)
+{
+        guint8 buf[GSMTP_PROXY_HEADER_MAX];
+        GSmtpProxyHeader header;
+        GSmtpProxyStatus status;
+        gboolean early;
+        gssize n;
+
+        do
+                n = recv (self->fd, buf, sizeof buf, MSG_PEEK);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                connection_wait (self, WAIT_READ);
+                return;
+        }
+        if (n <= 0) {
+                connection_close (self);
+                return;
+        }
+        status = gsmtp_proxy_parse (buf, n, &header);
+        if (status == GSMTP_PROXY_NEED_MORE && !self->peer_hup) {
+                /* edge-triggered: the next bytes bring a new edge */
+                connection_wait (self, WAIT_READ);
+                return;
+        }
+        if (status != GSMTP_PROXY_OK) {
+                /* not from the proxy: a client must not choose its own address */
+                connection_close (self);
+                return;
+        }
+        do
+                n = recv (self->fd, buf, header.length, 0);
+        while (n < 0 && errno == EINTR);
+        if (n != (gssize) header.length) {
+                gsmtp_proxy_header_clear (&header);
+                connection_close (self);
+                return;
+        }
+        /* anything right behind the header came before the banner */
+        early = recv (self->fd, buf, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+        if (header.remote != NULL) {
+                g_object_unref (self->peer);
+                self->peer = gsmtp_peer_new (header.remote, header.local);
+        }
+        gsmtp_proxy_header_clear (&header);
+        self->expect_proxy = FALSE;
+        self->wait = WAIT_NONE;
+        connection_begin (self, early && !self->implicit_tls);
+}
+
 /* ---- life ------------------------------------------------------------------------- */
 
 GSmtpConnection *
-gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean implicit_tls,
-                      gboolean proxy_protocol)
+gsmtp_connection_new (GSmtpConnectionHost *host, GSocketConnection *socket, GSmtpConnectionFlags flags)
 {
         GSmtpConnection *self = g_new0 (GSmtpConnection, 1);
         g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (socket, NULL);
         g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address (socket, NULL);
 
         g_atomic_ref_count_init (&self->ref);
-        self->server = server;
+        self->host = host;
         self->socket = g_object_ref (socket);
         self->stream = G_IO_STREAM (g_object_ref (socket));
-        self->implicit_tls = implicit_tls;
+        self->implicit_tls = (flags & GSMTP_CONNECTION_IMPLICIT_TLS) != 0;
+        self->expect_proxy = (flags & GSMTP_CONNECTION_PROXY) != 0;
+        self->idle_timeout = host->session.limits->idle_timeout;
+        self->data_timeout = host->session.limits->data_timeout;
         self->peer = gsmtp_peer_new (remote, local);
-        self->session = gsmtp_session_new (server, self->peer, FALSE,
-                                           connection_session_wakeup, self);
-        if (proxy_protocol)
-                gsmtp_session_expect_proxy (self->session);
         self->cancellable = g_cancellable_new ();
         self->fd = g_socket_get_fd (g_socket_connection_get_socket (socket));
-        self->watch = gsmtp_poller_watch (gsmtp_server_get_poller (server), self->fd,
+        self->watch = gsmtp_poller_watch (host->funcs->poller (host), self->fd,
                                           connection_fd_ready, self);
         return self;
 }
@@ -489,12 +647,11 @@ gsmtp_connection_new (GSmtpServer *server, GSocketConnection *socket, gboolean i
 void
 gsmtp_connection_start (GSmtpConnection *self)
 {
-        if (self->implicit_tls) {
-                connection_start_tls (self);
+        if (self->expect_proxy) {
+                connection_pump (self);
                 return;
         }
-        gsmtp_session_start (self->session);
-        connection_pump (self);
+        connection_begin (self, FALSE);
 }
 
 void
@@ -502,7 +659,7 @@ gsmtp_connection_shutdown (GSmtpConnection *self, gboolean force)
 {
         if (self->closed)
                 return;
-        if (self->wait == WAIT_HANDSHAKE) {
+        if (self->wait == WAIT_HANDSHAKE || self->session == NULL) {
                 if (force)
                         connection_close (self);
                 return;
@@ -514,8 +671,14 @@ gsmtp_connection_shutdown (GSmtpConnection *self, gboolean force)
         }
 }
 
-const char *
-gsmtp_connection_get_host (GSmtpConnection *self)
+/* The host goes away now: no word to the client, a stage out with the
+ * application is cancelled. */
+void
+gsmtp_connection_abort (GSmtpConnection *self)
 {
-        return g_smtp_peer_get_host (self->peer);
+        if (self->closed)
+                return;
+        if (self->session != NULL)
+                gsmtp_session_abort (self->session);
+        connection_close (self);
 }

@@ -4,6 +4,7 @@
  * Not: reading the bytes (gsmtp-data-reader.c).  RFC 5321 2.3.1, 4.5.5. */
 #include "config.h"
 #include "gsmtp-private.h"
+#include "gsmtp-address.h"
 
 #include <unistd.h>
 
@@ -15,7 +16,7 @@ struct _GSmtpEnvelope {
         char         *mailer_daemon;    /* (owned): MAILER-DAEMON@<primary> */
         GHashTable   *mail_params;      /* (owned) (nullable) */
         GPtrArray    *recipients;       /* (owned) (element-type utf8): NULL-terminated */
-        GHashTable   *recipient_set;    /* (owned): folded recipients, to drop duplicates */
+        GHashTable   *recipient_set;    /* (owned): mailbox keys, to drop true duplicates */
         GByteArray   *array;            /* (owned) (nullable): in-memory data */
         GMappedFile  *mapped;           /* (owned) (nullable): spilled data */
         int           spill_fd;         /* (owned): -1 unless spilled */
@@ -92,18 +93,34 @@ gsmtp_envelope_set_sender (GSmtpEnvelope *self, const char *sender, GHashTable *
                 self->mail_params = g_hash_table_ref (params);
 }
 
-void
+/* Adds @recipient unless the same mailbox is there already.  Only true
+ * duplicates merge: local parts are case-sensitive (RFC 5321 2.4), domains
+ * and the postmaster alias are not, and quoting that changes nothing is
+ * ignored ("bob"@x is bob@x). */
+gboolean
 gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient)
 {
+        char *key = gsmtp_address_mailbox_key (recipient);
+
+        if (!g_hash_table_add (self->recipient_set, key))
+                return FALSE;
         /* keep the array NULL-terminated for g_smtp_envelope_get_recipients() */
         g_ptr_array_insert (self->recipients, self->recipients->len - 1, g_strdup (recipient));
-        g_hash_table_add (self->recipient_set, g_utf8_casefold (recipient, -1));
+        return TRUE;
 }
 
-GHashTable *
-gsmtp_envelope_get_recipient_set (GSmtpEnvelope *self)
+/* The transaction so far, for the session to go on with while the old one
+ * stays as a handler saw it.  Only before the data is set. */
+GSmtpEnvelope *
+gsmtp_envelope_copy (GSmtpEnvelope *other)
 {
-        return self->recipient_set;
+        GSmtpEnvelope *self = gsmtp_envelope_new (other->peer, other->mailer_daemon);
+
+        g_return_val_if_fail (other->data == NULL, self);
+        gsmtp_envelope_set_sender (self, other->sender, other->mail_params);
+        for (guint i = 0; i + 1 < other->recipients->len; i++)
+                gsmtp_envelope_add_recipient (self, other->recipients->pdata[i]);
+        return self;
 }
 
 /* The GBytes shares the array's memory; the array lives as long as the envelope,

@@ -28,6 +28,10 @@ struct _GSmtpPeer {
  * The client of a session: its address, HELO name, TLS facts and the user it
  * authenticated as.
  *
+ * A peer never changes once a handler has it: when the session learns
+ * something new (HELO, STARTTLS, AUTH, XCLIENT), later stages get a new peer
+ * with the same session id.  A peer may be kept, and read from any thread.
+ *
  * Since: 0.1
  */
 G_DEFINE_FINAL_TYPE (GSmtpPeer, g_smtp_peer, G_TYPE_OBJECT)
@@ -63,29 +67,43 @@ g_smtp_peer_init (GSmtpPeer *self)
 GSmtpPeer *
 gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local)
 {
-        static guint64 next_id;
+        static gint next_id;
         GSmtpPeer *self = g_object_new (GSMTP_TYPE_PEER, NULL);
 
         /* Unique within a process and ordered: enough to match log lines. */
         self->session_id = g_strdup_printf ("%" G_GINT64_MODIFIER "X%04X",
                                             g_get_real_time () / G_USEC_PER_SEC,
-                                            (guint) (g_atomic_pointer_add (&next_id, 1) & 0xffff));
+                                            (guint) g_atomic_int_add (&next_id, 1) & 0xffff);
         if (remote != NULL)
-                self->address = g_object_ref (remote);
-        if (local != NULL)
-                self->local_address = g_object_ref (local);
-        if (G_IS_INET_SOCKET_ADDRESS (remote)) {
-                GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (remote);
-
-                self->host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
-                self->port = g_inet_socket_address_get_port (inet);
-        } else {
+                gsmtp_peer_set_addresses (self, remote, local);
+        else
                 self->host = g_strdup ("unknown");
-        }
         return self;
 }
 
-/* What a PROXY header says the connection really was. */
+/* Peers are immutable once a stage or an envelope holds them: the session
+ * changes a copy (the same session id) and hands that out from then on. */
+GSmtpPeer *
+gsmtp_peer_dup (GSmtpPeer *other)
+{
+        GSmtpPeer *self = g_object_new (GSMTP_TYPE_PEER, NULL);
+
+        self->session_id = g_strdup (other->session_id);
+        g_set_object (&self->address, other->address);
+        g_set_object (&self->local_address, other->local_address);
+        self->host = g_strdup (other->host);
+        self->port = other->port;
+        self->helo = g_strdup (other->helo);
+        self->esmtp = other->esmtp;
+        self->tls = other->tls;
+        self->tls_version = g_strdup (other->tls_version);
+        self->tls_cipher = g_strdup (other->tls_cipher);
+        g_set_object (&self->tls_certificate, other->tls_certificate);
+        self->username = g_strdup (other->username);
+        return self;
+}
+
+/* The client's address: the socket's, or what a PROXY header or XCLIENT says. */
 void
 gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddress *local)
 {
@@ -97,8 +115,15 @@ gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddres
         self->address = remote;
         self->local_address = local;
         g_free (self->host);
-        self->host = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
-        self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote));
+        if (G_IS_INET_SOCKET_ADDRESS (remote)) {
+                GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (remote);
+
+                self->host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
+                self->port = g_inet_socket_address_get_port (inet);
+        } else {
+                self->host = g_strdup ("unknown");
+                self->port = 0;
+        }
 }
 
 void

@@ -20,6 +20,7 @@ gboolean gsmtp_enhanced_code_is_valid (const char *enhanced, guint code);
 
 /* gsmtp-peer.c */
 GSmtpPeer *gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local);
+GSmtpPeer *gsmtp_peer_dup (GSmtpPeer *other);
 void gsmtp_peer_set_helo (GSmtpPeer *self, const char *helo, gboolean esmtp);
 void gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddress *local);
 void gsmtp_peer_set_tls (GSmtpPeer *self, const char *version, const char *cipher,
@@ -29,11 +30,11 @@ void gsmtp_peer_set_username (GSmtpPeer *self, const char *username);
 /* gsmtp-envelope.c: the transaction; the session fills it, handlers read it */
 GSmtpEnvelope *gsmtp_envelope_new (GSmtpPeer *peer, const char *mailer_daemon);
 void gsmtp_envelope_set_sender (GSmtpEnvelope *self, const char *sender, GHashTable *params);
-void gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient);
+gboolean gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient);
+GSmtpEnvelope *gsmtp_envelope_copy (GSmtpEnvelope *other);
 void gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data);
 void gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error);
 void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
-GHashTable *gsmtp_envelope_get_recipient_set (GSmtpEnvelope *self);
 
 /* gsmtp-received.c */
 char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,
@@ -48,7 +49,9 @@ void gsmtp_stage_set_address_parts (GSmtpStage *self, const char *local_part,
 void gsmtp_stage_set_password (GSmtpStage *self, const char *password);
 void gsmtp_stage_set_default_reply (GSmtpStage *self, GSmtpReply *reply);
 gboolean gsmtp_stage_is_deferred (GSmtpStage *self);
-void gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session);
+void gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session,
+                         GMainContext *context);
 void gsmtp_stage_detach (GSmtpStage *self);
+void gsmtp_stage_cancel (GSmtpStage *self);
 
 G_END_DECLS

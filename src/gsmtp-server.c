@@ -16,8 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* The shared read buffer: connections read into it only when their socket is
- * readable, so an idle connection holds no buffer at all. */
+/* The shared read buffer's size: one recv() takes up to this much. */
 #define READ_BUFFER_SIZE (64 * 1024)
 /* Accept queue: a burst of clients is accepted and answered (421 if need be)
  * rather than left waiting silently in the kernel's backlog. */
@@ -32,13 +31,14 @@ typedef struct {
 struct _GSmtpServer {
         GObject          parent_instance;
 
+        GSmtpConnectionHost host;               /* what connections and sessions see of us */
+        GMainContext    *context;               /* (owned) (nullable): where the server runs,
+                                                 * taken at the first listen */
         char            *hostname;              /* (owned) */
         GPtrArray       *domains;               /* (owned) (element-type utf8): [0] is the primary; NULL-terminated */
         GSmtpLimits      limits;
         guint            max_connections;
         guint            max_connections_per_address;
-        guint            idle_timeout;
-        guint            data_timeout;
         GTlsCertificate *tls_certificate;       /* (owned) (nullable) */
         GPtrArray       *xclient_networks;      /* (owned) (element-type GInetAddressMask) */
         Handler          handlers[GSMTP_STAGE_DATA + 1];
@@ -52,8 +52,8 @@ struct _GSmtpServer {
 
         GSource         *tick;                  /* (owned) (nullable): the timeouts of every connection */
         gboolean         stopping;
-        guint            grace_id;
         GSource         *grace_source;          /* (owned) (nullable) */
+        GSource         *stop_cancel_source;    /* (owned) (nullable): the stop's cancellable */
         GTask           *stop_task;             /* (owned) (nullable) */
 };
 
@@ -66,6 +66,7 @@ enum {
         PROP_MAX_MESSAGE_SIZE,
         PROP_MAX_RECIPIENTS,
         PROP_MAX_ERRORS,
+        PROP_MAX_JUNK_COMMANDS,
         PROP_IDLE_TIMEOUT,
         PROP_DATA_TIMEOUT,
         PROP_BARE_LINEFEED,
@@ -81,6 +82,15 @@ enum {
 };
 
 static GParamSpec *props[N_PROPS];
+
+enum {
+        SIGNAL_SESSION_STARTED,
+        SIGNAL_SESSION_ENDED,
+        SIGNAL_MESSAGE_ACCEPTED,
+        N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 /**
  * GSmtpServer:
@@ -111,7 +121,14 @@ G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
 #define SERVICE_TLS   1
 #define SERVICE_PROXY 2
 
+/* The server from the host struct it embeds. */
+#define SERVER_OF(h) ((GSmtpServer *) ((char *) (h) - G_STRUCT_OFFSET (GSmtpServer, host)))
+
+static const GSmtpSessionHostFuncs server_session_funcs;
+static const GSmtpConnectionHostFuncs server_connection_funcs;
+
 static void server_maybe_finish_stop (GSmtpServer *self);
+static void server_finish_stop (GSmtpServer *self, GError *error);
 static void server_start_tick (GSmtpServer *self);
 static void server_stop_tick (GSmtpServer *self);
 
@@ -148,20 +165,22 @@ g_smtp_server_dispose (GObject *object)
         server_stop_tick (self);
         for (guint i = 0; i < G_N_ELEMENTS (self->services); i++)
                 g_clear_object (&self->services[i]);
-        if (self->grace_source != NULL) {
-                g_source_destroy (self->grace_source);
-                g_clear_pointer (&self->grace_source, g_source_unref);
-                self->grace_id = 0;
-        }
-        /* Sessions still open end without a word: an application that wants
-         * them to end well calls g_smtp_server_stop_async() first. */
+        /* Sessions still open end without a word, and their stages out with
+         * the application are cancelled: an application that wants them to end
+         * well calls g_smtp_server_stop_async() first. */
         if (self->connections != NULL) {
                 g_autoptr(GPtrArray) live = server_list_connections (self);
 
                 for (guint i = 0; i < live->len; i++)
-                        gsmtp_connection_shutdown (live->pdata[i], TRUE);
+                        gsmtp_connection_ref (live->pdata[i]);
+                for (guint i = 0; i < live->len; i++) {
+                        gsmtp_connection_abort (live->pdata[i]);
+                        gsmtp_connection_unref (live->pdata[i]);
+                }
                 g_hash_table_remove_all (self->connections);
         }
+        if (self->stop_task != NULL)
+                server_finish_stop (self, NULL);
         for (guint i = 0; i < G_N_ELEMENTS (self->handlers); i++) {
                 if (self->handlers[i].destroy != NULL)
                         self->handlers[i].destroy (self->handlers[i].user_data);
@@ -185,6 +204,7 @@ g_smtp_server_finalize (GObject *object)
         g_free (self->read_buffer);
         gsmtp_poller_free (self->poller);
         g_clear_object (&self->stop_task);
+        g_clear_pointer (&self->context, g_main_context_unref);
         G_OBJECT_CLASS (g_smtp_server_parent_class)->finalize (object);
 }
 
@@ -201,8 +221,9 @@ g_smtp_server_get_property (GObject *object, guint prop_id, GValue *value, GPara
         case PROP_MAX_MESSAGE_SIZE: g_value_set_uint64 (value, self->limits.max_message_size); break;
         case PROP_MAX_RECIPIENTS: g_value_set_uint (value, self->limits.max_recipients); break;
         case PROP_MAX_ERRORS: g_value_set_uint (value, self->limits.max_errors); break;
-        case PROP_IDLE_TIMEOUT: g_value_set_uint (value, self->idle_timeout); break;
-        case PROP_DATA_TIMEOUT: g_value_set_uint (value, self->data_timeout); break;
+        case PROP_MAX_JUNK_COMMANDS: g_value_set_uint (value, self->limits.max_junk_commands); break;
+        case PROP_IDLE_TIMEOUT: g_value_set_uint (value, self->limits.idle_timeout); break;
+        case PROP_DATA_TIMEOUT: g_value_set_uint (value, self->limits.data_timeout); break;
         case PROP_BARE_LINEFEED: g_value_set_enum (value, self->limits.bare_linefeed); break;
         case PROP_STRICT_PIPELINING: g_value_set_boolean (value, self->limits.strict_pipelining); break;
         case PROP_REQUIRE_TLS: g_value_set_boolean (value, self->limits.require_tls); break;
@@ -231,8 +252,9 @@ g_smtp_server_set_property (GObject *object, guint prop_id, const GValue *value,
         case PROP_MAX_MESSAGE_SIZE: SET_UINT (self->limits.max_message_size, g_value_get_uint64 (value)); break;
         case PROP_MAX_RECIPIENTS: SET_UINT (self->limits.max_recipients, g_value_get_uint (value)); break;
         case PROP_MAX_ERRORS: SET_UINT (self->limits.max_errors, g_value_get_uint (value)); break;
-        case PROP_IDLE_TIMEOUT: SET_UINT (self->idle_timeout, g_value_get_uint (value)); break;
-        case PROP_DATA_TIMEOUT: SET_UINT (self->data_timeout, g_value_get_uint (value)); break;
+        case PROP_MAX_JUNK_COMMANDS: SET_UINT (self->limits.max_junk_commands, g_value_get_uint (value)); break;
+        case PROP_IDLE_TIMEOUT: SET_UINT (self->limits.idle_timeout, g_value_get_uint (value)); break;
+        case PROP_DATA_TIMEOUT: SET_UINT (self->limits.data_timeout, g_value_get_uint (value)); break;
         case PROP_BARE_LINEFEED: SET_UINT (self->limits.bare_linefeed, (GSmtpBareLinefeed) g_value_get_enum (value)); break;
         case PROP_STRICT_PIPELINING: SET_UINT (self->limits.strict_pipelining, g_value_get_boolean (value)); break;
         case PROP_REQUIRE_TLS: SET_UINT (self->limits.require_tls, g_value_get_boolean (value)); break;
@@ -332,9 +354,25 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
                    "Protocol errors in one session before 421 and close", 1, G_MAXUINT,
                    GSMTP_DEFAULT_MAX_ERRORS);
         /**
+         * GSmtpServer:max-junk-commands:
+         *
+         * NOOP, RSET, VRFY, EXPN and HELP commands a session may send between
+         * two messages before each further one counts as an error (Postfix's
+         * smtpd_junk_command_limit); 0: no limit.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_JUNK_COMMANDS, "max-junk-commands",
+                   "NOOP, RSET, VRFY, EXPN, HELP between messages before each counts as an error",
+                   0, G_MAXUINT, GSMTP_DEFAULT_MAX_JUNK_COMMANDS);
+        /**
          * GSmtpServer:idle-timeout:
          *
          * Seconds a session may be silent, or not read replies (421 4.4.2); 0: none.
+         * It is also the deadline for one whole command line, from its first
+         * byte to its end: a client that trickles a line is cut off like a
+         * silent one.  No timeout runs while a stage is out with the
+         * application.
          *
          * Since: 0.1
          */
@@ -344,12 +382,13 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:data-timeout:
          *
-         * Seconds one DATA phase may last in all.
+         * Seconds one message transfer (DATA) may last in all, however live the
+         * client (421 4.4.2).
          *
          * Since: 0.1
          */
         UINT_PROP (PROP_DATA_TIMEOUT, "data-timeout",
-                   "Seconds one DATA phase may last in all", 1, G_MAXUINT / G_USEC_PER_SEC,
+                   "Seconds one message transfer may last in all", 1, G_MAXUINT / G_USEC_PER_SEC,
                    GSMTP_DEFAULT_DATA_TIMEOUT);
         /**
          * GSmtpServer:bare-linefeed:
@@ -440,6 +479,48 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
                    "Certificate and key for STARTTLS and implicit TLS", G_TYPE_TLS_CERTIFICATE,
                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
         g_object_class_install_properties (object_class, N_PROPS, props);
+
+        /**
+         * GSmtpServer::session-started:
+         * @server: the server
+         * @peer: the client, as far as it is known at connect
+         *
+         * A session began (after the PROXY header, if any), just before the
+         * connect stage is decided.  For logging and metrics: signals observe,
+         * stage handlers decide.  Emitted in the server's main context.
+         *
+         * Since: 0.2
+         */
+        signals[SIGNAL_SESSION_STARTED] =
+                g_signal_new ("session-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                              0, NULL, NULL, NULL, G_TYPE_NONE, 1, GSMTP_TYPE_PEER);
+        /**
+         * GSmtpServer::session-ended:
+         * @server: the server
+         * @peer: the client, as it was last known
+         *
+         * A session that started ended, whatever the reason.  Emitted in the
+         * server's main context.
+         *
+         * Since: 0.2
+         */
+        signals[SIGNAL_SESSION_ENDED] =
+                g_signal_new ("session-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                              0, NULL, NULL, NULL, G_TYPE_NONE, 1, GSMTP_TYPE_PEER);
+        /**
+         * GSmtpServer::message-accepted:
+         * @server: the server
+         * @envelope: the message
+         *
+         * The DATA stage answered 2xx: the message is the application's.
+         * Emitted once per message, in the server's main context, just before
+         * the reply goes to the client.
+         *
+         * Since: 0.2
+         */
+        signals[SIGNAL_MESSAGE_ACCEPTED] =
+                g_signal_new ("message-accepted", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                              0, NULL, NULL, NULL, G_TYPE_NONE, 1, GSMTP_TYPE_ENVELOPE);
 }
 
 static void
@@ -457,8 +538,12 @@ g_smtp_server_init (GSmtpServer *self)
         self->limits.bare_linefeed = GSMTP_BARE_LINEFEED_NORMALIZE;
         self->limits.strict_pipelining = TRUE;
         self->max_connections = GSMTP_DEFAULT_MAX_CONNECTIONS;
-        self->idle_timeout = GSMTP_DEFAULT_IDLE_TIMEOUT;
-        self->data_timeout = GSMTP_DEFAULT_DATA_TIMEOUT;
+        self->limits.idle_timeout = GSMTP_DEFAULT_IDLE_TIMEOUT;
+        self->limits.data_timeout = GSMTP_DEFAULT_DATA_TIMEOUT;
+        self->limits.max_junk_commands = GSMTP_DEFAULT_MAX_JUNK_COMMANDS;
+        self->host.session.funcs = &server_session_funcs;
+        self->host.session.limits = &self->limits;
+        self->host.funcs = &server_connection_funcs;
         self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                                    (GDestroyNotify) gsmtp_connection_unref, NULL);
         self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -679,7 +764,7 @@ g_smtp_server_set_handler (GSmtpServer *self, GSmtpStageKind kind, GSmtpStageHan
         Handler old;
 
         g_return_if_fail (GSMTP_IS_SERVER (self));
-        g_return_if_fail (kind > GSMTP_STAGE_NONE && kind <= GSMTP_STAGE_DATA);
+        g_return_if_fail (kind >= GSMTP_STAGE_CONNECT && kind <= GSMTP_STAGE_DATA);
         old = self->handlers[kind];
         self->handlers[kind].handler = handler;
         self->handlers[kind].user_data = user_data;
@@ -763,8 +848,8 @@ g_smtp_server_add_xclient_network (GSmtpServer *self, const char *network, GErro
         return TRUE;
 }
 
-gboolean
-gsmtp_server_allows_xclient (GSmtpServer *self, GSmtpPeer *peer)
+static gboolean
+server_allows_xclient (GSmtpServer *self, GSmtpPeer *peer)
 {
         GSocketAddress *address = g_smtp_peer_get_address (peer);
 
@@ -775,6 +860,18 @@ gsmtp_server_allows_xclient (GSmtpServer *self, GSmtpPeer *peer)
                                                  g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address))))
                         return TRUE;
         return FALSE;
+}
+
+/* The server runs in the thread-default main context of its first listen:
+ * every source it makes (the tick, the grace period, the poller, AUTH delays,
+ * stage completions) goes there, whoever calls in later and from wherever. */
+static void
+server_capture_context (GSmtpServer *self)
+{
+        if (self->context != NULL)
+                return;
+        self->context = g_main_context_ref_thread_default ();
+        self->host.session.context = self->context;
 }
 
 /* ---- accepting ---------------------------------------------------------------- */
@@ -798,9 +895,7 @@ server_incoming (GSocketService *service, GSocketConnection *socket_connection,
 {
         GSmtpServer *self = user_data;
         GSmtpConnection *conn;
-        g_autoptr(GSocketAddress) remote = NULL;
-        g_autofree char *host = NULL;
-        guint per_address;
+        GSmtpConnectionFlags flags = 0;
 
         if (self->stopping) {
                 server_refuse_socket (socket_connection, "421 4.3.2 Service shutting down\r\n");
@@ -811,25 +906,13 @@ server_incoming (GSocketService *service, GSocketConnection *socket_connection,
                                       "421 4.7.0 Too many connections, try again later\r\n");
                 return TRUE;
         }
-        remote = g_socket_connection_get_remote_address (socket_connection, NULL);
-        if (G_IS_INET_SOCKET_ADDRESS (remote))
-                host = g_inet_address_to_string (
-                        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
-        else
-                host = g_strdup ("unknown");
-        per_address = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
-        /* Postfix anvil's smtpd_client_connection_count_limit */
-        if (self->max_connections_per_address != 0 && per_address >= self->max_connections_per_address) {
-                server_refuse_socket (socket_connection,
-                                      "421 4.7.0 Too many connections from your address\r\n");
-                return TRUE;
-        }
-        g_hash_table_insert (self->per_address, g_steal_pointer (&host),
-                             GUINT_TO_POINTER (per_address + 1));
-
-        conn = gsmtp_connection_new (self, socket_connection,
-                                     service == self->services[SERVICE_TLS],
-                                     service == self->services[SERVICE_PROXY]);
+        if (service == self->services[SERVICE_TLS] || service == self->services[SERVICE_TLS | SERVICE_PROXY])
+                flags |= GSMTP_CONNECTION_IMPLICIT_TLS;
+        if (service == self->services[SERVICE_PROXY] || service == self->services[SERVICE_TLS | SERVICE_PROXY])
+                flags |= GSMTP_CONNECTION_PROXY;
+        /* the per-address limit is the connection's to check: behind a PROXY
+         * header, the address is not the socket's */
+        conn = gsmtp_connection_new (&self->host, socket_connection, flags);
         g_hash_table_add (self->connections, conn);
         server_start_tick (self);
         gsmtp_connection_start (conn);
@@ -861,7 +944,7 @@ server_start_tick (GSmtpServer *self)
                 return;
         self->tick = g_timeout_source_new_seconds (1);
         g_source_set_callback (self->tick, server_tick, self, NULL);
-        g_source_attach (self->tick, g_main_context_get_thread_default ());
+        g_source_attach (self->tick, self->context);
 }
 
 static void
@@ -873,20 +956,41 @@ server_stop_tick (GSmtpServer *self)
         }
 }
 
-void
-gsmtp_server_connection_closed (GSmtpServer *self, GSmtpConnection *conn)
+static void
+server_connection_closed (GSmtpConnectionHost *host, GSmtpConnection *conn)
 {
-        const char *host = gsmtp_connection_get_host (conn);
-        guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, host));
+        GSmtpServer *self = SERVER_OF (host);
 
-        if (n <= 1)
-                g_hash_table_remove (self->per_address, host);
-        else
-                g_hash_table_insert (self->per_address, g_strdup (host), GUINT_TO_POINTER (n - 1));
         g_hash_table_remove (self->connections, conn);
         if (g_hash_table_size (self->connections) == 0)
                 server_stop_tick (self);
         server_maybe_finish_stop (self);
+}
+
+/* Postfix anvil's smtpd_client_connection_count_limit, counted under the
+ * address the session ends up with (after PROXY or XCLIENT). */
+static gboolean
+server_admit_address (GSmtpConnectionHost *host, const char *address)
+{
+        GSmtpServer *self = SERVER_OF (host);
+        guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, address));
+
+        if (self->max_connections_per_address != 0 && n >= self->max_connections_per_address)
+                return FALSE;
+        g_hash_table_insert (self->per_address, g_strdup (address), GUINT_TO_POINTER (n + 1));
+        return TRUE;
+}
+
+static void
+server_release_address (GSmtpConnectionHost *host, const char *address)
+{
+        GSmtpServer *self = SERVER_OF (host);
+        guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_address, address));
+
+        if (n <= 1)
+                g_hash_table_remove (self->per_address, address);
+        else
+                g_hash_table_insert (self->per_address, g_strdup (address), GUINT_TO_POINTER (n - 1));
 }
 
 static GSocketService *
@@ -910,16 +1014,13 @@ server_check_listen (GSmtpServer *self, GSmtpListenFlags flags, GError **error)
                 g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "The server was stopped");
                 return FALSE;
         }
-        if ((flags & GSMTP_LISTEN_IMPLICIT_TLS) && (flags & GSMTP_LISTEN_PROXY_PROTOCOL)) {
-                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                                     "The PROXY protocol is not supported with implicit TLS");
-                return FALSE;
-        }
         if ((flags & GSMTP_LISTEN_IMPLICIT_TLS) && self->tls_certificate == NULL) {
-                g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_TLS_REQUIRED,
+                /* the application's mistake, not a peer's: not GSMTP_ERROR_TLS_REQUIRED */
+                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                                      "An implicit TLS listener needs a certificate");
                 return FALSE;
         }
+        server_capture_context (self);
         return TRUE;
 }
 
@@ -1127,20 +1228,51 @@ server_shutdown_all (GSmtpServer *self, gboolean force)
 }
 
 static void
+server_abort_all (GSmtpServer *self)
+{
+        g_autoptr(GPtrArray) live = server_list_connections (self);
+
+        for (guint i = 0; i < live->len; i++)
+                gsmtp_connection_ref (live->pdata[i]);
+        for (guint i = 0; i < live->len; i++) {
+                gsmtp_connection_abort (live->pdata[i]);
+                gsmtp_connection_unref (live->pdata[i]);
+        }
+}
+
+static void
+server_clear_source (GSource **source)
+{
+        if (*source != NULL) {
+                g_source_destroy (*source);
+                g_clear_pointer (source, g_source_unref);
+        }
+}
+
+/* Takes @error (NULL: success). */
+static void
+server_finish_stop (GSmtpServer *self, GError *error)
+{
+        GTask *task = g_steal_pointer (&self->stop_task);
+
+        server_clear_source (&self->grace_source);
+        server_clear_source (&self->stop_cancel_source);
+        if (task == NULL) {
+                g_clear_error (&error);
+                return;
+        }
+        if (error != NULL)
+                g_task_return_error (task, error);
+        else
+                g_task_return_boolean (task, TRUE);
+        g_object_unref (task);
+}
+
+static void
 server_maybe_finish_stop (GSmtpServer *self)
 {
-        GTask *task;
-
-        if (self->stop_task == NULL || g_hash_table_size (self->connections) > 0)
-                return;
-        if (self->grace_source != NULL) {
-                g_source_destroy (self->grace_source);
-                g_clear_pointer (&self->grace_source, g_source_unref);
-                self->grace_id = 0;
-        }
-        task = g_steal_pointer (&self->stop_task);
-        g_task_return_boolean (task, TRUE);
-        g_object_unref (task);
+        if (self->stop_task != NULL && g_hash_table_size (self->connections) == 0)
+                server_finish_stop (self, NULL);
 }
 
 static gboolean
@@ -1148,9 +1280,23 @@ server_grace_over (gpointer data)
 {
         GSmtpServer *self = data;
 
-        self->grace_id = 0;
         g_clear_pointer (&self->grace_source, g_source_unref);
         server_shutdown_all (self, TRUE);
+        /* every session has been told; those that still write their last
+         * replies need no more of the stop */
+        server_finish_stop (self, NULL);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean
+server_stop_cancelled (GCancellable *cancellable, gpointer data)
+{
+        GSmtpServer *self = data;
+
+        g_clear_pointer (&self->stop_cancel_source, g_source_unref);
+        server_abort_all (self);
+        server_finish_stop (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                       "The stop was cancelled: sessions were cut off"));
         return G_SOURCE_REMOVE;
 }
 
@@ -1164,9 +1310,17 @@ server_grace_over (gpointer data)
  *
  * Stops the server, as Racket's smtp-server stop function does: no new
  * connections; idle sessions get `421 4.3.2` now; a session in a transaction
- * finishes it (up to @grace_seconds), then gets `421`.  A message whose end of
- * DATA is being decided by the application when the grace period ends still
- * gets its reply, so no message acknowledged with `250` is lost or delivered twice.
+ * finishes it (up to @grace_seconds), then gets `421`.
+ *
+ * The stop ends when every session has ended, or when the grace period is
+ * over, or when @cancellable is cancelled, whichever comes first.  At the end
+ * of the grace period, a DATA stage the application has already answered gets
+ * its reply written first; one still out with the application is cancelled
+ * (g_smtp_stage_is_cancelled(), its #GCancellable fires) and its client gets
+ * `421` instead of `250`, so it will send the message again: an application
+ * must not count a cancelled message as delivered.  Cancelling @cancellable
+ * cuts every session off at once, without a reply, and the stop finishes with
+ * %G_IO_ERROR_CANCELLED.
  *
  * Since: 0.1
  */
@@ -1185,16 +1339,20 @@ g_smtp_server_stop_async (GSmtpServer *self, guint grace_seconds, GCancellable *
                 g_object_unref (task);
                 return;
         }
+        server_capture_context (self);
         self->stopping = TRUE;
         self->stop_task = task;
         server_close_listeners (self);
-        {
-                /* in the server's own main context, which need not be the global default */
-                GSource *grace = g_timeout_source_new_seconds (grace_seconds);
-
-                g_source_set_callback (grace, server_grace_over, self, NULL);
-                self->grace_id = g_source_attach (grace, g_main_context_get_thread_default ());
-                self->grace_source = grace;
+        /* in the server's own main context, which need not be the caller's */
+        self->grace_source = g_timeout_source_new_seconds (grace_seconds);
+        g_source_set_callback (self->grace_source, server_grace_over, self, NULL);
+        g_source_attach (self->grace_source, self->context);
+        if (cancellable != NULL) {
+                /* cancelled from any thread, acted on in ours */
+                self->stop_cancel_source = g_cancellable_source_new (cancellable);
+                g_source_set_callback (self->stop_cancel_source,
+                                       (GSourceFunc) (GCallback) server_stop_cancelled, self, NULL);
+                g_source_attach (self->stop_cancel_source, self->context);
         }
         server_shutdown_all (self, grace_seconds == 0);
         server_maybe_finish_stop (self);
@@ -1208,7 +1366,9 @@ g_smtp_server_stop_async (GSmtpServer *self, guint grace_seconds, GCancellable *
  *
  * Finishes g_smtp_server_stop_async().
  *
- * Returns: %TRUE when every session has ended
+ * Returns: %TRUE when the server has stopped (every session ended or was
+ *   ended at the end of the grace period), %FALSE with %G_IO_ERROR_CANCELLED
+ *   when the stop was cancelled
  *
  * Since: 0.1
  */
@@ -1219,71 +1379,58 @@ g_smtp_server_stop_finish (GSmtpServer *self, GAsyncResult *result, GError **err
         return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-/* ---- for sessions and connections ----------------------------------------------- */
+/* ---- what sessions and connections see (gsmtp-session-host.h, gsmtp-connection.h) ---- */
 
-const GSmtpLimits *
-gsmtp_server_get_limits (GSmtpServer *self)
+static const char *
+server_host_hostname (GSmtpSessionHost *host)
 {
-        return &self->limits;
+        return SERVER_OF (host)->hostname;
 }
 
-gboolean
-gsmtp_server_has_tls (GSmtpServer *self)
+static gboolean
+server_host_is_local_domain (GSmtpSessionHost *host, const char *domain)
 {
-        return self->tls_certificate != NULL;
+        return g_smtp_server_is_local_domain (SERVER_OF (host), domain);
 }
 
-gboolean
-gsmtp_server_has_auth (GSmtpServer *self)
+static char *
+server_host_dup_mailer_daemon (GSmtpSessionHost *host)
 {
-        return self->handlers[GSMTP_STAGE_AUTH].handler != NULL;
+        return g_smtp_server_dup_mailer_daemon (SERVER_OF (host));
 }
 
-GTlsCertificate *
-gsmtp_server_get_tls_certificate (GSmtpServer *self)
+static gboolean
+server_host_offers_tls (GSmtpSessionHost *host)
 {
-        return self->tls_certificate;
+        return SERVER_OF (host)->tls_certificate != NULL;
 }
 
-guint
-gsmtp_server_get_idle_timeout (GSmtpServer *self)
+static gboolean
+server_host_offers_auth (GSmtpSessionHost *host)
 {
-        return self->idle_timeout;
+        return SERVER_OF (host)->handlers[GSMTP_STAGE_AUTH].handler != NULL;
 }
 
-guint
-gsmtp_server_get_data_timeout (GSmtpServer *self)
+static gboolean
+server_host_allows_xclient (GSmtpSessionHost *host, GSmtpPeer *peer)
 {
-        return self->data_timeout;
+        return server_allows_xclient (SERVER_OF (host), peer);
 }
 
-GSmtpPoller *
-gsmtp_server_get_poller (GSmtpServer *self)
+/* The application decides; NULL means it deferred.  The server is kept alive
+ * across the handler, as GLib keeps an instance across a signal emission: a
+ * handler may drop the last reference, and the server then goes away right
+ * after, ending every session, this one too. */
+static GSmtpReply *
+server_host_decide (GSmtpSessionHost *host, GSmtpStage *stage)
 {
-        if (self->poller == NULL)
-                self->poller = gsmtp_poller_new (g_main_context_get_thread_default ());
-        return self->poller;
-}
-
-guint8 *
-gsmtp_server_get_read_buffer (GSmtpServer *self, gsize *size)
-{
-        if (self->read_buffer == NULL)
-                self->read_buffer = g_malloc (READ_BUFFER_SIZE);
-        *size = READ_BUFFER_SIZE;
-        return self->read_buffer;
-}
-
-/* The application decides; NULL means it deferred.  A handler that returns
- * NULL without deferring failed to decide: 451 4.3.0, as libsoup answers 500. */
-GSmtpReply *
-gsmtp_server_decide (GSmtpServer *self, GSmtpStage *stage)
-{
+        GSmtpServer *self = SERVER_OF (host);
         Handler *h = &self->handlers[g_smtp_stage_get_kind (stage)];
         GSmtpReply *reply;
 
         if (h->handler == NULL)
                 return g_smtp_reply_ref (g_smtp_stage_get_default_reply (stage));
+        g_object_ref (self);
         g_object_ref (stage);
         reply = h->handler (self, stage, h->user_data);
         if (reply == NULL && !gsmtp_stage_is_deferred (stage)) {
@@ -1298,5 +1445,88 @@ gsmtp_server_decide (GSmtpServer *self, GSmtpStage *stage)
                 gsmtp_stage_detach (stage);
         }
         g_object_unref (stage);
+        g_object_unref (self);
         return reply;
+}
+
+static void
+server_host_notify (GSmtpSessionHost *host, GSmtpSessionEvent event, GSmtpPeer *peer,
+                    GSmtpEnvelope *envelope)
+{
+        GSmtpServer *self = SERVER_OF (host);
+
+        g_object_ref (self);
+        switch (event) {
+        case GSMTP_SESSION_EVENT_STARTED:
+                g_signal_emit (self, signals[SIGNAL_SESSION_STARTED], 0, peer);
+                break;
+        case GSMTP_SESSION_EVENT_ENDED:
+                g_signal_emit (self, signals[SIGNAL_SESSION_ENDED], 0, peer);
+                break;
+        case GSMTP_SESSION_EVENT_MESSAGE_ACCEPTED:
+                g_signal_emit (self, signals[SIGNAL_MESSAGE_ACCEPTED], 0, envelope);
+                break;
+        default:
+                break;
+        }
+        g_object_unref (self);
+}
+
+static const GSmtpSessionHostFuncs server_session_funcs = {
+        server_host_hostname,
+        server_host_is_local_domain,
+        server_host_dup_mailer_daemon,
+        server_host_offers_tls,
+        server_host_offers_auth,
+        server_host_allows_xclient,
+        server_host_decide,
+        server_host_notify,
+};
+
+static struct _GSmtpPoller *
+server_host_poller (GSmtpConnectionHost *host)
+{
+        GSmtpServer *self = SERVER_OF (host);
+
+        if (self->poller == NULL) {
+                server_capture_context (self);
+                self->poller = gsmtp_poller_new (self->context);
+        }
+        return self->poller;
+}
+
+/* The shared read buffer: connections read into it only when their socket is
+ * readable, so an idle connection holds no buffer at all. */
+static guint8 *
+server_host_read_buffer (GSmtpConnectionHost *host, gsize *size)
+{
+        GSmtpServer *self = SERVER_OF (host);
+
+        if (self->read_buffer == NULL)
+                self->read_buffer = g_malloc (READ_BUFFER_SIZE);
+        *size = READ_BUFFER_SIZE;
+        return self->read_buffer;
+}
+
+static GTlsCertificate *
+server_host_tls_certificate (GSmtpConnectionHost *host)
+{
+        return SERVER_OF (host)->tls_certificate;
+}
+
+static const GSmtpConnectionHostFuncs server_connection_funcs = {
+        server_host_read_buffer,
+        server_host_poller,
+        server_host_tls_certificate,
+        server_admit_address,
+        server_release_address,
+        server_connection_closed,
+};
+
+/* For tests and fuzzers that drive a session by hand. */
+GSmtpSessionHost *
+gsmtp_server_get_session_host (GSmtpServer *self)
+{
+        server_capture_context (self);
+        return &self->host.session;
 }

@@ -1,95 +1,72 @@
 /* gsmtp-session.c — one SMTP session as a state machine: bytes in, replies out.
- * Owns: command dispatch (a table), the transaction, pipelining order, limits,
- * the AUTH dialogue, STARTTLS state resets, draining on stop.
- * Not: sockets, timers on sockets, TLS handshakes (gsmtp-connection.c); the
- * grammar of one line (gsmtp-command.c); message bytes (gsmtp-data-reader.c).
+ * Owns: command dispatch (a table), the transaction, pipelining order, limits
+ * and the error budget, STARTTLS state resets, draining on stop.
+ * Not: sockets, timers on sockets, TLS handshakes, the PROXY header
+ * (gsmtp-connection.c); the grammar of one line (gsmtp-command.c); message
+ * bytes (gsmtp-data-reader.c); AUTH and XCLIENT (gsmtp-session-auth.c,
+ * gsmtp-session-xclient.c), which plug into the table below.
  * RFC 5321 (3, 4.1, 4.3.2, 4.5.3), RFC 2920 (PIPELINING), RFC 1870 (SIZE),
- * RFC 6152 (8BITMIME), RFC 2034/3463 (enhanced codes), RFC 3207 (STARTTLS),
- * RFC 4954 (AUTH). */
+ * RFC 6152 (8BITMIME), RFC 2034/3463 (enhanced codes), RFC 3207 (STARTTLS). */
 #include "config.h"
-#include "gsmtp-session.h"
-#include "gsmtp-server-private.h"
+#include "gsmtp-session-private.h"
 #include "gsmtp-command.h"
 #include "gsmtp-address.h"
 #include "gsmtp-data-reader.h"
-#include "gsmtp-sasl.h"
 
 #include <string.h>
 
-typedef enum {
-        SESSION_BANNER,         /* the connect stage is being decided */
-        SESSION_READY,          /* banner sent, no HELO yet (again after STARTTLS) */
-        SESSION_IDLE,           /* greeted, no transaction */
-        SESSION_MAIL,           /* MAIL accepted, no recipient yet */
-        SESSION_RCPT,           /* at least one recipient */
-        SESSION_DATA,           /* reading the message */
-        SESSION_AUTH,           /* reading SASL responses */
-        SESSION_CLOSED,
-        SESSION_PROXY,          /* waiting for the PROXY protocol header */
-} SessionState;
-
 static const char *const state_names[] = {
-        "BANNER", "READY", "IDLE", "MAIL", "RCPT", "DATA", "AUTH", "CLOSED", "PROXY",
-};
-
-typedef enum {
-        AUTH_NONE,
-        AUTH_PLAIN,             /* waiting for the PLAIN response */
-        AUTH_LOGIN_USER,        /* waiting for the LOGIN user name */
-        AUTH_LOGIN_PASSWORD,    /* waiting for the LOGIN password */
-} AuthStep;
-
-typedef struct _GSmtpSession GSmtpSession;
-typedef GSmtpReply *(*CheckFunc) (GSmtpSession *self, const char *args, GSmtpStage **out_stage);
-typedef void (*ProceedFunc) (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply,
-                             const char *args);
-
-struct _GSmtpSession {
-        GSmtpServer        *server;     /* (unowned): a server's dispose ends its sessions first */
-        const GSmtpLimits  *limits;     /* (unowned): the server's, live */
-        GSmtpPeer          *peer;       /* (owned) */
-        SessionState        state;
-
-        gboolean            tls_active;
-        gboolean            tls_pending;        /* 220 to STARTTLS queued; handshake next */
-        gboolean            authenticated;
-        gboolean            closing;
-        gboolean            draining;           /* server stopping: 421 when idle */
-        gboolean            close_after_stage;  /* forced stop while the DATA stage is out */
-        gboolean            discarding_line;    /* inside an overlong command line */
-        gboolean            in_process;
-        gboolean            expect_proxy;       /* a PROXY header comes first */
-
-        GByteArray         *in;         /* (owned) (nullable): received, not yet processed */
-        GString            *out;        /* (owned): replies not yet handed to the socket */
-        GString            *line;       /* (owned): the command line being handled */
-
-        GSmtpEnvelope      *tx;         /* (owned) (nullable): the transaction */
-        GSmtpDataReader    *reader;     /* (owned) (nullable): in SESSION_DATA */
-        GSmtpStage         *pending;    /* (owned) (nullable): out to the application */
-        ProceedFunc         pending_proceed;
-
-        AuthStep            auth_step;
-        char               *auth_user;  /* (owned) (nullable): LOGIN's first answer */
-        guint               delay_id;   /* slows down failed AUTH */
-        GSmtpReply         *delayed;    /* (owned) (nullable): the reply the delay holds */
-
-        guint               n_errors;
-        guint               n_auth_failures;
-        guint               n_accepted;
-
-        GSmtpSessionWakeup  wakeup;
-        gpointer            wakeup_data;
+        "BANNER", "READY", "IDLE", "MAIL", "RCPT", "DATA", "AUTH", "CLOSED",
 };
 
 static void session_process (GSmtpSession *self);
 
-/* ---- output ---------------------------------------------------------------- */
+/* ---- the host, while there is one ------------------------------------------------ */
+
+const char *
+gsmtp_session_hostname (GSmtpSession *self)
+{
+        return self->host != NULL ? self->host->funcs->get_hostname (self->host) : "localhost";
+}
+
+static gboolean
+session_is_local_domain (GSmtpSession *self, const char *domain)
+{
+        return self->host != NULL && self->host->funcs->is_local_domain (self->host, domain);
+}
+
+static gboolean
+session_offers_tls (GSmtpSession *self)
+{
+        return self->host != NULL && self->host->funcs->offers_tls (self->host);
+}
+
+gboolean
+gsmtp_session_offers_auth (GSmtpSession *self)
+{
+        return self->host != NULL && self->host->funcs->offers_auth (self->host) &&
+               (self->tls_active || self->limits.allow_insecure_auth);
+}
+
+gboolean
+gsmtp_session_allows_xclient (GSmtpSession *self)
+{
+        return self->host != NULL && self->host->funcs->allows_xclient (self->host, self->peer);
+}
 
 static void
-session_log (GSmtpSession *self, const char *dir, const char *text, gsize len)
+session_notify (GSmtpSession *self, GSmtpSessionEvent event, GSmtpEnvelope *envelope)
 {
-        if (!self->limits->protocol_log)
+        if (self->host != NULL && self->host->funcs->notify != NULL)
+                self->host->funcs->notify (self->host, event, self->peer, envelope);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+void
+gsmtp_session_log (GSmtpSession *self, const char *dir, const char *text, gsize len)
+{
+        if (!self->limits.protocol_log)
                 return;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
                 len--;
@@ -99,107 +76,147 @@ session_log (GSmtpSession *self, const char *dir, const char *text, gsize len)
                           dir, (int) len, text);
 }
 
-static void session_close (GSmtpSession *self);
+/* Past max-errors: 421 and close, so that a confused or hostile client cannot
+ * go on forever (Postfix's smtpd_hard_error_limit). */
+static void
+session_count_error (GSmtpSession *self)
+{
+        if (self->closing || ++self->n_errors < self->limits.max_errors)
+                return;
+        gsmtp_session_say (self, 421, "4.7.0", "Too many errors, closing connection");
+}
+
+static void
+session_write_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced)
+{
+        gsize start = self->out->len;
+
+        gsmtp_reply_format (reply, enhanced, TRUE, self->out);
+        gsmtp_session_log (self, "S:", self->out->str + start, self->out->len - start);
+}
 
 /* Every reply leaves through here, in order (Postfix's smtpd_chat_reply).
  * Takes @reply.  @enhanced is used when the reply has none of its own.
  *
  * Every refusal counts against the session's error budget, as Postfix's
- * smtpd_hard_error_limit counts them: past max-errors, 421 and close, so that a
- * client cannot go on forever with bad commands or refused recipients.  Not
- * counted: 421 (the session ends anyway) and the server's own trouble (451, 454). */
-static void
-session_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced)
+ * smtpd_hard_error_limit counts them.  Not counted: 421 (the session ends
+ * anyway) and the server's own trouble (451, 454).  421, whoever chose it,
+ * closes the session (RFC 5321 3.8). */
+void
+gsmtp_session_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced)
 {
-        gsize start = self->out->len;
         guint code = g_smtp_reply_get_code (reply);
 
-        gsmtp_reply_format (reply, enhanced, TRUE, self->out);
-        session_log (self, "S:", self->out->str + start, self->out->len - start);
+        session_write_reply (self, reply, enhanced);
         g_smtp_reply_unref (reply);
-        if (code >= 400 && code != 421 && code != 451 && code != 454 && !self->closing &&
-            ++self->n_errors >= self->limits->max_errors) {
-                session_reply (self, g_smtp_reply_new (421, "4.7.0", "Too many errors, closing connection"),
-                               NULL);
-                session_close (self);
+        if (code == 421) {
+                gsmtp_session_close (self);
+                return;
         }
+        if (code >= 400 && code != 451 && code != 454)
+                session_count_error (self);
 }
 
-static void
-session_say (GSmtpSession *self, guint code, const char *enhanced, const char *text)
+void
+gsmtp_session_say (GSmtpSession *self, guint code, const char *enhanced, const char *text)
 {
-        session_reply (self, g_smtp_reply_new (code, enhanced, text), NULL);
+        gsmtp_session_reply (self, g_smtp_reply_new (code, enhanced, text), NULL);
 }
 
 /* The replies RFC 2034 3 keeps free of enhanced codes (greeting, EHLO) and the
  * SASL challenges, which have none; never counted as errors.  Takes @reply. */
-static void
-session_reply_plain (GSmtpSession *self, GSmtpReply *reply)
+void
+gsmtp_session_reply_plain (GSmtpSession *self, GSmtpReply *reply)
 {
         gsize start = self->out->len;
 
         gsmtp_reply_format (reply, NULL, FALSE, self->out);
-        session_log (self, "S:", self->out->str + start, self->out->len - start);
+        gsmtp_session_log (self, "S:", self->out->str + start, self->out->len - start);
         g_smtp_reply_unref (reply);
 }
 
 /* "220 <hostname> ESMTP gsmtp": at connect, and again after XCLIENT. */
-static void
-session_send_banner (GSmtpSession *self)
+void
+gsmtp_session_send_banner (GSmtpSession *self)
 {
-        g_autofree char *banner = g_strdup_printf ("%s ESMTP gsmtp",
-                                                   g_smtp_server_get_hostname (self->server));
+        g_autofree char *banner = g_strdup_printf ("%s ESMTP gsmtp", gsmtp_session_hostname (self));
 
-        session_reply_plain (self, g_smtp_reply_new (220, NULL, banner));
+        gsmtp_session_reply_plain (self, g_smtp_reply_new (220, NULL, banner));
 }
 
-static void
-session_enter_state (GSmtpSession *self, SessionState state)
+void
+gsmtp_session_enter_state (GSmtpSession *self, SessionState state)
 {
         if (self->state == state)
                 return;
-        if (self->limits->protocol_log)
+        if (self->limits.protocol_log)
                 g_debug ("%s state %s -> %s", g_smtp_peer_get_session_id (self->peer),
                          state_names[self->state], state_names[state]);
         self->state = state;
 }
 
-static void
-session_reset_transaction (GSmtpSession *self)
+void
+gsmtp_session_reset_transaction (GSmtpSession *self)
 {
         g_clear_object (&self->tx);
         g_clear_pointer (&self->reader, gsmtp_data_reader_free);
         if (self->state == SESSION_MAIL || self->state == SESSION_RCPT ||
             self->state == SESSION_DATA || self->state == SESSION_AUTH)
-                session_enter_state (self, SESSION_IDLE);
+                gsmtp_session_enter_state (self, SESSION_IDLE);
 }
 
-static void
-session_close (GSmtpSession *self)
+void
+gsmtp_session_close (GSmtpSession *self)
 {
+        if (self->closing)
+                return;
         self->closing = TRUE;
         g_clear_object (&self->tx);
         g_clear_pointer (&self->reader, gsmtp_data_reader_free);
         if (self->pending != NULL) {
-                gsmtp_stage_detach (self->pending);
+                gsmtp_stage_cancel (self->pending);
                 g_clear_object (&self->pending);
         }
-        session_enter_state (self, SESSION_CLOSED);
+        if (self->delay != NULL) {
+                g_source_destroy (self->delay);
+                g_clear_pointer (&self->delay, g_source_unref);
+        }
+        gsmtp_session_auth_abort (self);
+        gsmtp_session_enter_state (self, SESSION_CLOSED);
+        if (self->started)
+                session_notify (self, GSMTP_SESSION_EVENT_ENDED, NULL);
+        /* nothing of the host is touched from now on: it may be gone */
+        self->host = NULL;
 }
 
-/* A client error: counted, and past the limit the session ends (Postfix's
- * smtpd_hard_error_limit), so a confused or hostile client cannot loop forever. */
-/* A client error: a reply that counts against the error budget. */
-static void
-session_error (GSmtpSession *self, guint code, const char *enhanced, const char *text)
+/* The peer is immutable once a stage or an envelope may hold it: a change makes
+ * a new one (copy on write), so what a handler was given never changes under
+ * it, whatever thread reads it. */
+GSmtpPeer *
+gsmtp_session_edit_peer (GSmtpSession *self)
 {
-        session_say (self, code, enhanced, text);
+        if (g_atomic_int_get (&G_OBJECT (self->peer)->ref_count) > 1) {
+                GSmtpPeer *copy = gsmtp_peer_dup (self->peer);
+
+                g_object_unref (self->peer);
+                self->peer = copy;
+        }
+        return self->peer;
 }
 
-static void
-session_refuse (GSmtpSession *self, GSmtpReply *reply)
+/* Takes @peer, a new one with another client address (XCLIENT).  FALSE when
+ * the address is refused: the session has said 421 and closed. */
+gboolean
+gsmtp_session_set_peer (GSmtpSession *self, GSmtpPeer *peer)
 {
-        session_reply (self, reply, NULL);
+        g_object_unref (self->peer);
+        self->peer = peer;
+        if (self->callbacks != NULL && self->callbacks->peer_changed != NULL &&
+            !self->callbacks->peer_changed (self->callbacks_data, peer)) {
+                gsmtp_session_say (self, 421, "4.7.0", "Too many connections from your address");
+                return FALSE;
+        }
+        return TRUE;
 }
 
 /* When the server stops, sessions with no transaction end now; the others when
@@ -207,14 +224,63 @@ session_refuse (GSmtpSession *self, GSmtpReply *reply)
 static void
 session_maybe_drain (GSmtpSession *self)
 {
-        if (!self->draining || self->closing || self->pending != NULL)
+        if (!self->draining || self->closing || self->pending != NULL || self->delay != NULL)
                 return;
         if (self->state == SESSION_READY || self->state == SESSION_IDLE ||
-            self->state == SESSION_AUTH || self->state == SESSION_BANNER ||
-            self->state == SESSION_PROXY) {
-                session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
-                session_close (self);
+            self->state == SESSION_AUTH || self->state == SESSION_BANNER)
+                gsmtp_session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
+}
+
+static void
+session_wakeup (GSmtpSession *self)
+{
+        if (self->callbacks != NULL && self->callbacks->wakeup != NULL)
+                self->callbacks->wakeup (self->callbacks_data);
+}
+
+/* ---- a reply held back (a failed AUTH) ------------------------------------------ */
+
+static void
+session_say_delayed (GSmtpSession *self)
+{
+        GSmtpReply *then = g_steal_pointer (&self->delayed_then);
+
+        gsmtp_session_reply (self, g_steal_pointer (&self->delayed), self->delayed_enhanced);
+        if (then != NULL)
+                gsmtp_session_reply (self, then, NULL);
+}
+
+static gboolean
+session_delay_done (gpointer data)
+{
+        GSmtpSession *self = data;
+
+        g_clear_pointer (&self->delay, g_source_unref);
+        session_say_delayed (self);
+        session_process (self);
+        session_wakeup (self);
+        return G_SOURCE_REMOVE;
+}
+
+/* Takes @reply (and @then, said right after it) and sends it after @ms; the
+ * session reads nothing meanwhile.  The timer runs in the host's context and is
+ * kept as a GSource, so freeing the session from any thread finds it. */
+void
+gsmtp_session_delay_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced, guint ms,
+                           GSmtpReply *then)
+{
+        g_clear_pointer (&self->delayed, g_smtp_reply_unref);
+        g_clear_pointer (&self->delayed_then, g_smtp_reply_unref);
+        self->delayed = reply;
+        self->delayed_enhanced = enhanced;
+        self->delayed_then = then;
+        if (ms == 0 || self->host == NULL) {
+                session_say_delayed (self);
+                return;
         }
+        self->delay = g_timeout_source_new (ms);
+        g_source_set_callback (self->delay, session_delay_done, self, NULL);
+        g_source_attach (self->delay, self->host->context);
 }
 
 /* ---- asking the application ------------------------------------------------ */
@@ -223,18 +289,17 @@ static void
 session_finish_stage (GSmtpSession *self, GSmtpReply *reply)
 {
         GSmtpStage *stage = g_steal_pointer (&self->pending);
-        ProceedFunc proceed = self->pending_proceed;
+        GSmtpProceedFunc proceed = self->pending_proceed;
 
         gsmtp_stage_detach (stage);
         self->pending_proceed = NULL;
         proceed (self, stage, reply, NULL);
         g_object_unref (stage);
-        if (self->close_after_stage && !self->closing) {
-                session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
-                session_close (self);
-        }
+        if (self->close_after_stage && !self->closing)
+                gsmtp_session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
 }
 
+/* A deferred stage completed; runs in the host's context. */
 static void
 session_stage_done (GSmtpStage *stage, GSmtpReply *reply, gpointer data)
 {
@@ -248,22 +313,22 @@ session_stage_done (GSmtpStage *stage, GSmtpReply *reply, gpointer data)
         if (self->in_process)
                 return;         /* completed from inside the handler: the loop goes on */
         session_process (self);
-        if (self->wakeup != NULL)
-                self->wakeup (self->wakeup_data);
+        session_wakeup (self);
 }
 
 /* Takes @stage.  The answer reaches @proceed now or, when deferred, later. */
-static void
-session_ask (GSmtpSession *self, GSmtpStage *stage, ProceedFunc proceed)
+void
+gsmtp_session_ask (GSmtpSession *self, GSmtpStage *stage, GSmtpProceedFunc proceed)
 {
         GSmtpReply *reply;
 
         self->pending = stage;
         self->pending_proceed = proceed;
-        gsmtp_stage_attach (stage, session_stage_done, self);
-        reply = gsmtp_server_decide (self->server, stage);
+        gsmtp_stage_attach (stage, session_stage_done, self,
+                            self->host != NULL ? self->host->context : NULL);
+        reply = self->host != NULL ? self->host->funcs->decide (self->host, stage) : NULL;
         if (reply == NULL)
-                return;         /* deferred, or already completed inside the handler */
+                return;         /* deferred, completed inside the handler, or the host went away */
         if (self->pending == stage)
                 session_finish_stage (self, reply);
         else
@@ -271,8 +336,8 @@ session_ask (GSmtpSession *self, GSmtpStage *stage, ProceedFunc proceed)
 }
 
 /* RFC 3463 codes for a bare reply code, by stage. */
-static const char *
-stage_enhanced (GSmtpStageKind kind, guint code)
+const char *
+gsmtp_session_stage_enhanced (GSmtpStageKind kind, guint code)
 {
         if (code < 300) {
                 switch (kind) {
@@ -299,14 +364,15 @@ stage_enhanced (GSmtpStageKind kind, guint code)
 
 enum {
         PRE_TLS = 1 << 0,       /* allowed before STARTTLS when TLS is required */
+        JUNK    = 1 << 1,       /* counts against max-junk-commands (Postfix's list) */
 };
 
 typedef struct {
-        const char    *verb;
-        guint          allowed;
-        guint          flags;
-        CheckFunc      check;   /* syntax and limits; never changes state; NULL = fine */
-        ProceedFunc    proceed; /* acts; with a stage, once the application answered */
+        const char       *verb;
+        guint             allowed;
+        guint             flags;
+        GSmtpCheckFunc    check;   /* syntax and limits; never changes state; NULL = fine */
+        GSmtpProceedFunc  proceed; /* acts; with a stage, once the application answered */
 } CommandSpec;
 
 static GSmtpReply *
@@ -334,41 +400,34 @@ check_helo (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         return NULL;
 }
 
-static gboolean
-session_auth_offered (GSmtpSession *self)
-{
-        return gsmtp_server_has_auth (self->server) &&
-               (self->tls_active || self->limits->allow_insecure_auth);
-}
-
 static void
 session_greet (GSmtpSession *self, GSmtpStage *stage, gboolean esmtp)
 {
-        const char *hostname = g_smtp_server_get_hostname (self->server);
+        const char *hostname = gsmtp_session_hostname (self);
         g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
 
         /* RFC 5321 4.1.4: a new HELO/EHLO acts as RSET */
-        session_reset_transaction (self);
-        gsmtp_peer_set_helo (self->peer, g_smtp_stage_get_argument (stage), esmtp);
-        session_enter_state (self, SESSION_IDLE);
+        gsmtp_session_reset_transaction (self);
+        gsmtp_peer_set_helo (gsmtp_session_edit_peer (self), g_smtp_stage_get_argument (stage), esmtp);
+        gsmtp_session_enter_state (self, SESSION_IDLE);
 
         g_ptr_array_add (lines, g_strdup_printf ("%s Hello %s", hostname,
                                                  g_smtp_stage_get_argument (stage)));
         if (esmtp) {
                 g_ptr_array_add (lines, g_strdup ("PIPELINING"));
                 g_ptr_array_add (lines, g_strdup_printf ("SIZE %" G_GSIZE_FORMAT,
-                                                         self->limits->max_message_size));
+                                                         self->limits.max_message_size));
                 g_ptr_array_add (lines, g_strdup ("8BITMIME"));
                 g_ptr_array_add (lines, g_strdup ("ENHANCEDSTATUSCODES"));
-                if (gsmtp_server_has_tls (self->server) && !self->tls_active)
+                if (session_offers_tls (self) && !self->tls_active)
                         g_ptr_array_add (lines, g_strdup ("STARTTLS"));
-                if (session_auth_offered (self))
+                if (gsmtp_session_offers_auth (self))
                         g_ptr_array_add (lines, g_strdup ("AUTH PLAIN LOGIN"));
-                if (gsmtp_server_allows_xclient (self->server, self->peer))
+                if (gsmtp_session_allows_xclient (self))
                         g_ptr_array_add (lines, g_strdup ("XCLIENT NAME ADDR PORT PROTO HELO LOGIN"));
         }
         g_ptr_array_add (lines, NULL);
-        session_reply_plain (self, g_smtp_reply_new_lines (250, NULL, (const char *const *) lines->pdata));
+        gsmtp_session_reply_plain (self, g_smtp_reply_new_lines (250, NULL, (const char *const *) lines->pdata));
 }
 
 static void
@@ -378,7 +437,8 @@ proceed_helo (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
                 g_smtp_reply_unref (reply);
                 session_greet (self, stage, FALSE);
         } else {
-                session_reply (self, reply, stage_enhanced (GSMTP_STAGE_HELO, g_smtp_reply_get_code (reply)));
+                gsmtp_session_reply (self, reply,
+                                     gsmtp_session_stage_enhanced (GSMTP_STAGE_HELO, g_smtp_reply_get_code (reply)));
         }
 }
 
@@ -389,7 +449,8 @@ proceed_ehlo (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
                 g_smtp_reply_unref (reply);
                 session_greet (self, stage, TRUE);
         } else {
-                session_reply (self, reply, stage_enhanced (GSMTP_STAGE_HELO, g_smtp_reply_get_code (reply)));
+                gsmtp_session_reply (self, reply,
+                                     gsmtp_session_stage_enhanced (GSMTP_STAGE_HELO, g_smtp_reply_get_code (reply)));
         }
 }
 
@@ -429,8 +490,8 @@ check_mail_params (GSmtpSession *self, GHashTable *params)
                                                                           &size, NULL))
                                 return g_smtp_reply_new (501, "5.5.4", "Bad SIZE parameter");
                         /* RFC 1870 6.1 */
-                        if (self->limits->max_message_size != 0 &&
-                            size > self->limits->max_message_size)
+                        if (self->limits.max_message_size != 0 &&
+                            size > self->limits.max_message_size)
                                 return g_smtp_reply_new (552, "5.3.4",
                                                          "Message size exceeds fixed maximum message size");
                 } else if (g_str_equal (key, "BODY")) {
@@ -465,7 +526,7 @@ check_mail (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         if (refusal != NULL)
                 return refusal;
 
-        mailer_daemon = g_smtp_server_dup_mailer_daemon (self->server);
+        mailer_daemon = self->host->funcs->dup_mailer_daemon (self->host);
         tx = gsmtp_envelope_new (self->peer, mailer_daemon);
         gsmtp_envelope_set_sender (tx, path, params);
         *out_stage = gsmtp_stage_new (GSMTP_STAGE_MAIL, self->peer, path, params, tx);
@@ -474,7 +535,7 @@ check_mail (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 
                 if (gsmtp_address_parse (path, &local, &domain))
                         gsmtp_stage_set_address_parts (*out_stage, local, domain,
-                                                       g_smtp_server_is_local_domain (self->server, domain));
+                                                       session_is_local_domain (self, domain));
         }
         gsmtp_stage_set_default_reply (*out_stage, g_smtp_reply_new (250, "2.1.0", NULL));
         return NULL;
@@ -485,9 +546,10 @@ proceed_mail (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
 {
         if (g_smtp_reply_is_success (reply)) {
                 g_set_object (&self->tx, g_smtp_stage_get_envelope (stage));
-                session_enter_state (self, SESSION_MAIL);
+                gsmtp_session_enter_state (self, SESSION_MAIL);
         }
-        session_reply (self, reply, stage_enhanced (GSMTP_STAGE_MAIL, g_smtp_reply_get_code (reply)));
+        gsmtp_session_reply (self, reply,
+                             gsmtp_session_stage_enhanced (GSMTP_STAGE_MAIL, g_smtp_reply_get_code (reply)));
 }
 
 static GSmtpReply *
@@ -504,7 +566,7 @@ check_rcpt (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
                 return path_refusal (status, FALSE);
         if (g_hash_table_size (params) > 0)
                 return g_smtp_reply_new (555, "5.5.4", "Unsupported RCPT parameter");
-        if (g_smtp_envelope_get_n_recipients (self->tx) >= self->limits->max_recipients)
+        if (g_smtp_envelope_get_n_recipients (self->tx) >= self->limits.max_recipients)
                 return g_smtp_reply_new (452, "4.5.3", "Too many recipients");
 
         if (strchr (path, '@') == NULL) {
@@ -514,8 +576,9 @@ check_rcpt (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         } else {
                 if (!gsmtp_address_parse (path, &local, &domain))
                         return path_refusal (GSMTP_PATH_BAD_ADDRESS, FALSE);
-                is_local = g_smtp_server_is_local_domain (self->server, domain);
+                is_local = session_is_local_domain (self, domain);
         }
+        /* the stage sees the transaction as it is now, and keeps that view */
         *out_stage = gsmtp_stage_new (GSMTP_STAGE_RCPT, self->peer, path, params, self->tx);
         gsmtp_stage_set_address_parts (*out_stage, local, domain, is_local);
         /* Postfix's permit_mynetworks-less default: local domains, or anyone who
@@ -532,14 +595,22 @@ static void
 proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
         if (g_smtp_reply_is_success (reply) && self->tx != NULL) {
-                g_autofree char *folded = g_utf8_casefold (g_smtp_stage_get_argument (stage), -1);
+                /* The envelope a stage or an application holds never changes:
+                 * add to a copy when it is shared. */
+                if (g_atomic_int_get (&G_OBJECT (stage)->ref_count) > 1 ||
+                    g_atomic_int_get (&G_OBJECT (self->tx)->ref_count) > 2) {
+                        GSmtpEnvelope *copy = gsmtp_envelope_copy (self->tx);
 
-                /* A recipient named twice gets the message once. */
-                if (!g_hash_table_contains (gsmtp_envelope_get_recipient_set (self->tx), folded))
-                        gsmtp_envelope_add_recipient (self->tx, g_smtp_stage_get_argument (stage));
-                session_enter_state (self, SESSION_RCPT);
+                        g_object_unref (self->tx);
+                        self->tx = copy;
+                }
+                /* A recipient named twice gets the message once; only true
+                 * duplicates merge (local parts are case-sensitive). */
+                gsmtp_envelope_add_recipient (self->tx, g_smtp_stage_get_argument (stage));
+                gsmtp_session_enter_state (self, SESSION_RCPT);
         }
-        session_reply (self, reply, stage_enhanced (GSMTP_STAGE_RCPT, g_smtp_reply_get_code (reply)));
+        gsmtp_session_reply (self, reply,
+                             gsmtp_session_stage_enhanced (GSMTP_STAGE_RCPT, g_smtp_reply_get_code (reply)));
 }
 
 static GSmtpReply *
@@ -556,25 +627,25 @@ check_data (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 static void
 proceed_data (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
-        session_say (self, 354, NULL, NULL);
-        self->reader = gsmtp_data_reader_new (self->limits->max_message_size,
-                                              self->limits->max_line_length,
-                                              self->limits->bare_linefeed,
-                                              self->limits->spill_threshold);
-        session_enter_state (self, SESSION_DATA);
+        gsmtp_session_say (self, 354, NULL, NULL);
+        self->reader = gsmtp_data_reader_new (self->limits.max_message_size,
+                                              self->limits.max_line_length,
+                                              self->limits.bare_linefeed,
+                                              self->limits.spill_threshold);
+        gsmtp_session_enter_state (self, SESSION_DATA);
 }
 
 static void
 proceed_rset (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
-        session_reset_transaction (self);
-        session_say (self, 250, "2.0.0", "Reset state");
+        gsmtp_session_reset_transaction (self);
+        gsmtp_session_say (self, 250, "2.0.0", "Reset state");
 }
 
 static void
 proceed_noop (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
-        session_say (self, 250, "2.0.0", "OK");
+        gsmtp_session_say (self, 250, "2.0.0", "OK");
 }
 
 static void
@@ -582,30 +653,30 @@ proceed_vrfy (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
 {
         /* RFC 5321 3.5.3: 252 neither confirms nor denies; no address harvesting */
         if (args[0] == '\0')
-                session_error (self, 501, "5.5.4", "Syntax: VRFY address");
+                gsmtp_session_say (self, 501, "5.5.4", "Syntax: VRFY address");
         else
-                session_say (self, 252, "2.0.0",
-                             "Cannot VRFY user, but will accept message and attempt delivery");
+                gsmtp_session_say (self, 252, "2.0.0",
+                                   "Cannot VRFY user, but will accept message and attempt delivery");
 }
 
 static void
 proceed_expn (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
-        session_say (self, 502, "5.5.1", "EXPN not available");
+        gsmtp_session_say (self, 502, "5.5.1", "EXPN not available");
 }
 
 static void
 proceed_help (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
-        session_say (self, 214, "2.0.0",
-                     "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
+        gsmtp_session_say (self, 214, "2.0.0",
+                           "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
 }
 
 static void
 proceed_quit (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
-        session_say (self, 221, "2.0.0", "Bye");
-        session_close (self);
+        gsmtp_session_say (self, 221, "2.0.0", "Bye");
+        gsmtp_session_close (self);
 }
 
 static GSmtpReply *
@@ -613,7 +684,7 @@ check_starttls (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
         if (self->tls_active)
                 return g_smtp_reply_new (503, "5.5.1", "TLS already active");
-        if (!gsmtp_server_has_tls (self->server))
+        if (!session_offers_tls (self))
                 return g_smtp_reply_new (502, "5.5.1", "STARTTLS not available");
         if (args[0] != '\0')
                 return g_smtp_reply_new (501, "5.5.4", "Syntax error: no parameters allowed");
@@ -625,351 +696,28 @@ check_starttls (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 static void
 proceed_starttls (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
-        session_say (self, 220, "2.0.0", "Ready to start TLS");
+        gsmtp_session_say (self, 220, "2.0.0", "Ready to start TLS");
         self->tls_pending = TRUE;
-}
-
-/* ---- AUTH (RFC 4954) ---------------------------------------------------------- */
-
-static GSmtpReply *
-check_auth (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
-{
-        if (self->authenticated)
-                return g_smtp_reply_new (503, "5.5.1", "Already authenticated");
-        if (!gsmtp_server_has_auth (self->server))
-                return g_smtp_reply_new (502, "5.5.1", "AUTH not available");
-        if (!session_auth_offered (self))
-                return g_smtp_reply_new (538, "5.7.11",
-                                         "Encryption required for requested authentication mechanism");
-        if (args[0] == '\0')
-                return g_smtp_reply_new (501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
-        return NULL;
-}
-
-static void proceed_auth_stage (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply,
-                                const char *args);
-
-/* Takes @user and @password. */
-static void
-session_auth_ask (GSmtpSession *self, char *user, char *password)
-{
-        GSmtpStage *stage = gsmtp_stage_new (GSMTP_STAGE_AUTH, self->peer, user, NULL, NULL);
-
-        gsmtp_stage_set_password (stage, password);
-        gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (535, "5.7.8",
-                                                                "Authentication credentials invalid"));
-        gsmtp_sasl_wipe (password);
-        g_free (user);
-        self->auth_step = AUTH_NONE;
-        session_enter_state (self, SESSION_IDLE);
-        session_ask (self, stage, proceed_auth_stage);
-}
-
-static void
-session_auth_challenge (GSmtpSession *self, AuthStep step, const char *challenge)
-{
-        session_reply_plain (self, g_smtp_reply_new (334, NULL, challenge));
-        self->auth_step = step;
-        session_enter_state (self, SESSION_AUTH);
-}
-
-static void
-session_auth_syntax_error (GSmtpSession *self)
-{
-        self->auth_step = AUTH_NONE;
-        g_clear_pointer (&self->auth_user, gsmtp_sasl_wipe);
-        session_enter_state (self, SESSION_IDLE);
-        session_error (self, 501, "5.5.2", "Cannot decode response");
-}
-
-static void
-proceed_auth (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
-{
-        g_auto(GStrv) words = g_strsplit (args, " ", 3);
-        const char *mech = words[0];
-        const char *initial = words[0] != NULL ? words[1] : NULL;
-
-        if (initial != NULL && words[2] != NULL) {
-                session_error (self, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
-                return;
-        }
-        if (initial != NULL && g_str_equal (initial, "="))
-                initial = "";   /* RFC 4954 4: "=" is an empty initial response */
-
-        if (g_ascii_strcasecmp (mech, "PLAIN") == 0) {
-                char *user = NULL, *password = NULL;
-
-                if (initial == NULL) {
-                        session_auth_challenge (self, AUTH_PLAIN, "");
-                        return;
-                }
-                if (!gsmtp_sasl_decode_plain (initial, &user, &password)) {
-                        session_auth_syntax_error (self);
-                        return;
-                }
-                session_auth_ask (self, user, password);
-        } else if (g_ascii_strcasecmp (mech, "LOGIN") == 0) {
-                if (initial == NULL) {
-                        session_auth_challenge (self, AUTH_LOGIN_USER, "VXNlcm5hbWU6");
-                        return;
-                }
-                self->auth_user = gsmtp_sasl_decode_text (initial);
-                if (self->auth_user == NULL) {
-                        session_auth_syntax_error (self);
-                        return;
-                }
-                session_auth_challenge (self, AUTH_LOGIN_PASSWORD, "UGFzc3dvcmQ6");
-        } else {
-                session_error (self, 504, "5.5.4", "Unrecognized authentication type");
-        }
-}
-
-static void
-session_auth_line (GSmtpSession *self, const char *line)
-{
-        if (g_str_equal (line, "*")) {
-                self->auth_step = AUTH_NONE;
-                g_clear_pointer (&self->auth_user, gsmtp_sasl_wipe);
-                session_enter_state (self, SESSION_IDLE);
-                session_error (self, 501, "5.0.0", "Authentication cancelled");
-                return;
-        }
-        switch (self->auth_step) {
-        case AUTH_PLAIN: {
-                char *user = NULL, *password = NULL;
-
-                if (!gsmtp_sasl_decode_plain (line, &user, &password)) {
-                        session_auth_syntax_error (self);
-                        return;
-                }
-                session_auth_ask (self, user, password);
-                break;
-        }
-        case AUTH_LOGIN_USER:
-                self->auth_user = gsmtp_sasl_decode_text (line);
-                if (self->auth_user == NULL) {
-                        session_auth_syntax_error (self);
-                        return;
-                }
-                session_auth_challenge (self, AUTH_LOGIN_PASSWORD, "UGFzc3dvcmQ6");
-                break;
-        case AUTH_LOGIN_PASSWORD: {
-                char *password = gsmtp_sasl_decode_text (line);
-
-                if (password == NULL) {
-                        session_auth_syntax_error (self);
-                        return;
-                }
-                session_auth_ask (self, g_steal_pointer (&self->auth_user), password);
-                break;
-        }
-        case AUTH_NONE:
-        default:
-                session_auth_syntax_error (self);
-                break;
-        }
-}
-
-static gboolean
-session_delay_done (gpointer data)
-{
-        GSmtpSession *self = data;
-
-        self->delay_id = 0;
-        session_reply (self, g_steal_pointer (&self->delayed), "5.7.8");
-        if (self->n_auth_failures >= self->limits->max_auth_failures) {
-                session_say (self, 421, "4.7.0", "Too many authentication failures");
-                session_close (self);
-        }
-        session_process (self);
-        if (self->wakeup != NULL)
-                self->wakeup (self->wakeup_data);
-        return G_SOURCE_REMOVE;
-}
-
-static void
-proceed_auth_stage (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
-{
-        if (g_smtp_reply_is_success (reply)) {
-                self->authenticated = TRUE;
-                gsmtp_peer_set_username (self->peer, g_smtp_stage_get_argument (stage));
-                /* RFC 4954 6: 235 for success, whatever 2xx the application chose */
-                g_smtp_reply_unref (reply);
-                session_say (self, 235, "2.7.0", "Authentication successful");
-                return;
-        }
-        self->n_auth_failures++;
-        /* A failure is answered late, so guessing passwords is slow (Postfix
-         * sleeps too); the session reads nothing meanwhile. */
-        if (self->limits->auth_failure_delay_ms == 0) {
-                session_reply (self, reply, "5.7.8");
-                if (self->n_auth_failures >= self->limits->max_auth_failures) {
-                        session_say (self, 421, "4.7.0", "Too many authentication failures");
-                        session_close (self);
-                }
-                return;
-        }
-        self->delayed = reply;
-        {
-                GSource *delay = g_timeout_source_new (self->limits->auth_failure_delay_ms);
-
-                g_source_set_callback (delay, session_delay_done, self, NULL);
-                self->delay_id = g_source_attach (delay, g_main_context_get_thread_default ());
-                g_source_unref (delay);
-        }
-}
-
-/* ---- XCLIENT (Postfix's XCLIENT_README) --------------------------------------------- */
-
-typedef struct {
-        char *addr, *port, *proto, *helo, *login;
-} XclientAttrs;
-
-static void
-xclient_attrs_clear (XclientAttrs *a)
-{
-        g_free (a->addr);
-        g_free (a->port);
-        g_free (a->proto);
-        g_free (a->helo);
-        g_free (a->login);
-}
-
-/* xtext (RFC 3461 4): "+XX" is a byte in hex. */
-static char *
-xtext_decode (const char *in)
-{
-        GString *out = g_string_new (NULL);
-
-        for (const char *p = in; *p != '\0'; p++) {
-                if (*p == '+' && g_ascii_isxdigit (p[1]) && g_ascii_isxdigit (p[2])) {
-                        g_string_append_c (out, (char) (g_ascii_xdigit_value (p[1]) * 16 + g_ascii_xdigit_value (p[2])));
-                        p += 2;
-                } else {
-                        g_string_append_c (out, *p);
-                }
-        }
-        return g_string_free (out, FALSE);
-}
-
-/* Fills @a from "NAME=value ..."; FALSE for anything malformed.  The values
- * "[UNAVAILABLE]" and "[TEMPUNAVAIL]" mean unknown and leave an attribute unset. */
-static gboolean
-xclient_parse (const char *args, XclientAttrs *a)
-{
-        g_auto(GStrv) words = g_strsplit (args, " ", -1);
-        guint n = 0;
-
-        for (guint i = 0; words[i] != NULL; i++) {
-                char *eq = strchr (words[i], '=');
-                g_autofree char *value = NULL;
-                char **slot;
-
-                if (words[i][0] == '\0')
-                        continue;
-                if (eq == NULL)
-                        return FALSE;
-                *eq = '\0';
-                value = xtext_decode (eq + 1);
-                for (const char *p = value; *p != '\0'; p++)
-                        if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
-                                return FALSE;
-                if (g_ascii_strcasecmp (words[i], "ADDR") == 0)
-                        slot = &a->addr;
-                else if (g_ascii_strcasecmp (words[i], "PORT") == 0)
-                        slot = &a->port;
-                else if (g_ascii_strcasecmp (words[i], "PROTO") == 0)
-                        slot = &a->proto;
-                else if (g_ascii_strcasecmp (words[i], "HELO") == 0)
-                        slot = &a->helo;
-                else if (g_ascii_strcasecmp (words[i], "LOGIN") == 0)
-                        slot = &a->login;
-                else if (g_ascii_strcasecmp (words[i], "NAME") == 0)
-                        slot = NULL;    /* reverse DNS: gsmtp does none */
-                else
-                        return FALSE;
-                n++;
-                if (slot == NULL || g_str_equal (value, "[UNAVAILABLE]") || g_str_equal (value, "[TEMPUNAVAIL]"))
-                        continue;
-                g_free (*slot);
-                *slot = g_steal_pointer (&value);
-        }
-        if (n == 0)
-                return FALSE;
-        if (a->addr != NULL) {
-                const char *ip = g_ascii_strncasecmp (a->addr, "IPV6:", 5) == 0 ? a->addr + 5 : a->addr;
-                g_autoptr(GInetAddress) ia = g_inet_address_new_from_string (ip);
-
-                if (ia == NULL)
-                        return FALSE;
-        }
-        if (a->port != NULL && !g_ascii_string_to_unsigned (a->port, 10, 0, 65535, NULL, NULL))
-                return FALSE;
-        if (a->proto != NULL && g_ascii_strcasecmp (a->proto, "SMTP") != 0 &&
-            g_ascii_strcasecmp (a->proto, "ESMTP") != 0)
-                return FALSE;
-        return TRUE;
-}
-
-static GSmtpReply *
-check_xclient (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
-{
-        XclientAttrs a = { 0 };
-        gboolean ok;
-
-        if (!gsmtp_server_allows_xclient (self->server, self->peer))
-                return g_smtp_reply_new (550, "5.7.0", "Insufficient authorization");
-        ok = xclient_parse (args, &a);
-        xclient_attrs_clear (&a);
-        if (!ok)
-                return g_smtp_reply_new (501, "5.5.4", "Bad XCLIENT attribute");
-        return NULL;
-}
-
-static void
-proceed_xclient (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
-{
-        XclientAttrs a = { 0 };
-
-        xclient_parse (args, &a);
-        if (a.addr != NULL) {
-                const char *ip = g_ascii_strncasecmp (a.addr, "IPV6:", 5) == 0 ? a.addr + 5 : a.addr;
-                g_autoptr(GInetAddress) ia = g_inet_address_new_from_string (ip);
-                g_autoptr(GSocketAddress) remote = g_inet_socket_address_new (
-                        ia, a.port != NULL ? (guint16) g_ascii_strtoull (a.port, NULL, 10) : 0);
-
-                gsmtp_peer_set_addresses (self->peer, remote, g_smtp_peer_get_local_address (self->peer));
-        }
-        /* the session starts over as the named client's (XCLIENT_README) */
-        session_reset_transaction (self);
-        gsmtp_peer_set_helo (self->peer, a.helo, a.proto != NULL && g_ascii_strcasecmp (a.proto, "ESMTP") == 0);
-        if (a.login != NULL) {
-                gsmtp_peer_set_username (self->peer, a.login);
-                self->authenticated = TRUE;
-        }
-        session_enter_state (self, a.helo != NULL ? SESSION_IDLE : SESSION_READY);
-        xclient_attrs_clear (&a);
-        session_send_banner (self);
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
 static const CommandSpec commands[] = {
-/*        verb        allowed in            flags    check           proceed          */
-        { "EHLO",     ANY,                  PRE_TLS, check_helo,     proceed_ehlo     },
-        { "HELO",     ANY,                  PRE_TLS, check_helo,     proceed_helo     },
-        { "MAIL",     IN (IDLE),            0,       check_mail,     proceed_mail     },
-        { "RCPT",     IN (MAIL) | IN (RCPT),0,       check_rcpt,     proceed_rcpt     },
-        { "DATA",     IN (MAIL) | IN (RCPT),0,       check_data,     proceed_data     },
-        { "RSET",     ANY,                  PRE_TLS, check_no_args,  proceed_rset     },
-        { "NOOP",     ANY,                  PRE_TLS, NULL,           proceed_noop     },
-        { "QUIT",     ANY,                  PRE_TLS, NULL,           proceed_quit     },
-        { "STARTTLS", IN (IDLE),            PRE_TLS, check_starttls, proceed_starttls },
-        { "AUTH",     IN (IDLE),            0,       check_auth,     proceed_auth     },
-        { "VRFY",     ANY,                  0,       NULL,           proceed_vrfy     },
-        { "EXPN",     ANY,                  0,       NULL,           proceed_expn     },
-        { "HELP",     ANY,                  PRE_TLS, NULL,           proceed_help     },
-        { "XCLIENT",  IN (READY) | IN (IDLE), PRE_TLS, check_xclient, proceed_xclient },
+/*        verb        allowed in              flags           check                        proceed                        */
+        { "EHLO",     ANY,                    PRE_TLS,        check_helo,                  proceed_ehlo                  },
+        { "HELO",     ANY,                    PRE_TLS,        check_helo,                  proceed_helo                  },
+        { "MAIL",     IN (IDLE),              0,              check_mail,                  proceed_mail                  },
+        { "RCPT",     IN (MAIL) | IN (RCPT),  0,              check_rcpt,                  proceed_rcpt                  },
+        { "DATA",     IN (MAIL) | IN (RCPT),  0,              check_data,                  proceed_data                  },
+        { "RSET",     ANY,                    PRE_TLS | JUNK, check_no_args,               proceed_rset                  },
+        { "NOOP",     ANY,                    PRE_TLS | JUNK, NULL,                        proceed_noop                  },
+        { "QUIT",     ANY,                    PRE_TLS,        NULL,                        proceed_quit                  },
+        { "STARTTLS", IN (IDLE),              PRE_TLS,        check_starttls,              proceed_starttls              },
+        { "AUTH",     IN (IDLE),              0,              gsmtp_session_check_auth,    gsmtp_session_proceed_auth    },
+        { "VRFY",     ANY,                    JUNK,           NULL,                        proceed_vrfy                  },
+        { "EXPN",     ANY,                    JUNK,           NULL,                        proceed_expn                  },
+        { "HELP",     ANY,                    PRE_TLS | JUNK, NULL,                        proceed_help                  },
+        { "XCLIENT",  IN (READY) | IN (IDLE), PRE_TLS,        gsmtp_session_check_xclient, gsmtp_session_proceed_xclient },
 };
 
 static const CommandSpec *
@@ -993,6 +741,16 @@ out_of_order_text (const CommandSpec *spec, SessionState state)
         return "Bad sequence of commands";
 }
 
+/* Past max-junk-commands, every NOOP, RSET, VRFY, EXPN or HELP also counts as an
+ * error (Postfix's smtpd_junk_command_limit): a client that only idles with
+ * NOOPs is ended by the error budget.  A delivered message resets the count. */
+static void
+session_count_junk (GSmtpSession *self)
+{
+        if (self->limits.max_junk_commands != 0 && ++self->n_junk > self->limits.max_junk_commands)
+                session_count_error (self);
+}
+
 static void
 session_dispatch (GSmtpSession *self, const char *line)
 {
@@ -1003,48 +761,62 @@ session_dispatch (GSmtpSession *self, const char *line)
 
         if (!gsmtp_command_split (line, &cmd) || (spec = command_lookup (cmd.verb)) == NULL) {
                 if (gsmtp_command_is_http (line)) {
-                        session_say (self, 421, "4.7.0", "This is an SMTP server, closing connection");
-                        session_close (self);
+                        gsmtp_session_say (self, 421, "4.7.0", "This is an SMTP server, closing connection");
                         return;
                 }
-                session_error (self, 500, "5.5.2", "Command not recognized");
+                gsmtp_session_say (self, 500, "5.5.2", "Command not recognized");
                 return;
         }
         if (!(spec->allowed & (1u << self->state)))
                 refusal = g_smtp_reply_new (503, "5.5.1", out_of_order_text (spec, self->state));
-        else if (self->limits->require_tls && !self->tls_active && !(spec->flags & PRE_TLS))
+        else if (self->limits.require_tls && !self->tls_active && !(spec->flags & PRE_TLS))
                 refusal = g_smtp_reply_new (530, "5.7.0", "Must issue a STARTTLS command first");
         else if (spec->check != NULL)
                 refusal = spec->check (self, cmd.args, &stage);
 
         if (refusal != NULL) {
                 g_clear_object (&stage);
-                session_refuse (self, refusal);
-        } else if (stage != NULL) {
-                session_ask (self, stage, spec->proceed);
-        } else {
-                spec->proceed (self, NULL, NULL, cmd.args);
+                /* RCPT past max-recipients: 452 without counting, up to the
+                 * overshoot limit (Postfix's smtpd_recipient_overshoot_limit) */
+                if (g_smtp_reply_get_code (refusal) == 452 && self->tx != NULL &&
+                    ++self->n_overshoot <= GSMTP_RECIPIENT_OVERSHOOT) {
+                        session_write_reply (self, refusal, NULL);
+                        g_smtp_reply_unref (refusal);
+                        return;
+                }
+                gsmtp_session_reply (self, refusal, NULL);
+                return;
         }
+        if (spec->flags & JUNK)
+                session_count_junk (self);
+        if (self->closing)
+                return;
+        if (stage != NULL)
+                gsmtp_session_ask (self, stage, spec->proceed);
+        else
+                spec->proceed (self, NULL, NULL, cmd.args);
 }
 
 static void
 session_log_command (GSmtpSession *self, const char *line)
 {
-        if (!self->limits->protocol_log)
+        if (!self->limits.protocol_log)
                 return;
         /* The protocol log never shows secrets: SASL responses and initial
          * responses are masked. */
         if (self->state == SESSION_AUTH) {
-                session_log (self, "C:", "****", 4);
+                gsmtp_session_log (self, "C:", "****", 4);
         } else if (g_ascii_strncasecmp (line, "AUTH ", 5) == 0) {
                 const char *sp = strchr (line + 5, ' ');
                 g_autofree char *masked = sp != NULL ? g_strdup_printf ("%.*s ****", (int) (sp - line), line)
                                                      : g_strdup (line);
-                session_log (self, "C:", masked, strlen (masked));
+                gsmtp_session_log (self, "C:", masked, strlen (masked));
         } else {
-                session_log (self, "C:", line, strlen (line));
+                gsmtp_session_log (self, "C:", line, strlen (line));
         }
 }
+
+/* ---- end of data --------------------------------------------------------------- */
 
 static void proceed_data_end (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply,
                               const char *args);
@@ -1057,40 +829,48 @@ session_end_data (GSmtpSession *self)
         g_autofree char *received = NULL;
         GSmtpStage *stage;
 
-        session_log (self, "C:", "<message data>", 14);
+        gsmtp_session_log (self, "C:", "<message data>", 14);
         switch (gsmtp_data_reader_get_status (reader)) {
         case GSMTP_DATA_TOO_BIG:
-                session_say (self, 552, "5.3.4", "Message size exceeds fixed maximum message size");
-                session_reset_transaction (self);
+                gsmtp_session_say (self, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+                gsmtp_session_reset_transaction (self);
                 return;
         case GSMTP_DATA_LINE_TOO_LONG:
-                session_say (self, 500, "5.5.2", "Message has a line too long");
-                session_reset_transaction (self);
+                gsmtp_session_say (self, 500, "5.5.2", "Message has a line too long");
+                gsmtp_session_reset_transaction (self);
                 return;
         case GSMTP_DATA_BARE_LINEFEED:
-                session_say (self, 550, "5.5.2", "Message contains bare CR or LF, refused");
-                session_reset_transaction (self);
+                gsmtp_session_say (self, 550, "5.5.2", "Message contains bare CR or LF, refused");
+                gsmtp_session_reset_transaction (self);
                 return;
         case GSMTP_DATA_IO_ERROR:
-                session_say (self, 451, "4.3.0", "Local error storing the message");
-                session_reset_transaction (self);
+                gsmtp_session_say (self, 451, "4.3.0", "Local error storing the message");
+                gsmtp_session_reset_transaction (self);
                 return;
         case GSMTP_DATA_OK:
         default:
                 break;
         }
+        /* From here on the transaction's envelope is the message's, and
+         * nothing changes it any more. */
+        if (g_atomic_int_get (&G_OBJECT (self->tx)->ref_count) > 1) {
+                GSmtpEnvelope *copy = gsmtp_envelope_copy (self->tx);
+
+                g_object_unref (self->tx);
+                self->tx = copy;
+        }
         if (!gsmtp_data_reader_finish (reader, self->tx, &error)) {
                 g_warning ("gsmtp: %s", error != NULL ? error->message : "cannot keep the message");
-                session_say (self, 451, "4.3.0", "Local error storing the message");
-                session_reset_transaction (self);
+                gsmtp_session_say (self, 451, "4.3.0", "Local error storing the message");
+                gsmtp_session_reset_transaction (self);
                 return;
         }
-        received = gsmtp_received_format (self->peer, g_smtp_server_get_hostname (self->server),
+        received = gsmtp_received_format (self->peer, gsmtp_session_hostname (self),
                                           g_smtp_envelope_get_recipients (self->tx));
         gsmtp_envelope_set_received (self->tx, received);
         stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
         gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (250, "2.0.0", NULL));
-        session_ask (self, stage, proceed_data_end);
+        gsmtp_session_ask (self, stage, proceed_data_end);
 }
 
 static void
@@ -1101,6 +881,7 @@ proceed_data_end (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, cons
         /* A 250 here means the application has the whole message. */
         if (code >= 200 && code < 300) {
                 self->n_accepted++;
+                self->n_junk = 0;
                 if (g_smtp_reply_get_enhanced_code (reply) == NULL &&
                     g_str_equal (g_smtp_reply_get_text (reply), "OK")) {
                         char count[16];
@@ -1112,60 +893,32 @@ proceed_data_end (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, cons
                         g_smtp_reply_unref (reply);
                         reply = g_smtp_reply_new (code, "2.0.0", text);
                 }
+                session_notify (self, GSMTP_SESSION_EVENT_MESSAGE_ACCEPTED,
+                                g_smtp_stage_get_envelope (stage));
         } else if (code < 400) {
                 /* 3xx makes no sense after the data */
                 g_warning ("gsmtp: DATA handler answered %u; sending 451", code);
                 g_smtp_reply_unref (reply);
                 reply = g_smtp_reply_new (451, "4.3.0", NULL);
+                code = 451;
         }
-        session_reply (self, reply, stage_enhanced (GSMTP_STAGE_DATA, code));
-        session_reset_transaction (self);
+        gsmtp_session_reset_transaction (self);
+        gsmtp_session_reply (self, reply, gsmtp_session_stage_enhanced (GSMTP_STAGE_DATA, code));
 }
 
 static void
 session_sync_violation (GSmtpSession *self)
 {
-        session_say (self, 554, "5.5.0", "Protocol synchronization error, closing connection");
-        session_close (self);
+        gsmtp_session_say (self, 554, "5.5.0", "Protocol synchronization error, closing connection");
+        gsmtp_session_close (self);
 }
 
-static void session_greet_client (GSmtpSession *self);
+/* ---- input ------------------------------------------------------------------------ */
 
-/* The PROXY protocol v1 header (HAProxy's proxy-protocol.txt 2.1): at most 107
- * bytes, "PROXY TCP4|TCP6 src dst sport dport" or "PROXY UNKNOWN ...".  Returns
- * FALSE for anything else: the connection is then dropped without a word. */
 static gboolean
-session_take_proxy_header (GSmtpSession *self, const char *line)
+session_paused (GSmtpSession *self)
 {
-        g_auto(GStrv) f = g_strsplit (line, " ", -1);
-        g_autoptr(GInetAddress) src = NULL, dst = NULL;
-        g_autoptr(GSocketAddress) remote = NULL, local = NULL;
-        guint64 sport, dport;
-        GSocketFamily family;
-
-        if (g_strv_length (f) < 2 || !g_str_equal (f[0], "PROXY"))
-                return FALSE;
-        if (g_str_equal (f[1], "UNKNOWN"))
-                return TRUE;    /* the proxy does not know: keep the real peer */
-        if (g_strv_length (f) != 6)
-                return FALSE;
-        if (g_str_equal (f[1], "TCP4"))
-                family = G_SOCKET_FAMILY_IPV4;
-        else if (g_str_equal (f[1], "TCP6"))
-                family = G_SOCKET_FAMILY_IPV6;
-        else
-                return FALSE;
-        src = g_inet_address_new_from_string (f[2]);
-        dst = g_inet_address_new_from_string (f[3]);
-        if (src == NULL || dst == NULL || g_inet_address_get_family (src) != family ||
-            g_inet_address_get_family (dst) != family ||
-            !g_ascii_string_to_unsigned (f[4], 10, 0, 65535, &sport, NULL) ||
-            !g_ascii_string_to_unsigned (f[5], 10, 0, 65535, &dport, NULL))
-                return FALSE;
-        remote = g_inet_socket_address_new (src, sport);
-        local = g_inet_socket_address_new (dst, dport);
-        gsmtp_peer_set_addresses (self->peer, remote, local);
-        return TRUE;
+        return self->closing || self->tls_pending || self->pending != NULL || self->delay != NULL;
 }
 
 /* Handles every complete line or message in @buf, until the session has to
@@ -1176,34 +929,11 @@ session_run (GSmtpSession *self, const guint8 *buf, gsize buf_len)
 {
         gsize pos = 0;
 
-        while (!self->closing && !self->tls_pending && self->pending == NULL &&
-               self->delay_id == 0 && pos < buf_len) {
+        while (!session_paused (self) && pos < buf_len) {
                 const guint8 *data = buf + pos;
                 gsize avail = buf_len - pos, len;
                 const guint8 *lf;
 
-                if (self->state == SESSION_PROXY) {
-                        const guint8 *end = memchr (data, '\n', MIN (avail, 108));
-                        g_autofree char *header = NULL;
-
-                        if (end == NULL) {
-                                if (avail >= 108)
-                                        session_close (self);
-                                break;
-                        }
-                        header = g_strndup ((const char *) data, end - data);
-                        g_strchomp (header);
-                        pos += end - data + 1;
-                        if (!session_take_proxy_header (self, header)) {
-                                session_close (self);
-                                break;
-                        }
-                        session_greet_client (self);
-                        /* what followed the header came before the banner */
-                        if (pos < buf_len && self->limits->strict_pipelining)
-                                session_sync_violation (self);
-                        continue;
-                }
                 if (self->state == SESSION_DATA) {
                         gboolean done = FALSE;
 
@@ -1216,7 +946,7 @@ session_run (GSmtpSession *self, const guint8 *buf, gsize buf_len)
                 if (lf == NULL) {
                         /* An overlong line with no end in sight: drop what came,
                          * remember to refuse it once its end arrives. */
-                        if (avail >= self->limits->max_line_length) {
+                        if (avail >= self->limits.max_line_length) {
                                 self->discarding_line = TRUE;
                                 pos += avail;
                         }
@@ -1224,9 +954,14 @@ session_run (GSmtpSession *self, const guint8 *buf, gsize buf_len)
                 }
                 len = lf - data + 1;
                 pos += len;
-                if (self->discarding_line || len > self->limits->max_line_length) {
+                if (self->discarding_line || len > self->limits.max_line_length) {
                         self->discarding_line = FALSE;
-                        session_error (self, 500, "5.5.2", "Line too long");
+                        /* inside an AUTH exchange the line was an answer: the
+                         * exchange ends, or the next command would be taken
+                         * for the next answer */
+                        if (self->state == SESSION_AUTH)
+                                gsmtp_session_auth_abort (self);
+                        gsmtp_session_say (self, 500, "5.5.2", "Line too long");
                         continue;
                 }
                 len--;
@@ -1235,18 +970,20 @@ session_run (GSmtpSession *self, const guint8 *buf, gsize buf_len)
                 g_string_truncate (self->line, 0);
                 g_string_append_len (self->line, (const char *) data, len);
                 if (memchr (self->line->str, '\0', len) != NULL) {
-                        session_error (self, 500, "5.5.2", "Invalid character in command");
+                        if (self->state == SESSION_AUTH)
+                                gsmtp_session_auth_abort (self);
+                        gsmtp_session_say (self, 500, "5.5.2", "Invalid character in command");
                         continue;
                 }
                 session_log_command (self, self->line->str);
                 if (self->state == SESSION_AUTH) {
-                        session_auth_line (self, self->line->str);
+                        gsmtp_session_auth_line (self, self->line->str);
                 } else {
                         session_dispatch (self, self->line->str);
                         /* RFC 2920 3.1: DATA ends a pipelined group; content must
                          * wait for 354.  Content already here was sent blind. */
                         if (self->state == SESSION_DATA && pos < buf_len &&
-                            self->limits->strict_pipelining)
+                            self->limits.strict_pipelining)
                                 session_sync_violation (self);
                 }
                 /* RFC 3207 4.2 and the STARTTLS injection class (CVE-2011-0411):
@@ -1283,20 +1020,20 @@ session_process (GSmtpSession *self)
 /* ---- the interface to gsmtp-connection.c ----------------------------------------- */
 
 GSmtpSession *
-gsmtp_session_new (GSmtpServer *server, GSmtpPeer *peer, gboolean tls_active,
-                   GSmtpSessionWakeup wakeup, gpointer user_data)
+gsmtp_session_new (GSmtpSessionHost *host, GSmtpPeer *peer, gboolean tls_active,
+                   const GSmtpSessionCallbacks *callbacks, gpointer data)
 {
         GSmtpSession *self = g_new0 (GSmtpSession, 1);
 
-        self->server = server;
-        self->limits = gsmtp_server_get_limits (server);
+        self->host = host;
+        self->limits = *host->limits;
         self->peer = g_object_ref (peer);
         self->state = SESSION_BANNER;
         self->tls_active = tls_active;
         self->out = g_string_sized_new (256);
         self->line = g_string_sized_new (128);
-        self->wakeup = wakeup;
-        self->wakeup_data = user_data;
+        self->callbacks = callbacks;
+        self->callbacks_data = data;
         return self;
 }
 
@@ -1305,12 +1042,10 @@ gsmtp_session_free (GSmtpSession *self)
 {
         if (self == NULL)
                 return;
-        session_close (self);
-        if (self->delay_id != 0)
-                g_source_destroy (g_main_context_find_source_by_id (g_main_context_get_thread_default (),
-                                                                    self->delay_id));
+        gsmtp_session_close (self);
         g_clear_pointer (&self->delayed, g_smtp_reply_unref);
-        g_clear_pointer (&self->auth_user, gsmtp_sasl_wipe);
+        g_clear_pointer (&self->delayed_then, g_smtp_reply_unref);
+        g_clear_pointer (&self->auth, gsmtp_session_auth_free);
         g_clear_pointer (&self->in, g_byte_array_unref);
         g_string_free (self->out, TRUE);
         g_string_free (self->line, TRUE);
@@ -1323,44 +1058,43 @@ proceed_connect (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const
 {
         if (g_smtp_reply_is_success (reply)) {
                 g_smtp_reply_unref (reply);
-                session_send_banner (self);
-                session_enter_state (self, SESSION_READY);
+                gsmtp_session_send_banner (self);
+                gsmtp_session_enter_state (self, SESSION_READY);
                 return;
         }
         /* A refused connection: say why and go (RFC 5321 3.1 allows 554 then
          * waiting for QUIT; closing is what clients cope with best). */
-        session_reply (self, reply, g_smtp_reply_get_code (reply) < 500 ? "4.7.0" : "5.7.1");
-        session_close (self);
+        gsmtp_session_reply (self, reply, g_smtp_reply_get_code (reply) < 500 ? "4.7.0" : "5.7.1");
+        gsmtp_session_close (self);
 }
 
 /* The connect stage: the application sees the client and the banner goes out. */
-static void
-session_greet_client (GSmtpSession *self)
-{
-        GSmtpStage *stage = gsmtp_stage_new (GSMTP_STAGE_CONNECT, self->peer, NULL, NULL, NULL);
-
-        session_enter_state (self, SESSION_BANNER);
-        gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (220, NULL, NULL));
-        session_ask (self, stage, proceed_connect);
-}
-
 void
 gsmtp_session_start (GSmtpSession *self)
 {
-        if (self->expect_proxy) {
-                session_enter_state (self, SESSION_PROXY);
+        GSmtpStage *stage;
+
+        if (self->closing)
                 return;
-        }
+        self->started = TRUE;
+        session_notify (self, GSMTP_SESSION_EVENT_STARTED, NULL);
+        if (self->closing)
+                return;
+        stage = gsmtp_stage_new (GSMTP_STAGE_CONNECT, self->peer, NULL, NULL, NULL);
+        gsmtp_session_enter_state (self, SESSION_BANNER);
+        gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (220, NULL, NULL));
         self->in_process = TRUE;
-        session_greet_client (self);
+        gsmtp_session_ask (self, stage, proceed_connect);
         self->in_process = FALSE;
         session_process (self);
 }
 
+/* The client talked before the banner (bytes right behind a PROXY header). */
 void
-gsmtp_session_expect_proxy (GSmtpSession *self)
+gsmtp_session_early_talker (GSmtpSession *self)
 {
-        self->expect_proxy = TRUE;
+        if (!self->closing && self->limits.strict_pipelining)
+                session_sync_violation (self);
 }
 
 void
@@ -1371,7 +1105,7 @@ gsmtp_session_feed (GSmtpSession *self, const guint8 *data, gsize len)
         if (self->closing || len == 0)
                 return;
         /* A client that talks before the banner did not wait for it. */
-        if (self->state == SESSION_BANNER && self->limits->strict_pipelining) {
+        if (self->state == SESSION_BANNER && self->limits.strict_pipelining) {
                 session_sync_violation (self);
                 return;
         }
@@ -1398,7 +1132,7 @@ void
 gsmtp_session_eof (GSmtpSession *self)
 {
         /* A message not ended by CRLF.CRLF is never delivered. */
-        session_close (self);
+        gsmtp_session_close (self);
 }
 
 void
@@ -1406,8 +1140,7 @@ gsmtp_session_timeout (GSmtpSession *self)
 {
         if (self->closing)
                 return;
-        session_say (self, 421, "4.4.2", "Timeout exceeded, closing connection");
-        session_close (self);
+        gsmtp_session_say (self, 421, "4.4.2", "Timeout exceeded, closing connection");
 }
 
 void
@@ -1427,23 +1160,61 @@ gsmtp_session_shutdown (GSmtpSession *self, gboolean force)
                 self->close_after_stage = TRUE;
                 return;
         }
-        session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
-        session_close (self);
+        gsmtp_session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
+}
+
+/* The host is going away now: close without a word and without asking it
+ * anything more.  A stage out with the application is cancelled. */
+void
+gsmtp_session_abort (GSmtpSession *self)
+{
+        gsmtp_session_close (self);
+}
+
+/* Says @code and closes: the connection refuses the client (a PROXY address
+ * over the per-address limit). */
+void
+gsmtp_session_refuse (GSmtpSession *self, guint code, const char *enhanced, const char *text)
+{
+        if (self->closing)
+                return;
+        gsmtp_session_say (self, code, enhanced, text);
+        gsmtp_session_close (self);
 }
 
 void
 gsmtp_session_tls_started (GSmtpSession *self, const char *version, const char *cipher,
                            GTlsCertificate *client_cert)
 {
+        GSmtpPeer *peer;
+
         self->tls_pending = FALSE;
         self->tls_active = TRUE;
-        gsmtp_peer_set_tls (self->peer, version, cipher, client_cert);
-        /* RFC 3207 4.2: forget everything learned before the handshake */
+        peer = gsmtp_session_edit_peer (self);
+        gsmtp_peer_set_tls (peer, version, cipher, client_cert);
+        /* RFC 3207 4.2: forget everything learned before the handshake, the
+         * client's identity from a cleartext AUTH included: a man in the middle
+         * could have sent that AUTH. */
         if (self->state != SESSION_BANNER) {
-                gsmtp_peer_set_helo (self->peer, NULL, FALSE);
-                session_reset_transaction (self);
-                session_enter_state (self, SESSION_READY);
+                gsmtp_peer_set_helo (peer, NULL, FALSE);
+                gsmtp_peer_set_username (peer, NULL);
+                self->authenticated = FALSE;
+                gsmtp_session_auth_abort (self);
+                gsmtp_session_reset_transaction (self);
+                gsmtp_session_enter_state (self, SESSION_READY);
         }
+}
+
+GSmtpPeer *
+gsmtp_session_get_peer (GSmtpSession *self)
+{
+        return self->peer;
+}
+
+const GSmtpLimits *
+gsmtp_session_get_limits (GSmtpSession *self)
+{
+        return &self->limits;
 }
 
 gboolean
@@ -1476,10 +1247,10 @@ gsmtp_session_get_action (GSmtpSession *self)
 gboolean
 gsmtp_session_wants_input (GSmtpSession *self)
 {
-        if (self->closing || self->tls_pending || self->delay_id != 0)
+        if (self->closing || self->tls_pending || self->delay != NULL)
                 return FALSE;
         if (self->pending != NULL)
-                return self->in == NULL || self->in->len < self->limits->max_line_length;
+                return self->in == NULL || self->in->len < self->limits.max_line_length;
         return TRUE;
 }
 
@@ -1487,4 +1258,20 @@ gboolean
 gsmtp_session_in_data (GSmtpSession *self)
 {
         return self->state == SESSION_DATA;
+}
+
+/* A stage is out with the application, or a reply is held back on purpose: no
+ * timer may end the session meanwhile. */
+gboolean
+gsmtp_session_is_waiting (GSmtpSession *self)
+{
+        return self->pending != NULL || self->delay != NULL;
+}
+
+/* Part of a command line has come, not its end: the idle timeout then runs
+ * from the line's first byte, not from the last one. */
+gboolean
+gsmtp_session_has_partial_line (GSmtpSession *self)
+{
+        return self->state != SESSION_DATA && ((self->in != NULL && self->in->len > 0) || self->discarding_line);
 }

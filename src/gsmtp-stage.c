@@ -21,13 +21,24 @@ struct _GSmtpStage {
         GSmtpEnvelope  *envelope;       /* (owned) (nullable) */
         GSmtpReply     *default_reply;  /* (owned) (nullable) */
 
-        gboolean        deferred;
-        gboolean        completed;
+        /* Everything above is set before a handler sees the stage and never
+         * changes after: a stage is a snapshot, readable from any thread.
+         * Below, what moves: @state and @cancelled are atomic; @done and
+         * @session are only touched in @context's thread. */
+        int             state;          /* (atomic) StageState */
+        int             cancelled;      /* (atomic) boolean: the session went away first */
         GSmtpReply     *answer;         /* (owned) (nullable): given to complete(), not yet delivered */
-        GSmtpStageDone  done;           /* (nullable): NULL once the session is gone */
+        GSmtpStageDone  done;           /* (nullable): NULL once the session let go */
         gpointer        session;        /* (unowned) (nullable) */
-        GMainContext   *context;        /* (owned) (nullable): where @done runs */
+        GMainContext   *context;        /* (owned) (nullable): the server's, where @done runs */
+        GCancellable   *cancellable;    /* (owned) (nullable) (atomic): made when first asked for */
 };
+
+typedef enum {
+        STAGE_DECIDING,                 /* the handler runs */
+        STAGE_DEFERRED,                 /* it deferred: complete() is awaited */
+        STAGE_COMPLETED,                /* complete() was called */
+} StageState;
 
 /**
  * GSmtpStage:
@@ -41,7 +52,6 @@ struct _GSmtpStage {
 G_DEFINE_FINAL_TYPE (GSmtpStage, g_smtp_stage, G_TYPE_OBJECT)
 
 G_DEFINE_ENUM_TYPE (GSmtpStageKind, g_smtp_stage_kind,
-        G_DEFINE_ENUM_VALUE (GSMTP_STAGE_NONE, "none"),
         G_DEFINE_ENUM_VALUE (GSMTP_STAGE_CONNECT, "connect"),
         G_DEFINE_ENUM_VALUE (GSMTP_STAGE_HELO, "helo"),
         G_DEFINE_ENUM_VALUE (GSMTP_STAGE_AUTH, "auth"),
@@ -67,6 +77,7 @@ g_smtp_stage_finalize (GObject *object)
         g_clear_pointer (&self->default_reply, g_smtp_reply_unref);
         g_clear_pointer (&self->answer, g_smtp_reply_unref);
         g_clear_pointer (&self->context, g_main_context_unref);
+        g_clear_object (&self->cancellable);
         G_OBJECT_CLASS (g_smtp_stage_parent_class)->finalize (object);
 }
 
@@ -125,24 +136,41 @@ gsmtp_stage_set_default_reply (GSmtpStage *self, GSmtpReply *reply)
 gboolean
 gsmtp_stage_is_deferred (GSmtpStage *self)
 {
-        return self->deferred;
+        return g_atomic_int_get (&self->state) != STAGE_DECIDING;
 }
 
+/* The session waits for the answer; @done runs in @context (the server's), or
+ * at once when there is none (tests driving a session by hand). */
 void
-gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session)
+gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session, GMainContext *context)
 {
         self->done = done;
         self->session = session;
         g_clear_pointer (&self->context, g_main_context_unref);
-        self->context = g_main_context_ref_thread_default ();
+        if (context != NULL)
+                self->context = g_main_context_ref (context);
 }
 
-/* The session is going away: a late completion must find nobody to call. */
+/* The session has the answer, or took another: a late completion finds nobody. */
 void
 gsmtp_stage_detach (GSmtpStage *self)
 {
         self->done = NULL;
         self->session = NULL;
+}
+
+/* The session went away before the answer: the application's work for it can
+ * stop (g_smtp_stage_get_cancellable()). */
+void
+gsmtp_stage_cancel (GSmtpStage *self)
+{
+        GCancellable *cancellable;
+
+        gsmtp_stage_detach (self);
+        g_atomic_int_set (&self->cancelled, TRUE);
+        cancellable = g_atomic_pointer_get (&self->cancellable);
+        if (cancellable != NULL)
+                g_cancellable_cancel (cancellable);
 }
 
 /**
@@ -158,7 +186,7 @@ gsmtp_stage_detach (GSmtpStage *self)
 GSmtpStageKind
 g_smtp_stage_get_kind (GSmtpStage *self)
 {
-        g_return_val_if_fail (GSMTP_IS_STAGE (self), GSMTP_STAGE_NONE);
+        g_return_val_if_fail (GSMTP_IS_STAGE (self), 0);
         return self->kind;
 }
 
@@ -378,8 +406,10 @@ GSmtpStage *
 g_smtp_stage_defer (GSmtpStage *self)
 {
         g_return_val_if_fail (GSMTP_IS_STAGE (self), NULL);
-        g_return_val_if_fail (!self->completed, NULL);
-        self->deferred = TRUE;
+        if (!g_atomic_int_compare_and_exchange (&self->state, STAGE_DECIDING, STAGE_DEFERRED)) {
+                g_critical ("gsmtp: g_smtp_stage_defer() on a stage already deferred or completed");
+                return NULL;
+        }
         return g_object_ref (self);
 }
 
@@ -401,30 +431,43 @@ stage_deliver (gpointer data)
  * @self: a deferred stage
  * @reply: (transfer full): the answer
  *
- * Answers a deferred stage.  May be called from any thread; the session goes
- * on in the server's main context.  When the client has gone meanwhile
- * (g_smtp_stage_is_cancelled()), the reply is dropped.
+ * Answers a deferred stage.  May be called from any thread, once: the answer
+ * always goes to the server's main context, and the session goes on there
+ * (called from that context's own thread, it goes on before this returns).
+ * When the client has gone meanwhile (g_smtp_stage_is_cancelled()), the reply
+ * is dropped.  A second call is a programming error: it is ignored with a
+ * critical warning.
  *
  * Since: 0.1
  */
 void
 g_smtp_stage_complete (GSmtpStage *self, GSmtpReply *reply)
 {
+        GSource *source;
+
         g_return_if_fail (GSMTP_IS_STAGE (self));
         g_return_if_fail (reply != NULL);
-        if (!self->deferred || self->completed) {
-                g_warning ("gsmtp: g_smtp_stage_complete() on a stage that is not pending");
+        /* one winner, whatever threads race here */
+        if (!g_atomic_int_compare_and_exchange (&self->state, STAGE_DEFERRED, STAGE_COMPLETED)) {
+                g_critical ("gsmtp: g_smtp_stage_complete() on a stage that is not deferred, "
+                            "or completed twice");
                 g_smtp_reply_unref (reply);
                 return;
         }
-        self->completed = TRUE;
         self->answer = reply;
         if (self->context == NULL || g_main_context_is_owner (self->context)) {
                 stage_deliver (self);
                 return;
         }
-        g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, stage_deliver,
-                                    g_object_ref (self), g_object_unref);
+        /* Never g_main_context_invoke(): when no thread owns the context at
+         * this moment it would run the session here, on the caller's thread,
+         * racing the server's. */
+        source = g_idle_source_new ();
+        g_source_set_priority (source, G_PRIORITY_DEFAULT);
+        g_source_set_callback (source, stage_deliver, g_object_ref (self), g_object_unref);
+        g_source_set_static_name (source, "[gsmtp] stage completion");
+        g_source_attach (source, self->context);
+        g_source_unref (source);
 }
 
 /**
@@ -447,6 +490,7 @@ g_smtp_stage_complete_code (GSmtpStage *self, guint code)
  * @self: a stage
  *
  * Tells whether a deferred stage still waits for g_smtp_stage_complete().
+ * Safe from any thread.
  *
  * Returns: %TRUE while a deferred stage waits for g_smtp_stage_complete()
  *
@@ -456,14 +500,15 @@ gboolean
 g_smtp_stage_is_pending (GSmtpStage *self)
 {
         g_return_val_if_fail (GSMTP_IS_STAGE (self), FALSE);
-        return self->deferred && !self->completed;
+        return g_atomic_int_get (&self->state) == STAGE_DEFERRED;
 }
 
 /**
  * g_smtp_stage_is_cancelled:
  * @self: a stage
  *
- * Tells whether the session ended before the stage was answered.
+ * Tells whether the session ended before the stage was answered.  Safe from
+ * any thread.
  *
  * Returns: %TRUE when the session ended before the stage was answered
  *
@@ -473,5 +518,38 @@ gboolean
 g_smtp_stage_is_cancelled (GSmtpStage *self)
 {
         g_return_val_if_fail (GSMTP_IS_STAGE (self), FALSE);
-        return self->deferred && self->done == NULL;
+        return g_atomic_int_get (&self->cancelled);
+}
+
+/**
+ * g_smtp_stage_get_cancellable:
+ * @self: a stage
+ *
+ * A cancellable that is cancelled when the session ends before the stage was
+ * answered (the client went away, the server was stopped).  A handler that
+ * defers can pass it to the asynchronous calls it makes for the answer.
+ * Safe from any thread.
+ *
+ * Returns: (transfer none): the stage's cancellable
+ *
+ * Since: 0.2
+ */
+GCancellable *
+g_smtp_stage_get_cancellable (GSmtpStage *self)
+{
+        GCancellable *cancellable;
+
+        g_return_val_if_fail (GSMTP_IS_STAGE (self), NULL);
+        cancellable = g_atomic_pointer_get (&self->cancellable);
+        if (cancellable != NULL)
+                return cancellable;
+        cancellable = g_cancellable_new ();
+        if (!g_atomic_pointer_compare_and_exchange (&self->cancellable, NULL, cancellable)) {
+                g_object_unref (cancellable);
+                return g_atomic_pointer_get (&self->cancellable);
+        }
+        /* cancelled before anybody asked */
+        if (g_atomic_int_get (&self->cancelled))
+                g_cancellable_cancel (cancellable);
+        return cancellable;
 }

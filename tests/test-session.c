@@ -2,6 +2,7 @@
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-session.h"
+#include "gsmtp-server-private.h"
 #include "test-util.h"
 
 #include <string.h>
@@ -30,6 +31,22 @@ on_wakeup (gpointer data)
         ((Fx *) data)->wakeups++;
 }
 
+static const GSmtpSessionCallbacks fx_callbacks = { on_wakeup, NULL };
+
+/* A completion always reaches the session through the server's context (here
+ * the default one): run it until the session woke up. */
+static void
+fx_complete (Fx *fx, GSmtpStage *stage, GSmtpReply *reply)
+{
+        guint before = fx->wakeups;
+        gint64 give_up = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+        g_smtp_stage_complete (stage, reply);
+        while (fx->wakeups == before && g_get_monotonic_time () < give_up)
+                g_main_context_iteration (NULL, FALSE);
+        g_assert_cmpuint (fx->wakeups, ==, before + 1);
+}
+
 static void
 fx_setup (Fx *fx, gconstpointer unused)
 {
@@ -46,7 +63,8 @@ fx_setup (Fx *fx, gconstpointer unused)
 static void
 fx_start (Fx *fx)
 {
-        fx->session = gsmtp_session_new (fx->server, fx->peer, FALSE, on_wakeup, fx);
+        fx->session = gsmtp_session_new (gsmtp_server_get_session_host (fx->server), fx->peer, FALSE,
+                                         &fx_callbacks, fx);
         gsmtp_session_start (fx->session);
 }
 
@@ -115,8 +133,8 @@ test_ehlo (Fx *fx, gconstpointer unused)
         g_assert_cmpstr (out, ==, "250-mx.example.org Hello client.test\r\n250-PIPELINING\r\n"
                          "250-SIZE 10485760\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
         fx_chat (fx, "HELO other.test\r\n", "250 mx.example.org Hello other.test\r\n");
-        g_assert_false (g_smtp_peer_get_esmtp (fx->peer));
-        g_assert_cmpstr (g_smtp_peer_get_helo (fx->peer), ==, "other.test");
+        g_assert_false (g_smtp_peer_get_esmtp (gsmtp_session_get_peer (fx->session)));
+        g_assert_cmpstr (g_smtp_peer_get_helo (gsmtp_session_get_peer (fx->session)), ==, "other.test");
         fx_chat (fx, "EHLO\r\n", "501 5.5.4 *");
         fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
         fx_chat (fx, "VRFY someone\r\n", "252 2.0.0 *");
@@ -287,8 +305,11 @@ test_smuggling (Fx *fx, gconstpointer unused)
                 g_assert_cmpuint (fx->messages->len, ==, i + 1);
                 g_assert_cmpstr (g_smtp_envelope_get_sender (fx->messages->pdata[i]), ==, "a@x.test");
         }
-        /* the reject policy refuses such messages */
+        /* the reject policy refuses such messages (a new setting applies to
+         * the sessions that start after it) */
         g_object_set (fx->server, "bare-linefeed", GSMTP_BARE_LINEFEED_REJECT, NULL);
+        gsmtp_session_free (fx->session);
+        fx_greet (fx);
         fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *");
         fx_chat (fx, "a\nb\r\n.\r\n", "550 5.5.2 *");
         g_assert_cmpuint (fx->messages->len, ==, G_N_ELEMENTS (vectors));
@@ -341,8 +362,7 @@ test_deferred (Fx *fx, gconstpointer unused)
         g_assert_true (g_smtp_stage_is_pending (fx->deferred));
         g_assert_true (g_smtp_stage_is_local_domain (fx->deferred));
         g_assert_cmpstr (g_smtp_stage_get_domain (fx->deferred), ==, "example.org");
-        g_smtp_stage_complete (fx->deferred, g_smtp_reply_new (550, NULL, "No such user\r\n250 injected"));
-        g_assert_cmpuint (fx->wakeups, ==, 1);
+        fx_complete (fx, fx->deferred, g_smtp_reply_new (550, NULL, "No such user\r\n250 injected"));
         g_free (out);
         out = fx_take (fx);
         g_assert_cmpstr (out, ==, "550 5.1.1 No such user  250 injected\r\n250 2.0.0 OK\r\n");
@@ -352,7 +372,10 @@ test_deferred (Fx *fx, gconstpointer unused)
         fx_feed (fx, "RCPT TO:<c@example.org>\r\n");
         gsmtp_session_eof (fx->session);
         g_assert_true (g_smtp_stage_is_cancelled (fx->deferred));
+        g_assert_true (g_cancellable_is_cancelled (g_smtp_stage_get_cancellable (fx->deferred)));
         g_smtp_stage_complete_code (fx->deferred, 250);
+        while (g_main_context_iteration (NULL, FALSE))
+                ;
 }
 
 static GSmtpReply *
@@ -384,6 +407,8 @@ test_auth (Fx *fx, gconstpointer unused)
         fx_greet (fx);
         fx_chat (fx, "AUTH PLAIN\r\n", "538 5.7.11 *");
         g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
+        gsmtp_session_free (fx->session);
+        fx_greet (fx);
         fx_chat (fx, "EHLO c.test\r\n", "*250 AUTH PLAIN LOGIN\r\n");
         fx_chat (fx, "AUTH CRAM-MD5\r\n", "504 5.5.4 *");
         fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
@@ -394,8 +419,8 @@ test_auth (Fx *fx, gconstpointer unused)
         fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
         fx_chat (fx, "dXNlcg==\r\n", "334 UGFzc3dvcmQ6\r\n");
         fx_chat (fx, "c2VjcmV0\r\n", "235 2.7.0 Authentication successful\r\n");
-        g_assert_cmpstr (g_smtp_peer_get_username (fx->peer), ==, "user");
-        g_assert_cmpstr (g_smtp_peer_get_protocol (fx->peer), ==, "ESMTPA");
+        g_assert_cmpstr (g_smtp_peer_get_username (gsmtp_session_get_peer (fx->session)), ==, "user");
+        g_assert_cmpstr (g_smtp_peer_get_protocol (gsmtp_session_get_peer (fx->session)), ==, "ESMTPA");
         fx_chat (fx, "AUTH PLAIN\r\n", "503 5.5.1 *");
         /* authenticated users may relay (permit_sasl_authenticated) */
         fx_chat (fx, "MAIL FROM:<user@example.org> AUTH=<>\r\nRCPT TO:<x@elsewhere.test>\r\n",
@@ -459,10 +484,10 @@ test_auth_deferred_and_slow (Fx *fx, gconstpointer unused)
         fx_chat (fx, "", "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 OK\r\n");
 
         fx_feed (fx, line);
-        g_smtp_stage_complete (fx->deferred, g_smtp_reply_new_code (235));
+        fx_complete (fx, fx->deferred, g_smtp_reply_new_code (235));
         g_clear_object (&fx->deferred);
         fx_chat (fx, "", "235 2.7.0 Authentication successful\r\n250 2.0.0 OK\r\n");
-        g_assert_cmpstr (g_smtp_peer_get_username (fx->peer), ==, "user");
+        g_assert_cmpstr (g_smtp_peer_get_username (gsmtp_session_get_peer (fx->session)), ==, "user");
 }
 
 static void
@@ -506,15 +531,23 @@ test_duplicates_and_spill (Fx *fx, gconstpointer unused)
         g_autoptr(GString) msg = g_string_new ("Subject: big\r\n\r\n");
         GBytes *data;
 
-        g_test_summary ("A recipient named twice gets one copy; a message past spill-threshold comes from a mapped file intact");
+        g_test_summary ("Only true duplicates merge (local parts are case-sensitive, domains and quoting "
+                        "are not); a message past spill-threshold comes from a mapped file intact");
+        g_test_bug ("10");
         g_object_set (fx->server, "spill-threshold", (guint64) 4096, NULL);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<B@example.org>\r\nDATA\r\n", "250 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<B@example.org>\r\n"
+                     "RCPT TO:<b@EXAMPLE.org>\r\nRCPT TO:<\"b\"@example.org>\r\nRCPT TO:<Postmaster>\r\n"
+                     "RCPT TO:<POSTMASTER>\r\nDATA\r\n", "250 *");
         for (int i = 0; i < 2000; i++)
                 g_string_append_printf (msg, "line %d of a message that will not fit in memory\r\n", i);
         fx_feed (fx, msg->str);
         fx_chat (fx, ".\r\n", "250 2.0.0 *");
-        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (fx->messages->pdata[0]), ==, 1);
+        /* every 250 reached the application: b@ and B@ are two mailboxes */
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (fx->messages->pdata[0]), ==, 3);
+        g_assert_cmpstr (g_smtp_envelope_get_recipients (fx->messages->pdata[0])[0], ==, "b@example.org");
+        g_assert_cmpstr (g_smtp_envelope_get_recipients (fx->messages->pdata[0])[1], ==, "B@example.org");
+        g_assert_cmpstr (g_smtp_envelope_get_recipients (fx->messages->pdata[0])[2], ==, "Postmaster");
         data = g_smtp_envelope_get_data (fx->messages->pdata[0]);
         g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), msg->str, msg->len);
         g_assert_cmpstr (g_mime_message_get_subject (g_smtp_envelope_get_message (fx->messages->pdata[0])), ==, "big");
@@ -543,58 +576,6 @@ test_byte_at_a_time (Fx *fx, gconstpointer unused)
 }
 
 static void
-test_proxy_protocol (Fx *fx, gconstpointer unused)
-{
-        g_autofree char *out = NULL;
-        GSmtpEnvelope *env;
-
-        g_test_summary ("PROXY protocol v1: the banner waits for the header, and the client's address comes from it");
-        fx->session = gsmtp_session_new (fx->server, fx->peer, FALSE, on_wakeup, fx);
-        gsmtp_session_expect_proxy (fx->session);
-        gsmtp_session_start (fx->session);
-        g_assert_false (gsmtp_session_has_output (fx->session));
-        fx_chat (fx, "PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\n", "220 mx.example.org ESMTP gsmtp\r\n");
-        g_assert_cmpstr (g_smtp_peer_get_host (fx->peer), ==, "192.0.2.7");
-        g_assert_cmpuint (g_smtp_peer_get_port (fx->peer), ==, 56324);
-        fx_chat (fx, "EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250-*354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 *");
-        env = fx->messages->pdata[0];
-        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (env), "([192.0.2.7])"));
-        gsmtp_session_free (fx->session);
-
-        /* IPv6, UNKNOWN, and what must be refused (silently: no SMTP before the header) */
-        {
-                static const struct { const char *header; gboolean ok; const char *host; } cases[] = {
-                        { "PROXY TCP6 2001:db8::1 2001:db8::2 4000 25\r\n", TRUE, "2001:db8::1" },
-                        { "PROXY UNKNOWN\r\n", TRUE, "unknown" },
-                        { "PROXY TCP4 2001:db8::1 192.0.2.1 1 25\r\n", FALSE, NULL },
-                        { "PROXY TCP4 192.0.2.1 192.0.2.2 70000 25\r\n", FALSE, NULL },
-                        { "EHLO not.a.proxy\r\n", FALSE, NULL },
-                };
-
-                for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-                        g_autoptr(GSmtpPeer) peer = gsmtp_peer_new (NULL, NULL);
-
-                        fx->session = gsmtp_session_new (fx->server, peer, FALSE, NULL, NULL);
-                        gsmtp_session_expect_proxy (fx->session);
-                        gsmtp_session_start (fx->session);
-                        fx_feed (fx, cases[i].header);
-                        g_free (out);
-                        out = fx_take (fx);
-                        if (cases[i].ok) {
-                                g_assert_true (g_str_has_prefix (out, "220 "));
-                                g_assert_cmpstr (g_smtp_peer_get_host (peer), ==, cases[i].host);
-                        } else {
-                                g_assert_cmpstr (out, ==, "");
-                                g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
-                        }
-                        gsmtp_session_free (fx->session);
-                }
-                fx->session = NULL;
-        }
-}
-
-static void
 test_xclient (Fx *fx, gconstpointer unused)
 {
         g_autoptr(GSocketAddress) lo = g_inet_socket_address_new_from_string ("127.0.0.1", 40000);
@@ -617,10 +598,10 @@ test_xclient (Fx *fx, gconstpointer unused)
         fx_chat (fx, "MAIL FROM:<a@x.test>\r\nXCLIENT ADDR=192.0.2.5\r\nRSET\r\n", "250 2.1.0 OK\r\n503 5.5.1 *250 2.0.0 *");
         fx_chat (fx, "XCLIENT ADDR=192.0.2.5 PORT=4242 NAME=[UNAVAILABLE] HELO=real+2Eclient.test PROTO=ESMTP LOGIN=bob\r\n",
                  "220 mx.example.org ESMTP gsmtp\r\n");
-        g_assert_cmpstr (g_smtp_peer_get_host (fx->peer), ==, "192.0.2.5");
-        g_assert_cmpuint (g_smtp_peer_get_port (fx->peer), ==, 4242);
-        g_assert_cmpstr (g_smtp_peer_get_helo (fx->peer), ==, "real.client.test");
-        g_assert_cmpstr (g_smtp_peer_get_username (fx->peer), ==, "bob");
+        g_assert_cmpstr (g_smtp_peer_get_host (gsmtp_session_get_peer (fx->session)), ==, "192.0.2.5");
+        g_assert_cmpuint (g_smtp_peer_get_port (gsmtp_session_get_peer (fx->session)), ==, 4242);
+        g_assert_cmpstr (g_smtp_peer_get_helo (gsmtp_session_get_peer (fx->session)), ==, "real.client.test");
+        g_assert_cmpstr (g_smtp_peer_get_username (gsmtp_session_get_peer (fx->session)), ==, "bob");
         /* as bob, relaying is allowed (permit_sasl_authenticated) */
         fx_chat (fx, "MAIL FROM:<bob@example.org>\r\nRCPT TO:<x@elsewhere.test>\r\n", "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
 }
@@ -695,7 +676,6 @@ main (int argc, char **argv)
         ADD ("duplicates-and-spill", test_duplicates_and_spill);
         ADD ("byte-at-a-time", test_byte_at_a_time);
         ADD ("protocol-log", test_protocol_log);
-        ADD ("proxy-protocol", test_proxy_protocol);
         ADD ("xclient", test_xclient);
         return g_test_run ();
 }

@@ -142,7 +142,8 @@ test_implicit_tls (void)
 
         g_test_summary ("An implicit TLS listener needs a certificate");
         g_assert_false (g_smtp_server_listen_inet (server, "127.0.0.1", 0, GSMTP_LISTEN_IMPLICIT_TLS, &port, &error));
-        g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_TLS_REQUIRED);
+        /* a configuration mistake, not a peer's refusal */
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
 }
 
 typedef struct {

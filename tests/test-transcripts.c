@@ -6,6 +6,7 @@
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-session.h"
+#include "gsmtp-server-private.h"
 
 #include <string.h>
 
@@ -102,7 +103,7 @@ test_transcript (gconstpointer data)
                 if (g_str_has_prefix (lines[i], "! ") && strchr (lines[i], '=') != NULL)
                         server_set (server, lines[i] + 2);
         g_queue_init (&r.lines);
-        r.session = gsmtp_session_new (server, peer, FALSE, NULL, NULL);
+        r.session = gsmtp_session_new (gsmtp_server_get_session_host (server), peer, FALSE, NULL, NULL);
         gsmtp_session_start (r.session);
         replay_collect (&r);
         banner = g_queue_pop_head (&r.lines);

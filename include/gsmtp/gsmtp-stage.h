@@ -12,7 +12,6 @@ G_BEGIN_DECLS
 
 /**
  * GSmtpStageKind:
- * @GSMTP_STAGE_NONE: not a stage (internal use)
  * @GSMTP_STAGE_CONNECT: a client connected; the reply is the banner
  * @GSMTP_STAGE_HELO: HELO or EHLO; the argument is the client's name
  * @GSMTP_STAGE_AUTH: AUTH; the argument is the user name, see g_smtp_stage_get_password()
@@ -26,8 +25,7 @@ G_BEGIN_DECLS
  * Since: 0.1
  */
 typedef enum {
-        GSMTP_STAGE_NONE,
-        GSMTP_STAGE_CONNECT,
+        GSMTP_STAGE_CONNECT = 1,
         GSMTP_STAGE_HELO,
         GSMTP_STAGE_AUTH,
         GSMTP_STAGE_MAIL,
@@ -78,5 +76,7 @@ GSMTP_AVAILABLE_IN_ALL
 gboolean g_smtp_stage_is_pending (GSmtpStage *self);
 GSMTP_AVAILABLE_IN_ALL
 gboolean g_smtp_stage_is_cancelled (GSmtpStage *self);
+GSMTP_AVAILABLE_IN_ALL
+GCancellable *g_smtp_stage_get_cancellable (GSmtpStage *self);
 
 G_END_DECLS
