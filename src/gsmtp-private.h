@@ -53,5 +53,6 @@ void gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session
                          GMainContext *context);
 void gsmtp_stage_detach (GSmtpStage *self);
 void gsmtp_stage_cancel (GSmtpStage *self);
+void gsmtp_stage_flush (GSmtpStage *self);
 
 G_END_DECLS

@@ -42,7 +42,6 @@ struct _GSmtpSession {
         gboolean            authenticated;
         gboolean            closing;
         gboolean            draining;           /* server stopping: 421 when idle */
-        gboolean            close_after_stage;  /* forced stop while the DATA stage is out */
         gboolean            discarding_line;    /* inside an overlong command line */
         gboolean            in_process;
         gboolean            started;            /* the STARTED event went out */

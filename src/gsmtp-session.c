@@ -295,8 +295,6 @@ session_finish_stage (GSmtpSession *self, GSmtpReply *reply)
         self->pending_proceed = NULL;
         proceed (self, stage, reply, NULL);
         g_object_unref (stage);
-        if (self->close_after_stage && !self->closing)
-                gsmtp_session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
 }
 
 /* A deferred stage completed; runs in the host's context. */
@@ -787,14 +785,12 @@ session_dispatch (GSmtpSession *self, const char *line)
                 gsmtp_session_reply (self, refusal, NULL);
                 return;
         }
-        if (spec->flags & JUNK)
-                session_count_junk (self);
-        if (self->closing)
-                return;
         if (stage != NULL)
                 gsmtp_session_ask (self, stage, spec->proceed);
         else
                 spec->proceed (self, NULL, NULL, cmd.args);
+        if (spec->flags & JUNK)
+                session_count_junk (self);
 }
 
 static void
@@ -1153,14 +1149,14 @@ gsmtp_session_shutdown (GSmtpSession *self, gboolean force)
                 session_maybe_drain (self);
                 return;
         }
-        /* The grace period is over.  A message whose DATA stage is out with the
-         * application still gets its answer, so that a 250 is never lost and a
-         * message never delivered twice; everything else ends now. */
-        if (self->pending != NULL && g_smtp_stage_get_kind (self->pending) == GSMTP_STAGE_DATA) {
-                self->close_after_stage = TRUE;
-                return;
-        }
-        gsmtp_session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
+        /* The grace period is over: everything ends now.  An answer the
+         * application already gave goes out first, so a 250 given is a 250
+         * sent; a stage still out is cancelled (its client gets 421 and sends
+         * the message again). */
+        if (self->pending != NULL)
+                gsmtp_stage_flush (self->pending);
+        if (!self->closing)
+                gsmtp_session_say (self, 421, "4.3.2", "Service shutting down, closing connection");
 }
 
 /* The host is going away now: close without a word and without asking it

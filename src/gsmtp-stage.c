@@ -37,7 +37,8 @@ struct _GSmtpStage {
 typedef enum {
         STAGE_DECIDING,                 /* the handler runs */
         STAGE_DEFERRED,                 /* it deferred: complete() is awaited */
-        STAGE_COMPLETED,                /* complete() was called */
+        STAGE_COMPLETING,               /* complete() is storing the answer */
+        STAGE_COMPLETED,                /* the answer is stored, on its way to @context */
 } StageState;
 
 /**
@@ -133,6 +134,8 @@ gsmtp_stage_set_default_reply (GSmtpStage *self, GSmtpReply *reply)
         self->default_reply = reply;
 }
 
+static gboolean stage_deliver (gpointer data);
+
 gboolean
 gsmtp_stage_is_deferred (GSmtpStage *self)
 {
@@ -157,6 +160,15 @@ gsmtp_stage_detach (GSmtpStage *self)
 {
         self->done = NULL;
         self->session = NULL;
+}
+
+/* In @context's thread: an answer already given but still on its way is
+ * delivered now (the server stops, and a 250 given must go out). */
+void
+gsmtp_stage_flush (GSmtpStage *self)
+{
+        if (g_atomic_int_get (&self->state) == STAGE_COMPLETED && self->answer != NULL)
+                stage_deliver (self);
 }
 
 /* The session went away before the answer: the application's work for it can
@@ -448,13 +460,14 @@ g_smtp_stage_complete (GSmtpStage *self, GSmtpReply *reply)
         g_return_if_fail (GSMTP_IS_STAGE (self));
         g_return_if_fail (reply != NULL);
         /* one winner, whatever threads race here */
-        if (!g_atomic_int_compare_and_exchange (&self->state, STAGE_DEFERRED, STAGE_COMPLETED)) {
+        if (!g_atomic_int_compare_and_exchange (&self->state, STAGE_DEFERRED, STAGE_COMPLETING)) {
                 g_critical ("gsmtp: g_smtp_stage_complete() on a stage that is not deferred, "
                             "or completed twice");
                 g_smtp_reply_unref (reply);
                 return;
         }
         self->answer = reply;
+        g_atomic_int_set (&self->state, STAGE_COMPLETED);
         if (self->context == NULL || g_main_context_is_owner (self->context)) {
                 stage_deliver (self);
                 return;

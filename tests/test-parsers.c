@@ -5,6 +5,7 @@
 #include "gsmtp-command.h"
 #include "gsmtp-sasl.h"
 #include "gsmtp-data-reader.h"
+#include "gsmtp-proxy.h"
 
 #include <string.h>
 
@@ -200,6 +201,78 @@ test_data_reader (void)
         g_assert_cmpuint (consumed, ==, 6);
 }
 
+static void
+test_proxy (void)
+{
+        static const struct {
+                const char *header;
+                GSmtpProxyStatus status;
+                const char *host;       /* NULL: the socket's address stays */
+                guint port;
+        } cases[] = {
+                { "PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\n", GSMTP_PROXY_OK, "192.0.2.7", 56324 },
+                { "PROXY TCP6 2001:db8::1 2001:db8::2 4000 25\r\n", GSMTP_PROXY_OK, "2001:db8::1", 4000 },
+                { "PROXY UNKNOWN\r\n", GSMTP_PROXY_OK, NULL, 0 },
+                { "PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n", GSMTP_PROXY_OK, NULL, 0 },
+                { "PROXY TCP4 192.0.2.7 198.51.100.1 56324 25", GSMTP_PROXY_NEED_MORE, NULL, 0 },
+                { "PRO", GSMTP_PROXY_NEED_MORE, NULL, 0 },
+                { "", GSMTP_PROXY_NEED_MORE, NULL, 0 },
+                { "PROXY TCP4 2001:db8::1 192.0.2.1 1 25\r\n", GSMTP_PROXY_INVALID, NULL, 0 },
+                { "PROXY TCP4 192.0.2.1 192.0.2.2 70000 25\r\n", GSMTP_PROXY_INVALID, NULL, 0 },
+                { "PROXY TCP4 192.0.2.1 192.0.2.2 1 25\n", GSMTP_PROXY_INVALID, NULL, 0 },
+                { "PROXY UDP4 192.0.2.1 192.0.2.2 1 25\r\n", GSMTP_PROXY_INVALID, NULL, 0 },
+                { "EHLO not.a.proxy\r\n", GSMTP_PROXY_INVALID, NULL, 0 },
+                { "PROXY TCP4 192.0.2.1 192.0.2.2 1 25 and a very long tail that goes on past the 107 bytes "
+                  "a v1 header may take at most, so never a header\r\n", GSMTP_PROXY_INVALID, NULL, 0 },
+        };
+
+        g_test_summary ("PROXY protocol v1 headers: addresses, UNKNOWN, partial headers wait, the rest is refused");
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                GSmtpProxyHeader h;
+                GSmtpProxyStatus status = gsmtp_proxy_parse ((const guint8 *) cases[i].header,
+                                                             strlen (cases[i].header), &h);
+
+                g_assert_cmpint (status, ==, cases[i].status);
+                if (status != GSMTP_PROXY_OK)
+                        continue;
+                g_assert_cmpuint (h.length, ==, strlen (cases[i].header));
+                if (cases[i].host == NULL) {
+                        g_assert_null (h.remote);
+                } else {
+                        g_autofree char *host = g_inet_address_to_string (
+                                g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (h.remote)));
+
+                        g_assert_cmpstr (host, ==, cases[i].host);
+                        g_assert_cmpuint (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (h.remote)), ==,
+                                          cases[i].port);
+                }
+                gsmtp_proxy_header_clear (&h);
+        }
+}
+
+static void
+test_mailbox_key (void)
+{
+        static const struct { const char *a, *b; gboolean same; } cases[] = {
+                { "bob@example.org", "bob@EXAMPLE.ORG", TRUE },
+                { "bob@example.org", "Bob@example.org", FALSE },
+                { "\"bob\"@example.org", "bob@example.org", TRUE },
+                { "\"b\\ob\"@example.org", "bob@example.org", TRUE },
+                { "postmaster", "POSTMASTER", TRUE },
+                { "postmaster", "postmaster@example.org", FALSE },
+                { "\"a b\"@example.org", "ab@example.org", FALSE },
+        };
+
+        g_test_summary ("Recipients merge only when they are the same mailbox (RFC 5321 2.4, 4.1.2, 4.5.1)");
+        g_test_bug ("10");
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                g_autofree char *a = gsmtp_address_mailbox_key (cases[i].a);
+                g_autofree char *b = gsmtp_address_mailbox_key (cases[i].b);
+
+                g_assert_cmpint (g_str_equal (a, b), ==, cases[i].same);
+        }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -210,5 +283,7 @@ main (int argc, char **argv)
         g_test_add_func ("/command/tokenizer", test_command);
         g_test_add_func ("/sasl/decode", test_sasl);
         g_test_add_func ("/data-reader/end-and-unstuffing", test_data_reader);
+        g_test_add_func ("/proxy/v1", test_proxy);
+        g_test_add_func ("/address/mailbox-key", test_mailbox_key);
         return g_test_run ();
 }

@@ -379,6 +379,111 @@ test_proxy_listener (void)
 }
 
 static void
+setup_proxy_per_address (GSmtpServer *server, gpointer data)
+{
+        guint16 *port = data;
+        g_autoptr(GError) error = NULL;
+
+        g_object_set (server, "max-connections-per-address", 1, NULL);
+        g_assert_true (g_smtp_server_listen_inet (server, "127.0.0.1", 0, GSMTP_LISTEN_PROXY_PROTOCOL,
+                                                  port, &error));
+}
+
+static LineClient *
+proxied_client (guint16 port, const char *address, const char *expect)
+{
+        LineClient *lc = line_client_new (port);
+        g_autofree char *header = g_strdup_printf ("PROXY TCP4 %s 127.0.0.1 40000 25", address);
+
+        line_client_send (lc, header);
+        line_client_expect (lc, expect);
+        return lc;
+}
+
+static void
+test_per_address_proxy (void)
+{
+        guint16 proxy_port = 0;
+        TestServer *ts = test_server_new (setup_proxy_per_address, &proxy_port);
+        LineClient *a, *b, *c;
+
+        g_test_summary ("Behind a PROXY header, the per-address limit counts the client's address, taken and "
+                        "released under the same one: sessions one after another never get 421");
+        g_test_bug ("10");
+        for (guint i = 0; i < 4; i++) {
+                a = proxied_client (proxy_port, "203.0.113.9", "220 ");
+                line_client_chat (a, "QUIT", "221 ");
+                g_assert_true (line_client_closed (a));
+                line_client_free (a);
+        }
+        a = proxied_client (proxy_port, "203.0.113.9", "220 ");
+        b = proxied_client (proxy_port, "203.0.113.9", "421 4.7.0 Too many connections from your address");
+        c = proxied_client (proxy_port, "203.0.113.10", "220 ");
+        line_client_free (b);
+        line_client_free (c);
+        line_client_free (a);
+        test_server_free (ts);
+}
+
+/* Sends @text a byte at a time, a byte every 300 ms, until the server says
+ * something; returns that reply, or NULL when it said nothing. */
+static char *
+trickle (LineClient *lc, const char *text)
+{
+        GSocket *socket = g_socket_connection_get_socket (lc->conn);
+
+        for (const char *p = text; *p != '\0'; p++) {
+                line_client_send_raw (lc, p, 1);
+                if (g_socket_condition_timed_wait (socket, G_IO_IN, 300 * 1000, NULL, NULL))
+                        return line_client_reply (lc);
+        }
+        return NULL;
+}
+
+static void
+setup_slow_client (GSmtpServer *server, gpointer data)
+{
+        g_object_set (server, "idle-timeout", 2, "data-timeout", 2, NULL);
+}
+
+static void
+test_trickling_client (void)
+{
+        TestServer *ts = test_server_new (setup_slow_client, NULL);
+        LineClient *a = line_client_new (ts->port);
+        g_autofree char *reply = NULL;
+        g_autoptr(GString) lines = g_string_new (NULL);
+
+        g_test_summary ("The idle timeout is also the deadline for one command line, and data-timeout for a "
+                        "whole message: a client trickling a byte at a time is cut off like a silent one");
+        g_test_bug ("10");
+        line_client_expect (a, "220 ");
+        /* 40 bytes at 300 ms: 12 s of line, far past the 2 s deadline */
+        reply = trickle (a, "EHLO a.client.that.never.ends.its.line.test");
+        g_assert_nonnull (reply);
+        g_assert_true (g_str_has_prefix (reply, "421 4.4.2"));
+        g_assert_true (line_client_closed (a));
+        line_client_free (a);
+
+        /* in DATA: each line comes quickly enough, the message never ends */
+        a = line_client_new (ts->port);
+        line_client_expect (a, "220 ");
+        line_client_chat (a, "EHLO c.test", "250 ");
+        line_client_chat (a, "MAIL FROM:<a@x.test>", "250 ");
+        line_client_chat (a, "RCPT TO:<b@example.org>", "250 ");
+        line_client_chat (a, "DATA", "354 ");
+        for (guint i = 0; i < 40; i++)
+                g_string_append (lines, "line\r\n");
+        g_clear_pointer (&reply, g_free);
+        reply = trickle (a, lines->str);
+        g_assert_nonnull (reply);
+        g_assert_true (g_str_has_prefix (reply, "421 4.4.2"));
+        g_assert_null (test_server_pop (ts, 10));
+        line_client_free (a);
+        test_server_free (ts);
+}
+
+static void
 test_ipv6 (void)
 {
         g_autoptr(GSmtpServer) server = g_smtp_server_new ("mx.test");
@@ -414,6 +519,8 @@ main (int argc, char **argv)
         g_test_add_func ("/server/ipv6", test_ipv6);
         g_test_add_func ("/server/half-close", test_half_close);
         g_test_add_func ("/server/proxy-listener", test_proxy_listener);
+        g_test_add_func ("/server/per-address-proxy", test_per_address_proxy);
+        g_test_add_func ("/server/trickling-client", test_trickling_client);
         g_test_add_func ("/server/not-reading", test_not_reading);
         return g_test_run ();
 }

@@ -445,6 +445,81 @@ test_auth_failures (Fx *fx, gconstpointer unused)
         g_assert_cmpstr (out, ==, "535 5.7.8 Authentication credentials invalid\r\n421 4.7.0 Too many authentication failures\r\n");
 }
 
+static void
+test_auth_overlong_line (Fx *fx, gconstpointer unused)
+{
+        g_autoptr(GString) huge = g_string_new (NULL);
+
+        g_test_summary ("An overlong line inside an AUTH exchange gets 500 and ends the exchange: the next "
+                        "command is a command, not a SASL answer");
+        g_test_bug ("10");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
+        g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+        g_string_append_c_inline (huge, 'A');
+        while (huge->len < 4000)
+                g_string_append (huge, "QUFB");
+        g_string_append (huge, "\r\n");
+        fx_chat (fx, huge->str, "500 5.5.2 Line too long\r\n");
+        fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
+        /* and the same in pieces, the line's end coming later */
+        fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
+        g_string_truncate (huge, huge->len - 2);
+        fx_chat (fx, huge->str, "");
+        fx_chat (fx, "\r\nNOOP\r\n", "500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n");
+        /* a NUL inside an answer ends it too */
+        fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
+        gsmtp_session_feed (fx->session, (const guint8 *) "a\0b\r\nNOOP\r\n", 11);
+        fx_chat (fx, "", "500 5.5.2 Invalid character in command\r\n250 2.0.0 OK\r\n");
+}
+
+static void
+test_junk_commands (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("Past max-junk-commands, NOOP/RSET/VRFY/HELP count as errors, so a client idling with "
+                        "NOOPs is ended by the error budget; a delivered message starts the count again");
+        g_test_bug ("10");
+        g_object_set (fx->server, "max-junk-commands", 3, "max-errors", 2, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "NOOP\r\nRSET\r\nVRFY x\r\n", "250 *250 *252 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *250 *354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        fx_chat (fx, "NOOP\r\nNOOP\r\nNOOP\r\n", "250 *250 *250 *");
+        fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
+        fx_chat (fx, "HELP\r\n", "214 *\r\n421 4.7.0 Too many errors, closing connection\r\n");
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+}
+
+static GSmtpReply *
+refuse_connect_421 (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        return g_smtp_reply_new_code (421);
+}
+
+static GSmtpReply *
+refuse_helo_421 (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        return g_smtp_reply_new (421, "4.7.0", "Go away");
+}
+
+static void
+test_handler_421 (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("421 from any handler closes the session (RFC 5321 3.8)");
+        g_test_bug ("11");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_HELO, refuse_helo_421, NULL, NULL);
+        fx_start (fx);
+        g_free (fx_take (fx));
+        fx_chat (fx, "EHLO c.test\r\nNOOP\r\n", "421 4.7.0 Go away\r\n");
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+        gsmtp_session_free (fx->session);
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_CONNECT, refuse_connect_421, NULL, NULL);
+        fx_start (fx);
+        fx_chat (fx, "", "421 4.7.0 *");
+        g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
+}
+
 static GSmtpReply *
 defer_auth (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 {
@@ -671,6 +746,9 @@ main (int argc, char **argv)
         ADD ("auth", test_auth);
         ADD ("auth-failures", test_auth_failures);
         ADD ("auth-deferred-and-slow", test_auth_deferred_and_slow);
+        ADD ("auth-overlong-line", test_auth_overlong_line);
+        ADD ("junk-commands", test_junk_commands);
+        ADD ("handler-421", test_handler_421);
         ADD ("sync", test_sync);
         ADD ("shutdown", test_shutdown);
         ADD ("duplicates-and-spill", test_duplicates_and_spill);

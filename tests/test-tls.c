@@ -308,6 +308,72 @@ test_starttls_forgets (void)
 }
 
 static void
+setup_tls_insecure_auth (GSmtpServer *server, gpointer data)
+{
+        setup_tls (server, NULL);
+        g_object_set (server, "allow-insecure-auth", TRUE, NULL);
+}
+
+static char *
+tls_chat (GIOStream *tls, GDataInputStream *in, const char *line)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *wire = g_strconcat (line, "\r\n", NULL);
+        char *reply = NULL;
+
+        g_output_stream_write_all (g_io_stream_get_output_stream (tls), wire, strlen (wire), NULL, NULL, &error);
+        g_assert_no_error (error);
+        /* the last line of the reply */
+        for (;;) {
+                g_free (reply);
+                reply = g_data_input_stream_read_line (in, NULL, NULL, &error);
+                g_assert_nonnull (reply);
+                if (strlen (reply) < 4 || reply[3] != '-')
+                        return reply;
+        }
+}
+
+static void
+test_starttls_forgets_auth (void)
+{
+        TestServer *ts = test_server_new (setup_tls_insecure_auth, NULL);
+        LineClient *lc = line_client_new (ts->port);
+        g_autofree char *plain = g_base64_encode ((const guchar *) "\0user\0secret", 12);
+        g_autofree char *auth = g_strdup_printf ("AUTH PLAIN %s", plain);
+        g_autoptr(GIOStream) tls = NULL;
+        g_autoptr(GDataInputStream) in = NULL;
+        g_autofree char *reply = NULL;
+
+        g_test_summary ("RFC 3207 4.2: an AUTH done in cleartext is forgotten after STARTTLS: a man in the "
+                        "middle's AUTH cannot be credited to the encrypted session");
+        g_test_bug ("10");
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO c.test", "250 ");
+        line_client_chat (lc, auth, "235 ");
+        line_client_chat (lc, "STARTTLS", "220 2.0.0");
+        tls = tls_handshake (lc, NULL);
+        in = g_data_input_stream_new (g_io_stream_get_input_stream (tls));
+        g_data_input_stream_set_newline_type (in, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
+        reply = tls_chat (tls, in, "EHLO c.test");
+        g_assert_cmpstr (reply, ==, "250 AUTH PLAIN LOGIN");
+        g_free (reply);
+        reply = tls_chat (tls, in, "MAIL FROM:<user@example.org>");
+        g_assert_true (g_str_has_prefix (reply, "250 "));
+        g_free (reply);
+        /* not authenticated any more: relaying is refused */
+        reply = tls_chat (tls, in, "RCPT TO:<x@elsewhere.test>");
+        g_assert_true (g_str_has_prefix (reply, "550 5.7.1"));
+        g_free (reply);
+        reply = tls_chat (tls, in, "RSET");
+        g_free (reply);
+        /* and AUTH over TLS works: the cleartext one did not count */
+        reply = tls_chat (tls, in, auth);
+        g_assert_true (g_str_has_prefix (reply, "235 "));
+        line_client_free (lc);
+        test_server_free (ts);
+}
+
+static void
 test_require_tls (void)
 {
         TestServer *ts = test_server_new (setup_tls, GINT_TO_POINTER (1));
@@ -389,6 +455,7 @@ main (int argc, char **argv)
         g_test_add_func ("/tls/starttls-injection", test_starttls_injection);
         g_test_add_func ("/tls/require-tls", test_require_tls);
         g_test_add_func ("/tls/starttls-forgets", test_starttls_forgets);
+        g_test_add_func ("/tls/starttls-forgets-auth", test_starttls_forgets_auth);
         g_test_add_func ("/tls/client-certificate", test_client_certificate);
         g_test_add_func ("/tls/python-ssl", test_python_ssl);
         ret = g_test_run ();
