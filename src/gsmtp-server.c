@@ -526,6 +526,9 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
 static void
 g_smtp_server_init (GSmtpServer *self)
 {
+        /* GMime is ready before any message can arrive, whatever the
+         * application did (gsmtp_ensure_gmime() runs g_mime_init() once) */
+        gsmtp_ensure_gmime ();
         self->domains = g_ptr_array_new_with_free_func (g_free);
         g_ptr_array_add (self->domains, NULL);
         self->limits.max_line_length = GSMTP_DEFAULT_MAX_LINE_LENGTH;

@@ -429,7 +429,13 @@ static gboolean
 stage_deliver (gpointer data)
 {
         GSmtpStage *self = data;
-        GSmtpReply *reply = g_steal_pointer (&self->answer);
+        GSmtpReply *reply;
+
+        /* pairs with complete()'s store: the answer is seen whole, whatever
+         * thread stored it (and ThreadSanitizer sees that too) */
+        if (g_atomic_int_get (&self->state) != STAGE_COMPLETED)
+                return G_SOURCE_REMOVE;
+        reply = g_steal_pointer (&self->answer);
 
         if (self->done != NULL)
                 self->done (self, reply, self->session);
