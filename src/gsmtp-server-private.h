@@ -16,6 +16,11 @@ G_BEGIN_DECLS
 #define GSMTP_DEFAULT_MAX_AUTH_FAILURES    3
 #define GSMTP_DEFAULT_AUTH_FAILURE_DELAY   1000   /* ms; Postfix's error sleep is 1 s */
 #define GSMTP_DEFAULT_SPILL_THRESHOLD      (1024 * 1024)
+/* A handshake is two round trips and some public-key work: well under a
+ * second on a good link, a few seconds over a lossy one with TCP's
+ * retransmissions (1 + 2 + 4 + 8 s).  30 s lets those finish, and frees a
+ * silent client's slot ten times sooner than the idle timeout would. */
+#define GSMTP_DEFAULT_TLS_HANDSHAKE_TIMEOUT 30
 
 typedef struct {
         guint             max_line_length;
@@ -45,7 +50,8 @@ G_BEGIN_DECLS
 typedef struct _GSmtpConnection GSmtpConnection;
 guint8            *gsmtp_server_get_read_buffer (GSmtpServer *server, gsize *size);
 struct _GSmtpPoller *gsmtp_server_get_poller   (GSmtpServer *server);
-GTlsCertificate   *gsmtp_server_get_tls_certificate (GSmtpServer *server);
+struct _GSmtpTlsCredentials *gsmtp_server_get_tls_credentials (GSmtpServer *server);
+guint              gsmtp_server_get_tls_handshake_timeout (GSmtpServer *server);
 guint              gsmtp_server_get_idle_timeout (GSmtpServer *server);
 guint              gsmtp_server_get_data_timeout (GSmtpServer *server);
 void               gsmtp_server_connection_closed (GSmtpServer *server, GSmtpConnection *conn);
