@@ -27,11 +27,20 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 /* Warning alerts in a row that a handshake or a read goes on past: a peer that
  * sends only warnings is not talking TLS to us ("SSL Death Alert"). */
 #define WARNINGS_MAX 8
 /* The longest certificate chain sent or accepted: real chains have 2 to 4. */
 #define CHAIN_MAX 16
+/* GNUTLS_E_AGAIN with bytes still in the socket, in a row: GnuTLS says so after
+ * each post-handshake message (a TLS 1.3 KeyUpdate), and itself allows only
+ * 8 KeyUpdates a second; past this many the peer is only making us spin. */
+#define SPINS_MAX 64
 
 struct _GSmtpTlsCredentials {
         gatomicrefcount                  ref;
@@ -43,6 +52,9 @@ struct _GSmtpTlsCredentials {
 struct _GSmtpTlsSession {
         gnutls_session_t     session;
         GSmtpTlsCredentials *creds;     /* (owned): outlives the session that points to it */
+        int                  fd;
+        GSmtpTlsStatus       blocked;   /* WANT_READ or WANT_WRITE: recv() or send() said EAGAIN;
+                                         * OK: GnuTLS's EAGAIN came with bytes still there */
         gboolean             renegotiation_refused;
 };
 
@@ -177,6 +189,47 @@ gsmtp_tls_credentials_new (GTlsCertificate *certificate, const char *priority, G
 
 /* ---- one session ------------------------------------------------------------------ */
 
+/* GnuTLS's transport, so that its GNUTLS_E_AGAIN can be told apart: the
+ * socket really is empty (or full), or GnuTLS only handled a message that
+ * carried no data while more bytes wait.  With the poller edge-triggered the
+ * second must not wait for readiness: no new edge would come. */
+static ssize_t
+session_pull (gnutls_transport_ptr_t ptr, void *buf, size_t size)
+{
+        GSmtpTlsSession *self = ptr;
+        ssize_t n;
+
+        do
+                n = recv (self->fd, buf, size, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        self->blocked = GSMTP_TLS_WANT_READ;
+                gnutls_transport_set_errno (self->session, errno);
+        }
+        return n;
+}
+
+static ssize_t
+session_push (gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+        GSmtpTlsSession *self = ptr;
+        struct msghdr msg = { 0 };
+        ssize_t n;
+
+        msg.msg_iov = (struct iovec *) iov;
+        msg.msg_iovlen = iovcnt;
+        do
+                n = sendmsg (self->fd, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        self->blocked = GSMTP_TLS_WANT_WRITE;
+                gnutls_transport_set_errno (self->session, errno);
+        }
+        return n;
+}
+
 /* Over @fd, which is non-blocking (GSocket makes every socket so). */
 GSmtpTlsSession *
 gsmtp_tls_session_new (GSmtpTlsCredentials *creds, int fd, GError **error)
@@ -184,7 +237,7 @@ gsmtp_tls_session_new (GSmtpTlsCredentials *creds, int fd, GError **error)
         GSmtpTlsSession *self = g_new0 (GSmtpTlsSession, 1);
         int ret;
 
-        ret = gnutls_init (&self->session, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+        ret = gnutls_init (&self->session, GNUTLS_SERVER | GNUTLS_NONBLOCK);
         if (ret == GNUTLS_E_SUCCESS)
                 ret = gnutls_priority_set (self->session, creds->priority);
         if (ret == GNUTLS_E_SUCCESS)
@@ -205,7 +258,10 @@ gsmtp_tls_session_new (GSmtpTlsCredentials *creds, int fd, GError **error)
         gnutls_certificate_server_set_request (self->session, GNUTLS_CERT_REQUEST);
         /* the connection keeps the deadline (tls-handshake-timeout) */
         gnutls_handshake_set_timeout (self->session, 0);
-        gnutls_transport_set_int (self->session, fd);
+        self->fd = fd;
+        gnutls_transport_set_ptr (self->session, self);
+        gnutls_transport_set_pull_function (self->session, session_pull);
+        gnutls_transport_set_vec_push_function (self->session, session_push);
         return self;
 }
 
@@ -219,26 +275,22 @@ gsmtp_tls_session_free (GSmtpTlsSession *self)
         g_free (self);
 }
 
-static GSmtpTlsStatus
-session_would_block (GSmtpTlsSession *self)
-{
-        return gnutls_record_get_direction (self->session) == 1 ? GSMTP_TLS_WANT_WRITE : GSMTP_TLS_WANT_READ;
-}
-
 /* Runs the handshake as far as the bytes at hand allow. */
 GSmtpTlsStatus
 gsmtp_tls_session_handshake (GSmtpTlsSession *self, GError **error)
 {
-        guint warnings = 0;
+        guint warnings = 0, spins = 0;
 
         for (;;) {
-                int ret = gnutls_handshake (self->session);
+                int ret;
 
+                self->blocked = GSMTP_TLS_OK;
+                ret = gnutls_handshake (self->session);
                 if (ret == GNUTLS_E_SUCCESS)
                         return GSMTP_TLS_OK;
-                if (ret == GNUTLS_E_AGAIN)
-                        return session_would_block (self);
-                if (ret == GNUTLS_E_INTERRUPTED)
+                if ((ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) && self->blocked != GSMTP_TLS_OK)
+                        return self->blocked;
+                if ((ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) && ++spins < SPINS_MAX)
                         continue;
                 if (!gnutls_error_is_fatal (ret) && ++warnings < WARNINGS_MAX)
                         continue;
@@ -272,11 +324,13 @@ session_refuse_renegotiation (GSmtpTlsSession *self)
 gssize
 gsmtp_tls_session_recv (GSmtpTlsSession *self, guint8 *buf, gsize size, GSmtpTlsStatus *status)
 {
-        guint warnings = 0;
+        guint warnings = 0, spins = 0;
 
         for (;;) {
-                gssize n = gnutls_record_recv (self->session, buf, size);
+                gssize n;
 
+                self->blocked = GSMTP_TLS_OK;
+                n = gnutls_record_recv (self->session, buf, size);
                 *status = GSMTP_TLS_OK;
                 if (n > 0)
                         return n;
@@ -286,10 +340,17 @@ gsmtp_tls_session_recv (GSmtpTlsSession *self, guint8 *buf, gsize size, GSmtpTls
                 }
                 switch (n) {
                 case GNUTLS_E_AGAIN:
-                        *status = session_would_block (self);
-                        return -1;
                 case GNUTLS_E_INTERRUPTED:
-                        continue;
+                        if (self->blocked != GSMTP_TLS_OK) {
+                                *status = self->blocked;
+                                return -1;
+                        }
+                        /* a KeyUpdate or the like was handled: read on */
+                        if (++spins < SPINS_MAX)
+                                continue;
+                        g_debug ("TLS: the client sends only post-handshake messages; closing");
+                        *status = GSMTP_TLS_ERROR;
+                        return -1;
                 case GNUTLS_E_REHANDSHAKE:
                         if (session_refuse_renegotiation (self))
                                 continue;
@@ -314,20 +375,25 @@ gsmtp_tls_session_recv (GSmtpTlsSession *self, guint8 *buf, gsize size, GSmtpTls
 gssize
 gsmtp_tls_session_send (GSmtpTlsSession *self, const guint8 *data, gsize len, GSmtpTlsStatus *status)
 {
+        guint spins = 0;
+
         *status = GSMTP_TLS_OK;
         if (len == 0)
                 return 0;
         for (;;) {
-                gssize n = gnutls_record_send (self->session, data, len);
+                gssize n;
 
+                self->blocked = GSMTP_TLS_OK;
+                n = gnutls_record_send (self->session, data, len);
                 if (n >= 0)
                         return n;
-                if (n == GNUTLS_E_INTERRUPTED)
-                        continue;
-                if (n == GNUTLS_E_AGAIN) {
-                        *status = session_would_block (self);
+                if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && self->blocked != GSMTP_TLS_OK) {
+                        *status = self->blocked;
                         return -1;
                 }
+                /* after an interrupted send GnuTLS wants the same bytes again */
+                if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && ++spins < SPINS_MAX)
+                        continue;
                 g_debug ("TLS: %s", gnutls_strerror (n));
                 *status = GSMTP_TLS_ERROR;
                 return -1;
