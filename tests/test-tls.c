@@ -740,10 +740,11 @@ test_policy_renegotiation_openssl (void)
         g_assert_true (g_output_stream_write_all (in, "R\n", 2, NULL, NULL, NULL));
         g_assert_true (read_until (err, "RENEGOTIATING"));
         g_output_stream_write_all (in, "NOOP\n", 5, NULL, NULL, NULL);  /* fails once s_client gave up */
-        g_output_stream_close (in, NULL, NULL);
+        /* renegotiated, s_client would print the NOOP's reply; refused, it
+         * ends at the server's no_renegotiation alert */
         noop_answered = read_until (out, "250 2.0.0");
-        /* OpenSSL ends the session at the server's no_renegotiation alert */
-        g_assert_true (read_until (err, "") && !noop_answered);
+        g_output_stream_close (in, NULL, NULL);
+        g_assert_false (noop_answered);
         g_assert_true (g_subprocess_wait (proc, NULL, NULL));
         g_assert_false (g_subprocess_get_if_exited (proc) && g_subprocess_get_exit_status (proc) == 0);
         test_server_free (ts);
