@@ -391,7 +391,7 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 
 typedef struct {
         char   **listen, **listen_tls, **domains;
-        char    *hostname, *tls_cert, *tls_key, *auth_file, *maildir;
+        char    *hostname, *tls_cert, *tls_key, *tls_priority, *auth_file, *maildir;
         gboolean require_tls, allow_insecure_auth, json, proxy_protocol;
         int      max_connections, max_line, max_recipients, timeout, workers;
         gint64   max_size;
@@ -411,6 +411,8 @@ server_new (const Options *o, App *app)
                 g_smtp_server_set_domains (server, (const char *const *) o->domains);
         else
                 g_smtp_server_add_domain (server, g_smtp_server_get_hostname (server));
+        if (o->tls_priority != NULL && !g_smtp_server_set_tls_priority (server, o->tls_priority, &error))
+                die_usage ("%s", error->message);
         if (o->tls_cert != NULL && !g_smtp_server_set_tls_files (server, o->tls_cert, o->tls_key, &error))
                 die_usage ("cannot load the TLS certificate: %s", error->message);
         if (app->users != NULL)
@@ -518,6 +520,7 @@ main (int argc, char **argv)
                 { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.domains, "Local domain (repeatable; * relays all)", "DOMAIN" },
                 { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_cert, "PEM certificate chain", "FILE" },
                 { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "PEM private key", "FILE" },
+                { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &o.tls_priority, "TLS policy as a GnuTLS priority string", "STRING" },
                 { "require-tls", 0, 0, G_OPTION_ARG_NONE, &o.require_tls, "Refuse MAIL before STARTTLS", NULL },
                 { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &o.auth_file, "user:password lines; enables AUTH", "FILE" },
                 { "allow-insecure-auth", 0, 0, G_OPTION_ARG_NONE, &o.allow_insecure_auth, "Offer AUTH without TLS", NULL },
@@ -552,6 +555,8 @@ main (int argc, char **argv)
                 die_usage ("--listen-tls needs --tls-cert and --tls-key");
         if (o.require_tls && o.tls_cert == NULL)
                 die_usage ("--require-tls needs --tls-cert and --tls-key");
+        if (o.tls_priority != NULL && o.tls_cert == NULL)
+                die_usage ("--tls-priority needs --tls-cert and --tls-key");
         if (o.listen == NULL)
                 o.listen = g_strsplit ("127.0.0.1:2525", ",", -1);
         if (o.auth_file != NULL)
@@ -613,6 +618,7 @@ main (int argc, char **argv)
         g_free (o.hostname);
         g_free (o.tls_cert);
         g_free (o.tls_key);
+        g_free (o.tls_priority);
         g_free (o.auth_file);
         g_free (o.maildir);
         return 0;

@@ -1,17 +1,21 @@
 /* gsmtp-connection.c — one client socket: reads, writes, timeouts, TLS upgrade.
  * Owns: moving bytes between the socket and the session, without blocking the
  * main loop and without a buffer per idle connection (reads go to the host's
- * shared buffer when the socket is readable); the idle, line, write and DATA
- * deadlines; STARTTLS and implicit TLS handshakes; the PROXY header, which
- * comes before any session; counting the client's address against the
- * per-address limit under the address the session ends up with.
- * Not: the protocol (gsmtp-session.c), accepting (gsmtp-server.c).
+ * shared buffer when the socket is readable); the idle, line, write, DATA and
+ * TLS handshake deadlines; when STARTTLS and implicit TLS handshakes step; the
+ * PROXY header, which comes before any session; counting the client's address
+ * against the per-address limit under the address the session ends up with.
+ * Plain and TLS sessions take the same path: the host's poller says the socket
+ * is ready, and recv()/send() or GnuTLS's record functions move the bytes.
+ * Not: the protocol (gsmtp-session.c), accepting (gsmtp-server.c), GnuTLS
+ * itself (gsmtp-tls-server.c), the PROXY header's grammar (gsmtp-proxy.c).
  * RFC 5321 4.5.3.2 (timeouts), RFC 3207, RFC 8314, HAProxy's PROXY protocol. */
 #include "config.h"
 #include "gsmtp-connection.h"
 #include "gsmtp-session.h"
 #include "gsmtp-poller.h"
 #include "gsmtp-proxy.h"
+#include "gsmtp-tls-server.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -23,7 +27,7 @@ typedef enum {
         WAIT_NONE,
         WAIT_READ,              /* for the client's bytes: the idle timer runs */
         WAIT_WRITE,             /* for room to write: the same timer, as a write timeout */
-        WAIT_HANDSHAKE,
+        WAIT_HANDSHAKE,         /* for the TLS handshake: its own deadline, set once */
         WAIT_APPLICATION,       /* a deferred stage: no timer, the application decides */
 } WaitKind;
 
@@ -31,32 +35,32 @@ struct _GSmtpConnection {
         gatomicrefcount    ref;
         GSmtpConnectionHost *host;      /* (unowned) (nullable): owns the connection; NULL once closed */
         GSocketConnection *socket;      /* (owned) */
-        GIOStream         *stream;      /* (owned): @socket, or the TLS connection over it */
+        GSmtpTlsSession   *tls;         /* (owned) (nullable): from STARTTLS or implicit TLS on */
         GSmtpSession      *session;     /* (owned) (nullable): NULL while the PROXY header is awaited */
-        GSmtpPeer         *peer;        /* (owned): the socket's view, until a session exists */
+        GSmtpPeer         *peer;        /* (owned): the socket's view, or the PROXY header's */
         char              *counted;     /* (owned) (nullable): the address counted against
                                          * the per-address limit, to release the same one */
         gboolean           implicit_tls;
         gboolean           expect_proxy;
         guint              idle_timeout;        /* s; 0: none */
         guint              data_timeout;        /* s */
+        guint              handshake_timeout;   /* s */
 
         GBytes            *output;      /* (owned) (nullable): being written */
         gsize              output_off;
 
         WaitKind           wait;
-        GSource           *io_source;   /* (owned) (nullable): TLS streams' pollable source */
-        GSmtpWatch        *watch;       /* (owned) (nullable): plain sockets, in the server's poller */
-        int                fd;          /* plain sockets, until TLS starts; -1 then */
-        gboolean           maybe_unread; /* bytes may wait in the socket: the poller is
-                                          * edge-triggered, so read before waiting */
+        GSmtpWatch        *watch;       /* (owned) (nullable): the socket in the server's poller */
+        int                fd;
+        gboolean           handshaking; /* @tls exists, its handshake is not done */
+        gboolean           maybe_unread; /* bytes may wait in the socket or in GnuTLS: the
+                                          * poller is edge-triggered, so read before waiting */
         gboolean           peer_hup;    /* the peer shut down its side: read to the end */
         gint64             deadline;    /* monotonic µs of the idle / write / DATA / handshake
                                          * timeout; 0: none.  The server's one-second tick
                                          * checks it, so no connection owns a timer source */
         gint64             data_deadline; /* monotonic; 0 outside DATA */
         gint64             line_deadline; /* monotonic; 0 unless part of a command line came */
-        GCancellable      *cancellable; /* (owned): the handshake */
 
         gboolean           in_pump;
         gboolean           pump_again;
@@ -77,15 +81,10 @@ gsmtp_connection_unref (GSmtpConnection *self)
 {
         if (!g_atomic_ref_count_dec (&self->ref))
                 return;
-        if (self->io_source != NULL) {
-                g_source_destroy (self->io_source);
-                g_source_unref (self->io_source);
-        }
         g_clear_pointer (&self->watch, gsmtp_watch_remove);
+        g_clear_pointer (&self->tls, gsmtp_tls_session_free);
         g_clear_pointer (&self->session, gsmtp_session_free);
         g_clear_pointer (&self->output, g_bytes_unref);
-        g_object_unref (self->cancellable);
-        g_object_unref (self->stream);
         g_object_unref (self->socket);
         g_object_unref (self->peer);
         g_free (self->counted);
@@ -97,10 +96,6 @@ connection_clear_io_source (GSmtpConnection *self)
 {
         if (self->watch != NULL)
                 gsmtp_watch_set (self->watch, 0);
-        if (self->io_source != NULL) {
-                g_source_destroy (self->io_source);
-                g_clear_pointer (&self->io_source, g_source_unref);
-        }
 }
 
 static void
@@ -115,9 +110,12 @@ connection_close (GSmtpConnection *self)
         connection_clear_io_source (self);
         g_clear_pointer (&self->watch, gsmtp_watch_remove);
         self->deadline = 0;
-        g_cancellable_cancel (self->cancellable);
-        /* Close the socket itself: a TLS close_notify could block on a client
-         * that no longer reads. */
+        /* close_notify only when nothing is stuck in the socket, and only as
+         * far as the socket takes it now: a client that no longer reads
+         * cannot hold the close up */
+        if (self->tls != NULL && !self->handshaking && self->output == NULL)
+                gsmtp_tls_session_bye (self->tls);
+        g_clear_pointer (&self->tls, gsmtp_tls_session_free);
         socket = g_socket_connection_get_socket (self->socket);
         g_socket_close (socket, NULL);
         if (self->session != NULL)
@@ -218,40 +216,16 @@ gsmtp_connection_check_timeout (GSmtpConnection *self, gint64 now)
         }
 }
 
-static gboolean
-connection_io_ready (GObject *stream, gpointer data)
-{
-        GSmtpConnection *self = data;
-
-        g_clear_pointer (&self->io_source, g_source_unref);
-        self->wait = WAIT_NONE;
-        connection_pump (self);
-        return G_SOURCE_REMOVE;
-}
-
+/* Waits in the server's poller for @condition; @wait says which deadline runs.
+ * TLS may need to write while reading (a key update) or the reverse. */
 static void
-connection_wait (GSmtpConnection *self, WaitKind wait)
+connection_wait (GSmtpConnection *self, WaitKind wait, GIOCondition condition)
 {
-        GSource *source;
-
-        if (self->fd >= 0) {
-                /* plain TCP: the server's poller, armed once */
-                gsmtp_watch_set (self->watch, wait == WAIT_READ ? G_IO_IN : G_IO_OUT);
-                connection_arm_timer (self, wait);
-                return;
-        }
-        connection_clear_io_source (self);
-        if (wait == WAIT_READ)
-                source = g_pollable_input_stream_create_source (
-                        G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (self->stream)), NULL);
-        else
-                source = g_pollable_output_stream_create_source (
-                        G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (self->stream)), NULL);
-        g_source_set_callback (source, (GSourceFunc) (GCallback) connection_io_ready, self, NULL);
-        g_source_attach (source, self->host->session.context);
-        self->io_source = source;
+        gsmtp_watch_set (self->watch, condition);
         connection_arm_timer (self, wait);
 }
+
+static void connection_handshake_step (GSmtpConnection *self);
 
 static void
 connection_fd_ready (gpointer data, GIOCondition condition)
@@ -263,53 +237,66 @@ connection_fd_ready (gpointer data, GIOCondition condition)
         self->maybe_unread = TRUE;
         if (condition & G_IO_HUP)
                 self->peer_hup = TRUE;
+        if (self->handshaking) {
+                gsmtp_connection_ref (self);
+                connection_handshake_step (self);
+                gsmtp_connection_unref (self);
+                return;
+        }
         if (self->wait == WAIT_APPLICATION)
                 return;         /* the session is not reading; it reads when it goes on */
         self->wait = WAIT_NONE;
         connection_pump (self);
 }
 
-/* Plain sockets are read and written with recv()/send() straight away: no
- * GError for every EAGAIN, no source allocated for every wait.  TLS goes
- * through GIO's pollable streams.  Returns -1 with *would_block, or -1 for an
- * error, or the count. */
-static gssize
-connection_read (GSmtpConnection *self, guint8 *buf, gsize size, gboolean *would_block)
+static GIOCondition
+tls_status_condition (GSmtpTlsStatus status)
 {
-        g_autoptr(GError) error = NULL;
+        return status == GSMTP_TLS_WANT_READ ? G_IO_IN : status == GSMTP_TLS_WANT_WRITE ? G_IO_OUT : 0;
+}
+
+/* recv()/send() on plain sockets, GnuTLS's records on TLS ones, both straight
+ * away: no GError for every EAGAIN, no source allocated for every wait.
+ * Returns the count, 0 at the end of the stream, or -1 with *blocked (what
+ * to wait for) or -1 for an error. */
+static gssize
+connection_read (GSmtpConnection *self, guint8 *buf, gsize size, GIOCondition *blocked)
+{
+        GSmtpTlsStatus status;
         gssize n;
 
-        *would_block = FALSE;
-        if (self->fd >= 0) {
-                do
-                        n = recv (self->fd, buf, size, 0);
-                while (n < 0 && errno == EINTR);
-                *would_block = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        *blocked = 0;
+        if (self->tls != NULL) {
+                n = gsmtp_tls_session_recv (self->tls, buf, size, &status);
+                *blocked = tls_status_condition (status);
                 return n;
         }
-        n = g_pollable_input_stream_read_nonblocking (
-                G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (self->stream)), buf, size, NULL, &error);
-        *would_block = n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        do
+                n = recv (self->fd, buf, size, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                *blocked = G_IO_IN;
         return n;
 }
 
+/* With TLS, after a block the same bytes must be offered again: the pump does. */
 static gssize
-connection_write (GSmtpConnection *self, const guint8 *data, gsize len, gboolean *would_block)
+connection_write (GSmtpConnection *self, const guint8 *data, gsize len, GIOCondition *blocked)
 {
-        g_autoptr(GError) error = NULL;
+        GSmtpTlsStatus status;
         gssize n;
 
-        *would_block = FALSE;
-        if (self->fd >= 0) {
-                do
-                        n = send (self->fd, data, len, MSG_NOSIGNAL);
-                while (n < 0 && errno == EINTR);
-                *would_block = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        *blocked = 0;
+        if (self->tls != NULL) {
+                n = gsmtp_tls_session_send (self->tls, data, len, &status);
+                *blocked = tls_status_condition (status);
                 return n;
         }
-        n = g_pollable_output_stream_write_nonblocking (
-                G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (self->stream)), data, len, NULL, &error);
-        *would_block = n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        do
+                n = send (self->fd, data, len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                *blocked = G_IO_OUT;
         return n;
 }
 
@@ -323,12 +310,14 @@ connection_pump_once (GSmtpConnection *self)
         guint reads = 0;
         gboolean just_replied = FALSE;
 
+        if (self->handshaking)
+                return;         /* the handshake steps on its own (connection_handshake_step) */
         if (self->expect_proxy) {
                 connection_read_proxy (self);
                 return;
         }
         for (;;) {
-                gboolean would_block;
+                GIOCondition blocked;
                 gsize bufsize;
                 guint8 *buf;
                 gssize n;
@@ -346,9 +335,9 @@ connection_pump_once (GSmtpConnection *self)
                         const guint8 *data = g_bytes_get_data (self->output, &size);
 
                         n = connection_write (self, data + self->output_off, size - self->output_off,
-                                              &would_block);
-                        if (n < 0 && would_block) {
-                                connection_wait (self, WAIT_WRITE);
+                                              &blocked);
+                        if (n < 0 && blocked != 0) {
+                                connection_wait (self, WAIT_WRITE, blocked);
                                 return;
                         }
                         if (n < 0) {
@@ -390,23 +379,29 @@ connection_pump_once (GSmtpConnection *self)
                 /* A client that waited for this reply has not answered it yet,
                  * and the socket was empty when last read: wait for the poller
                  * instead of a read() that says EAGAIN. */
-                if (just_replied && !self->maybe_unread && self->fd >= 0) {
-                        connection_wait (self, WAIT_READ);
+                if (just_replied && !self->maybe_unread &&
+                    (self->tls == NULL || !gsmtp_tls_session_has_pending (self->tls))) {
+                        connection_wait (self, WAIT_READ, G_IO_IN);
                         return;
                 }
                 if (reads++ == PUMP_READS_MAX) {
                         /* fairness: other connections first, then this one again */
-                        connection_wait (self, WAIT_READ);
+                        connection_wait (self, WAIT_READ, G_IO_IN);
                         if (self->watch != NULL)
                                 gsmtp_watch_again (self->watch);
                         return;
                 }
                 buf = self->host->funcs->read_buffer (self->host, &bufsize);
-                n = connection_read (self, buf, bufsize, &would_block);
-                /* a short read emptied the socket; a full one may not have */
-                self->maybe_unread = self->peer_hup || (n > 0 && (gsize) n == bufsize);
-                if (n < 0 && would_block) {
-                        connection_wait (self, WAIT_READ);
+                n = connection_read (self, buf, bufsize, &blocked);
+                /* A short read emptied the socket; a full one may not have.
+                 * GnuTLS takes one record at a time from the socket, so after
+                 * any TLS read more records may wait there, or decrypted bytes
+                 * in GnuTLS (gnutls_record_check_pending): neither brings an
+                 * edge of its own. */
+                self->maybe_unread = self->peer_hup ||
+                                     (n > 0 && ((gsize) n == bufsize || self->tls != NULL));
+                if (n < 0 && blocked != 0) {
+                        connection_wait (self, WAIT_READ, blocked);
                         return;
                 }
                 if (n <= 0) {
@@ -460,82 +455,66 @@ connection_session_peer_changed (gpointer data, GSmtpPeer *peer)
 
 /* ---- TLS ------------------------------------------------------------------------ */
 
-static gboolean
-connection_accept_client_certificate (GTlsConnection *conn, GTlsCertificate *cert,
-                                      GTlsCertificateFlags errors, gpointer data)
-{
-        /* The certificate is shown to the application, which decides what it
-         * is worth; the handshake does not fail over it. */
-        return TRUE;
-}
-
+/* Steps the handshake as far as the client's bytes allow, from the poller like
+ * any read: a client that stops mid-handshake costs its socket and its GnuTLS
+ * session until tls-handshake-timeout, never a thread. */
 static void
-connection_handshake_done (GObject *source, GAsyncResult *result, gpointer data)
+connection_handshake_step (GSmtpConnection *self)
 {
-        GSmtpConnection *self = data;
-        GTlsConnection *tls = G_TLS_CONNECTION (source);
         g_autoptr(GError) error = NULL;
-        g_autofree char *version = NULL;
-        g_autofree char *cipher = NULL;
-        const char *proto;
+        g_autoptr(GTlsCertificate) client_cert = NULL;
+        GSmtpTlsStatus status = gsmtp_tls_session_handshake (self->tls, &error);
 
-        if (!g_tls_connection_handshake_finish (tls, result, &error) || self->closed) {
-                if (!self->closed) {
-                        g_debug ("%s TLS handshake failed: %s",
-                                 g_smtp_peer_get_session_id (gsmtp_session_get_peer (self->session)),
-                                 error->message);
-                        connection_close (self);
-                }
-                g_object_unref (tls);
-                gsmtp_connection_unref (self);
+        if (status == GSMTP_TLS_WANT_READ || status == GSMTP_TLS_WANT_WRITE) {
+                gsmtp_watch_set (self->watch, tls_status_condition (status));
+                return;         /* the deadline set at the start runs on */
+        }
+        if (status != GSMTP_TLS_OK) {
+                g_debug ("%s TLS handshake failed: %s",
+                         g_smtp_peer_get_session_id (gsmtp_session_get_peer (self->session)),
+                         error != NULL ? error->message : "end of stream");
+                connection_close (self);
                 return;
         }
-        g_set_object (&self->stream, G_IO_STREAM (tls));
-        g_object_unref (tls);
-        switch (g_tls_connection_get_protocol_version (tls)) {
-        case G_TLS_PROTOCOL_VERSION_TLS_1_0: proto = "TLSv1"; break;
-        case G_TLS_PROTOCOL_VERSION_TLS_1_1: proto = "TLSv1.1"; break;
-        case G_TLS_PROTOCOL_VERSION_TLS_1_2: proto = "TLSv1.2"; break;
-        case G_TLS_PROTOCOL_VERSION_TLS_1_3: proto = "TLSv1.3"; break;
-        default: proto = "TLS"; break;
-        }
-        version = g_strdup (proto);
-        cipher = g_tls_connection_get_ciphersuite_name (tls);      /* (transfer full) */
-        gsmtp_session_tls_started (self->session, version, cipher,
-                                   g_tls_connection_get_peer_certificate (tls));
+        self->handshaking = FALSE;
         self->wait = WAIT_NONE;
+        self->deadline = 0;
+        /* the client's first command may have come with its Finished */
+        self->maybe_unread = TRUE;
+        client_cert = gsmtp_tls_session_get_peer_certificate (self->tls);
+        gsmtp_session_tls_started (self->session, gsmtp_tls_session_get_version (self->tls),
+                                   gsmtp_tls_session_get_cipher (self->tls), client_cert);
         if (self->implicit_tls) {
                 self->implicit_tls = FALSE;
                 gsmtp_session_start (self->session);
         }
         connection_pump (self);
-        gsmtp_connection_unref (self);
 }
 
 static void
 connection_start_tls (GSmtpConnection *self)
 {
         g_autoptr(GError) error = NULL;
-        GIOStream *tls;
+        GSmtpTlsCredentials *creds = self->host->funcs->tls_credentials (self->host);
 
         connection_clear_io_source (self);
-        self->fd = -1;          /* from now on every byte goes through the TLS stream */
-        g_clear_pointer (&self->watch, gsmtp_watch_remove);
-        tls = g_tls_server_connection_new (G_IO_STREAM (self->socket),
-                                           self->host->funcs->tls_certificate (self->host), &error);
-        if (tls == NULL) {
-                g_warning ("gsmtp: cannot start TLS: %s", error->message);
+        if (creds != NULL)
+                self->tls = gsmtp_tls_session_new (creds, self->fd, &error);
+        if (self->tls == NULL) {
+                g_warning ("gsmtp: cannot start TLS: %s",
+                           error != NULL ? error->message : "the server has no usable certificate");
                 connection_close (self);
                 return;
         }
-        /* Ask for a client certificate, require none (RFC 3207 4.1). */
-        g_object_set (tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUESTED, NULL);
-        g_signal_connect (tls, "accept-certificate",
-                          G_CALLBACK (connection_accept_client_certificate), NULL);
-        connection_arm_timer (self, WAIT_HANDSHAKE);
-        g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
-                                          self->cancellable, connection_handshake_done,
-                                          gsmtp_connection_ref (self));
+        /* its own deadline, not the idle timeout: set once, not renewed by
+         * each byte of a handshake that trickles */
+        self->handshaking = TRUE;
+        self->wait = WAIT_HANDSHAKE;
+        self->deadline = g_get_monotonic_time () +
+                         (gint64) self->handshake_timeout * G_USEC_PER_SEC;
+        gsmtp_connection_ref (self);
+        connection_handshake_step (self);
+        gsmtp_connection_unref (self);
 }
 
 /* ---- the PROXY header ------------------------------------------------------------ */
@@ -581,7 +560,7 @@ connection_read_proxy (GSmtpConnection *self)
                 n = recv (self->fd, buf, sizeof buf, MSG_PEEK);
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                connection_wait (self, WAIT_READ);
+                connection_wait (self, WAIT_READ, G_IO_IN);
                 return;
         }
         if (n <= 0) {
@@ -591,7 +570,7 @@ connection_read_proxy (GSmtpConnection *self)
         status = gsmtp_proxy_parse (buf, n, &header);
         if (status == GSMTP_PROXY_NEED_MORE && !self->peer_hup) {
                 /* edge-triggered: the next bytes bring a new edge */
-                connection_wait (self, WAIT_READ);
+                connection_wait (self, WAIT_READ, G_IO_IN);
                 return;
         }
         if (status != GSMTP_PROXY_OK) {
@@ -631,13 +610,12 @@ gsmtp_connection_new (GSmtpConnectionHost *host, GSocketConnection *socket, GSmt
         g_atomic_ref_count_init (&self->ref);
         self->host = host;
         self->socket = g_object_ref (socket);
-        self->stream = G_IO_STREAM (g_object_ref (socket));
         self->implicit_tls = (flags & GSMTP_CONNECTION_IMPLICIT_TLS) != 0;
         self->expect_proxy = (flags & GSMTP_CONNECTION_PROXY) != 0;
         self->idle_timeout = host->session.limits->idle_timeout;
         self->data_timeout = host->session.limits->data_timeout;
+        self->handshake_timeout = host->session.limits->tls_handshake_timeout;
         self->peer = gsmtp_peer_new (remote, local);
-        self->cancellable = g_cancellable_new ();
         self->fd = g_socket_get_fd (g_socket_connection_get_socket (socket));
         self->watch = gsmtp_poller_watch (host->funcs->poller (host), self->fd,
                                           connection_fd_ready, self);

@@ -9,12 +9,14 @@ G_BEGIN_DECLS
 typedef struct _GSmtpConnection GSmtpConnection;
 typedef struct _GSmtpConnectionHost GSmtpConnectionHost;
 struct _GSmtpPoller;
+struct _GSmtpTlsCredentials;
 
 /* What a connection needs from whoever accepted it (gsmtp-server.c). */
 typedef struct {
         guint8              *(*read_buffer)     (GSmtpConnectionHost *host, gsize *size);
         struct _GSmtpPoller *(*poller)          (GSmtpConnectionHost *host);
-        GTlsCertificate     *(*tls_certificate) (GSmtpConnectionHost *host);
+        /* (nullable): NULL when TLS is not configured or the certificate unusable */
+        struct _GSmtpTlsCredentials *(*tls_credentials) (GSmtpConnectionHost *host);
         /* Counts one more session from @address; FALSE (and nothing counted)
          * past the per-address limit. */
         gboolean             (*admit_address)   (GSmtpConnectionHost *host, const char *address);

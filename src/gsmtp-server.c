@@ -11,6 +11,7 @@
 #include "gsmtp-connection.h"
 #include "gsmtp-address.h"
 #include "gsmtp-poller.h"
+#include "gsmtp-tls-server.h"
 
 #include <errno.h>
 #include <string.h>
@@ -40,6 +41,9 @@ struct _GSmtpServer {
         guint            max_connections;
         guint            max_connections_per_address;
         GTlsCertificate *tls_certificate;       /* (owned) (nullable) */
+        char            *tls_priority;          /* (owned): a GnuTLS priority string */
+        GSmtpTlsCredentials *tls_credentials;   /* (owned) (nullable): built from the two above;
+                                                 * NULL when the certificate is unusable */
         GPtrArray       *xclient_networks;      /* (owned) (element-type GInetAddressMask) */
         Handler          handlers[GSMTP_STAGE_DATA + 1];
 
@@ -78,6 +82,8 @@ enum {
         PROP_SPILL_THRESHOLD,
         PROP_PROTOCOL_LOG,
         PROP_TLS_CERTIFICATE,
+        PROP_TLS_PRIORITY,
+        PROP_TLS_HANDSHAKE_TIMEOUT,
         N_PROPS
 };
 
@@ -187,6 +193,7 @@ g_smtp_server_dispose (GObject *object)
                 memset (&self->handlers[i], 0, sizeof (Handler));
         }
         g_clear_object (&self->tls_certificate);
+        g_clear_pointer (&self->tls_credentials, gsmtp_tls_credentials_unref);
         g_ptr_array_set_size (self->xclient_networks, 0);
         G_OBJECT_CLASS (g_smtp_server_parent_class)->dispose (object);
 }
@@ -197,6 +204,7 @@ g_smtp_server_finalize (GObject *object)
         GSmtpServer *self = GSMTP_SERVER (object);
 
         g_free (self->hostname);
+        g_free (self->tls_priority);
         g_ptr_array_unref (self->domains);
         g_hash_table_unref (self->connections);
         g_hash_table_unref (self->per_address);
@@ -233,6 +241,8 @@ g_smtp_server_get_property (GObject *object, guint prop_id, GValue *value, GPara
         case PROP_SPILL_THRESHOLD: g_value_set_uint64 (value, self->limits.spill_threshold); break;
         case PROP_PROTOCOL_LOG: g_value_set_boolean (value, self->limits.protocol_log); break;
         case PROP_TLS_CERTIFICATE: g_value_set_object (value, self->tls_certificate); break;
+        case PROP_TLS_PRIORITY: g_value_set_string (value, self->tls_priority); break;
+        case PROP_TLS_HANDSHAKE_TIMEOUT: g_value_set_uint (value, self->limits.tls_handshake_timeout); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
 }
@@ -264,6 +274,14 @@ g_smtp_server_set_property (GObject *object, guint prop_id, const GValue *value,
         case PROP_SPILL_THRESHOLD: SET_UINT (self->limits.spill_threshold, g_value_get_uint64 (value)); break;
         case PROP_PROTOCOL_LOG: SET_UINT (self->limits.protocol_log, g_value_get_boolean (value)); break;
         case PROP_TLS_CERTIFICATE: g_smtp_server_set_tls_certificate (self, g_value_get_object (value)); break;
+        case PROP_TLS_PRIORITY: {
+                g_autoptr(GError) error = NULL;
+
+                if (!g_smtp_server_set_tls_priority (self, g_value_get_string (value), &error))
+                        g_warning ("gsmtp: %s; the TLS policy is unchanged", error->message);
+                break;
+        }
+        case PROP_TLS_HANDSHAKE_TIMEOUT: SET_UINT (self->limits.tls_handshake_timeout, g_value_get_uint (value)); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
 }
@@ -478,6 +496,38 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         props[PROP_TLS_CERTIFICATE] = g_param_spec_object ("tls-certificate", NULL,
                    "Certificate and key for STARTTLS and implicit TLS", G_TYPE_TLS_CERTIFICATE,
                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        /**
+         * GSmtpServer:tls-priority:
+         *
+         * The TLS policy of STARTTLS and implicit TLS, as a GnuTLS priority
+         * string (see GnuTLS's "Priority strings").  The default allows TLS 1.2
+         * and 1.3 only, forward-secret key exchange only (ECDHE, DHE), the
+         * server's cipher order:
+         * `NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:%SERVER_PRECEDENCE`.
+         * Renegotiation asked for by the client is always refused.  Setting
+         * %NULL restores the default; a string GnuTLS does not understand is
+         * refused with a warning and the policy stays as it was (use
+         * g_smtp_server_set_tls_priority() to get the error).  Sessions already
+         * encrypted keep the policy they started with.
+         *
+         * Since: 0.2
+         */
+        props[PROP_TLS_PRIORITY] = g_param_spec_string ("tls-priority", NULL,
+                   "TLS policy as a GnuTLS priority string", GSMTP_DEFAULT_TLS_PRIORITY,
+                   G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+        /**
+         * GSmtpServer:tls-handshake-timeout:
+         *
+         * Seconds a client has to complete the TLS handshake, after STARTTLS
+         * or from the connection on an implicit TLS listener; then the
+         * connection is closed.  A handshake waiting for its client costs a
+         * socket and a little memory, never a thread.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_TLS_HANDSHAKE_TIMEOUT, "tls-handshake-timeout",
+                   "Seconds a client has to complete the TLS handshake",
+                   1, G_MAXUINT / G_USEC_PER_SEC, GSMTP_DEFAULT_TLS_HANDSHAKE_TIMEOUT);
         g_object_class_install_properties (object_class, N_PROPS, props);
 
         /**
@@ -547,6 +597,8 @@ g_smtp_server_init (GSmtpServer *self)
         self->host.session.funcs = &server_session_funcs;
         self->host.session.limits = &self->limits;
         self->host.funcs = &server_connection_funcs;
+        self->tls_priority = g_strdup (GSMTP_DEFAULT_TLS_PRIORITY);
+        self->limits.tls_handshake_timeout = GSMTP_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
         self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                                    (GDestroyNotify) gsmtp_connection_unref, NULL);
         self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -776,21 +828,84 @@ g_smtp_server_set_handler (GSmtpServer *self, GSmtpStageKind kind, GSmtpStageHan
                 old.destroy (old.user_data);
 }
 
+/* The GnuTLS credentials for a certificate and a policy are built once, here,
+ * not per connection; connections hold a reference to the ones they started
+ * with, so changing either affects only later handshakes. */
+static void
+server_replace_tls (GSmtpServer *self, GTlsCertificate *certificate, GSmtpTlsCredentials *creds)
+{
+        g_clear_pointer (&self->tls_credentials, gsmtp_tls_credentials_unref);
+        self->tls_credentials = creds;
+        if (g_set_object (&self->tls_certificate, certificate))
+                g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TLS_CERTIFICATE]);
+}
+
 /**
  * g_smtp_server_set_tls_certificate:
  * @self: a server
- * @certificate: (nullable): certificate with its private key
+ * @certificate: (nullable): certificate with its private key, and the chain
+ *   of issuers to send with it
  *
- * Enables STARTTLS and implicit TLS listeners.
+ * Enables STARTTLS and implicit TLS listeners.  The key must be readable as
+ * PEM (#GTlsCertificate:private-key-pem): a certificate whose key cannot be
+ * read gets a warning, and STARTTLS stays off.
  *
  * Since: 0.1
  */
 void
 g_smtp_server_set_tls_certificate (GSmtpServer *self, GTlsCertificate *certificate)
 {
+        g_autoptr(GError) error = NULL;
+        GSmtpTlsCredentials *creds = NULL;
+
         g_return_if_fail (GSMTP_IS_SERVER (self));
-        if (g_set_object (&self->tls_certificate, certificate))
-                g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TLS_CERTIFICATE]);
+        g_return_if_fail (certificate == NULL || G_IS_TLS_CERTIFICATE (certificate));
+        if (certificate != NULL && certificate == self->tls_certificate && self->tls_credentials != NULL)
+                return;
+        if (certificate != NULL) {
+                creds = gsmtp_tls_credentials_new (certificate, self->tls_priority, &error);
+                if (creds == NULL)
+                        g_warning ("gsmtp: %s; STARTTLS and implicit TLS stay off", error->message);
+        }
+        server_replace_tls (self, certificate, creds);
+}
+
+/**
+ * g_smtp_server_set_tls_priority:
+ * @self: a server
+ * @priority: (nullable): a GnuTLS priority string, or %NULL for the default
+ * @error: return location for a #GError
+ *
+ * Sets #GSmtpServer:tls-priority, the TLS versions, key exchanges and ciphers
+ * the server accepts, after checking that GnuTLS understands @priority.
+ *
+ * Returns: %TRUE when @priority was valid and is now the policy
+ *
+ * Since: 0.2
+ */
+gboolean
+g_smtp_server_set_tls_priority (GSmtpServer *self, const char *priority, GError **error)
+{
+        GSmtpTlsCredentials *creds = NULL;
+
+        g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
+        if (priority == NULL)
+                priority = GSMTP_DEFAULT_TLS_PRIORITY;
+        if (g_str_equal (priority, self->tls_priority))
+                return TRUE;
+        if (!gsmtp_tls_priority_check (priority, error))
+                return FALSE;
+        if (self->tls_certificate != NULL) {
+                creds = gsmtp_tls_credentials_new (self->tls_certificate, priority, error);
+                if (creds == NULL)
+                        return FALSE;
+                g_clear_pointer (&self->tls_credentials, gsmtp_tls_credentials_unref);
+                self->tls_credentials = creds;
+        }
+        g_free (self->tls_priority);
+        self->tls_priority = g_strdup (priority);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_TLS_PRIORITY]);
+        return TRUE;
 }
 
 /**
@@ -811,6 +926,7 @@ g_smtp_server_set_tls_files (GSmtpServer *self, const char *cert_file, const cha
                              GError **error)
 {
         g_autoptr(GTlsCertificate) cert = NULL;
+        GSmtpTlsCredentials *creds;
 
         g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
         if (key_file != NULL)
@@ -819,7 +935,10 @@ g_smtp_server_set_tls_files (GSmtpServer *self, const char *cert_file, const cha
                 cert = g_tls_certificate_new_from_file (cert_file, error);
         if (cert == NULL)
                 return FALSE;
-        g_smtp_server_set_tls_certificate (self, cert);
+        creds = gsmtp_tls_credentials_new (cert, self->tls_priority, error);
+        if (creds == NULL)
+                return FALSE;
+        server_replace_tls (self, cert, creds);
         return TRUE;
 }
 
@@ -1017,7 +1136,7 @@ server_check_listen (GSmtpServer *self, GSmtpListenFlags flags, GError **error)
                 g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "The server was stopped");
                 return FALSE;
         }
-        if ((flags & GSMTP_LISTEN_IMPLICIT_TLS) && self->tls_certificate == NULL) {
+        if ((flags & GSMTP_LISTEN_IMPLICIT_TLS) && self->tls_credentials == NULL) {
                 /* the application's mistake, not a peer's: not GSMTP_ERROR_TLS_REQUIRED */
                 g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                                      "An implicit TLS listener needs a certificate");
@@ -1405,7 +1524,7 @@ server_host_dup_mailer_daemon (GSmtpSessionHost *host)
 static gboolean
 server_host_offers_tls (GSmtpSessionHost *host)
 {
-        return SERVER_OF (host)->tls_certificate != NULL;
+        return SERVER_OF (host)->tls_credentials != NULL;
 }
 
 static gboolean
@@ -1511,16 +1630,16 @@ server_host_read_buffer (GSmtpConnectionHost *host, gsize *size)
         return self->read_buffer;
 }
 
-static GTlsCertificate *
-server_host_tls_certificate (GSmtpConnectionHost *host)
+static GSmtpTlsCredentials *
+server_host_tls_credentials (GSmtpConnectionHost *host)
 {
-        return SERVER_OF (host)->tls_certificate;
+        return SERVER_OF (host)->tls_credentials;
 }
 
 static const GSmtpConnectionHostFuncs server_connection_funcs = {
         server_host_read_buffer,
         server_host_poller,
-        server_host_tls_certificate,
+        server_host_tls_credentials,
         server_admit_address,
         server_release_address,
         server_connection_closed,

@@ -20,6 +20,11 @@ G_BEGIN_DECLS
 #define GSMTP_DEFAULT_MAX_AUTH_FAILURES    3
 #define GSMTP_DEFAULT_AUTH_FAILURE_DELAY   1000   /* ms; Postfix's error sleep is 1 s */
 #define GSMTP_DEFAULT_SPILL_THRESHOLD      (1024 * 1024)
+/* A handshake is two round trips and some public-key work: well under a
+ * second on a good link, a few seconds over a lossy one with TCP's
+ * retransmissions (1 + 2 + 4 + 8 s).  30 s lets those finish, and frees a
+ * silent client's slot ten times sooner than the idle timeout would. */
+#define GSMTP_DEFAULT_TLS_HANDSHAKE_TIMEOUT 30
 /* Recipients past max-recipients that are answered 452 without counting as
  * errors (Postfix's smtpd_recipient_overshoot_limit): a client that sends to
  * 120 gets 100 delivered and retries the rest, rather than 421 for all. */
@@ -38,6 +43,7 @@ typedef struct {
         guint             auth_failure_delay_ms;
         guint             idle_timeout;         /* s; 0: none */
         guint             data_timeout;         /* s */
+        guint             tls_handshake_timeout; /* s */
         gsize             spill_threshold;
         GSmtpBareLinefeed bare_linefeed;
         gboolean          strict_pipelining;

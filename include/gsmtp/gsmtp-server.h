@@ -105,6 +105,8 @@ gboolean g_smtp_server_set_tls_files (GSmtpServer *self, const char *cert_file,
                                       const char *key_file, GError **error);
 GSMTP_AVAILABLE_IN_ALL
 void g_smtp_server_set_tls_certificate (GSmtpServer *self, GTlsCertificate *certificate);
+GSMTP_AVAILABLE_IN_ALL
+gboolean g_smtp_server_set_tls_priority (GSmtpServer *self, const char *priority, GError **error);
 
 GSMTP_AVAILABLE_IN_ALL
 gboolean g_smtp_server_listen (GSmtpServer *self, GSocketAddress *address,
