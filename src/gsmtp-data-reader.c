@@ -8,7 +8,14 @@
  * bytes CR LF "." CR LF on the wire do (the SMTP smuggling family,
  * CVE-2023-51764 and kin).  With NORMALIZE, each bare LF or CR ends a text line
  * inside the content and is stored as CRLF; with REJECT, the message is read to
- * its end and refused. */
+ * its end and refused.
+ *
+ * Every input costs time linear in its size: within one feed the next CR and
+ * the next LF are each searched for once, past the last one found, so no byte
+ * is scanned more than twice whatever the mix of line ends.  Once the message
+ * is refused (too big, a line too long, a bare LF under REJECT) nothing more
+ * is parsed: a memchr() for dots finds CR LF . CR LF, which is where the state
+ * machine would have ended too (every CR LF on the wire ends a line). */
 #include "config.h"
 #include "gsmtp-data-reader.h"
 
@@ -41,7 +48,14 @@ struct _GSmtpDataReader {
         gsize             size;         /* message bytes, stored or not */
         GByteArray       *buf;          /* (owned): the message, or the spill staging area */
         int               fd;           /* the spill file, or -1 */
+
+        gboolean          skipping;     /* refused: only the terminator is sought */
+        guint             matched;      /* while skipping: bytes of CR LF . CR LF seen */
+        gsize             n_examined;   /* bytes looked at by the scans, for the tests */
 };
+
+#define TERMINATOR     "\r\n.\r\n"
+#define TERMINATOR_LEN 5
 
 GSmtpDataReader *
 gsmtp_data_reader_new (gsize max_size, gsize max_line_length, GSmtpBareLinefeed bare_linefeed,
@@ -169,27 +183,154 @@ reader_bare_line_end (GSmtpDataReader *r)
         r->wire_bol = FALSE;
 }
 
-/* The length of the run of ordinary lines at the start of @data: complete,
+/* One feed's bytes, with where its next CR and next LF are.  Each is looked
+ * for once past the last one found (i only grows within a feed), so the
+ * searches cover the bytes at most once each. */
+typedef struct {
+        const guint8 *data;
+        gsize         len;
+        gsize         cr, lf;           /* index of the next one, or len for none */
+        gboolean      cr_known, lf_known;
+} Scan;
+
+static inline gsize
+scan_next (GSmtpDataReader *r, const Scan *s, gsize from, guint8 c, gsize *pos, gboolean *known)
+{
+        if (!*known || *pos < from) {
+                const guint8 *p = memchr (s->data + from, c, s->len - from);
+
+                *pos = p != NULL ? (gsize) (p - s->data) : s->len;
+                *known = TRUE;
+                r->n_examined += MIN (*pos + 1, s->len) - from;
+        }
+        return *pos;
+}
+
+static inline gsize
+scan_cr (GSmtpDataReader *r, Scan *s, gsize from)
+{
+        return scan_next (r, s, from, '\r', &s->cr, &s->cr_known);
+}
+
+static inline gsize
+scan_lf (GSmtpDataReader *r, Scan *s, gsize from)
+{
+        return scan_next (r, s, from, '\n', &s->lf, &s->lf_known);
+}
+
+/* The length of the run of ordinary lines starting at @i: complete,
  * CRLF-terminated, within the length limit, no bare CR or LF, not starting with
  * a dot.  Such lines are copied as they are, in one append: the common case. */
 static gsize
-reader_plain_lines (GSmtpDataReader *r, const guint8 *data, gsize len)
+reader_plain_lines (GSmtpDataReader *r, Scan *s, gsize i)
 {
+        gsize start = i;
+
+        while (i < s->len && s->data[i] != '.') {
+                gsize lf = scan_lf (r, s, i);
+                const guint8 *cr;
+
+                if (lf == s->len || lf == i || s->data[lf - 1] != '\r')
+                        break;
+                if (r->max_line != 0 && lf + 1 - i > r->max_line)
+                        break;
+                /* no CR inside: a search bounded by the line, which is never
+                 * searched again (the next call starts after a later CRLF) */
+                cr = memchr (s->data + i, '\r', lf - 1 - i);
+                r->n_examined += (cr != NULL ? (gsize) (cr + 1 - s->data) : lf - 1) - i;
+                if (cr != NULL)
+                        break;
+                i = lf + 1;
+        }
+        return i - start;
+}
+
+/* How much of CR LF . CR LF the bytes consumed so far end with, from the
+ * state machine's point of view: every CR LF on the wire ends a line. */
+static guint
+reader_matched (GSmtpDataReader *r)
+{
+        switch (r->state) {
+        case ST_BOL: return r->wire_bol ? 2 : 0;
+        case ST_DOT: return r->wire_bol ? 3 : 0;
+        case ST_DOT_CR: return r->wire_bol ? 4 : 1;
+        case ST_CR: return 1;
+        case ST_TEXT:
+        default: return 0;
+        }
+}
+
+/* One byte through the matcher of CR LF . CR LF.  On a mismatch only a CR can
+ * begin the terminator again (no other prefix of it is also a suffix). */
+static inline void
+reader_match_byte (GSmtpDataReader *r, guint8 c)
+{
+        if (c == (guint8) TERMINATOR[r->matched])
+                r->matched++;
+        else
+                r->matched = c == '\r' ? 1 : 0;
+}
+
+/* The first CR LF . CR LF within @data, or NULL.  It is sought by its dot,
+ * which text holds fewer of than CRs or LFs; each dot is looked at once. */
+static const guint8 *
+skip_find_terminator (GSmtpDataReader *r, const guint8 *data, gsize len)
+{
+        for (gsize k = 2; k + 3 <= len; k++) {
+                const guint8 *dot = memchr (data + k, '.', len - 2 - k);
+
+                if (dot == NULL)
+                        break;
+                k = dot - data;
+                if (data[k - 2] == '\r' && data[k - 1] == '\n' && data[k + 1] == '\r' && data[k + 2] == '\n') {
+                        r->n_examined += k + 3;
+                        return data + k - 2;
+                }
+        }
+        r->n_examined += len;
+        return NULL;
+}
+
+/* A refused message: its bytes are neither parsed nor kept, only the end of
+ * data is looked for.  Returns the bytes consumed. */
+static gsize
+reader_skip (GSmtpDataReader *r, const guint8 *data, gsize len, gboolean *done)
+{
+        const guint8 *end;
         gsize i = 0;
 
-        while (i < len && data[i] != '.') {
-                const guint8 *lf = memchr (data + i, '\n', len - i);
-                gsize end;
-
-                if (lf == NULL)
-                        break;
-                end = lf - data;
-                if (end == i || data[end - 1] != '\r' || memchr (data + i, '\r', end - 1 - i) != NULL)
-                        break;
-                if (r->max_line != 0 && end + 1 - i > r->max_line)
-                        break;
-                i = end + 1;
+        if (!r->skipping) {
+                r->skipping = TRUE;
+                r->matched = reader_matched (r);
         }
+        /* a terminator begun in an earlier feed: finish or drop it byte by byte
+         * while part of it lies in that feed (at most four bytes) */
+        while (r->matched > i && i < len) {
+                reader_match_byte (r, data[i++]);
+                r->n_examined++;
+                if (r->matched == TERMINATOR_LEN)
+                        goto found;
+        }
+        if (i == len)
+                goto out;
+        /* the partial match lies in this feed now: search again from its start */
+        i -= r->matched;
+        r->matched = 0;
+        end = skip_find_terminator (r, data + i, len - i);
+        if (end != NULL) {
+                i = end + TERMINATOR_LEN - data;
+                goto found;
+        }
+        /* none here: the last four bytes may begin one */
+        for (i = MAX (i, len >= TERMINATOR_LEN - 1 ? len - (TERMINATOR_LEN - 1) : 0); i < len; i++)
+                reader_match_byte (r, data[i]);
+out:
+        r->size += len;
+        return len;
+found:
+        r->size += i;
+        r->matched = 0;
+        *done = TRUE;
         return i;
 }
 
@@ -199,20 +340,27 @@ reader_plain_lines (GSmtpDataReader *r, const guint8 *data, gsize len)
 gsize
 gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gboolean *done)
 {
+        Scan scan = { data, len, 0, 0, FALSE, FALSE };
         gsize i = 0;
 
         *done = FALSE;
         while (i < len) {
                 guint8 c = data[i];
 
+                if (r->status != GSMTP_DATA_OK)
+                        return i + reader_skip (r, data + i, len - i, done);
                 switch (r->state) {
                 case ST_BOL: {
-                        gsize plain = r->wire_bol ? reader_plain_lines (r, data + i, len - i) : 0;
+                        gsize plain = r->wire_bol ? reader_plain_lines (r, &scan, i) : 0;
 
                         if (plain > 0) {
                                 reader_emit (r, data + i, plain);
                                 i += plain;
-                                break;
+                                /* on with the line that stopped the run: asking
+                                 * again would search it again */
+                                if (i == len || r->status != GSMTP_DATA_OK)
+                                        break;
+                                c = data[i];
                         }
                         r->line_len = 0;
                         if (c == '.') {
@@ -249,11 +397,8 @@ gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gbool
                         }
                         break;
                 case ST_TEXT: {
-                        /* the bulk of every message: find the line end with memchr */
-                        const guint8 *cr = memchr (data + i, '\r', len - i);
-                        gsize limit = cr != NULL ? (gsize) (cr - data) : len;
-                        const guint8 *lf = memchr (data + i, '\n', limit - i);
-                        gsize j = lf != NULL ? (gsize) (lf - data) : limit;
+                        /* the bulk of every message: up to the next CR or LF at once */
+                        gsize j = MIN (scan_cr (r, &scan, i), scan_lf (r, &scan, i));
 
                         if (j > i) {
                                 reader_count_line (r, j - i);
@@ -287,10 +432,19 @@ gsmtp_data_reader_get_status (GSmtpDataReader *r)
         return r->status;
 }
 
+/* Message bytes; once the message is refused, bytes on the wire. */
 gsize
 gsmtp_data_reader_get_size (GSmtpDataReader *r)
 {
         return r->size;
+}
+
+/* Bytes looked at by the reader's scans so far: the tests bound it by the
+ * input's size, which proves the reader linear without timing it. */
+gsize
+gsmtp_data_reader_get_n_examined (GSmtpDataReader *r)
+{
+        return r->n_examined;
 }
 
 /* Hands the message to @envelope: the memory buffer itself, or the spill file. */

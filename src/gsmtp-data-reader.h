@@ -23,6 +23,7 @@ gsize            gsmtp_data_reader_feed       (GSmtpDataReader *reader, const gu
                                                gsize len, gboolean *done);
 GSmtpDataStatus  gsmtp_data_reader_get_status (GSmtpDataReader *reader);
 gsize            gsmtp_data_reader_get_size   (GSmtpDataReader *reader);
+gsize            gsmtp_data_reader_get_n_examined (GSmtpDataReader *reader);
 gboolean         gsmtp_data_reader_finish     (GSmtpDataReader *reader, GSmtpEnvelope *envelope,
                                                GError **error);
 

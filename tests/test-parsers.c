@@ -200,6 +200,119 @@ test_data_reader (void)
         g_assert_cmpuint (consumed, ==, 6);
 }
 
+/* Feeds @wire in reads of @chunk bytes, as the connection does; returns the
+ * bytes consumed (the end of data included) and the reader's scan count. */
+static gsize
+reader_scan (const guint8 *wire, gsize len, gsize chunk, gsize max_size, gsize *examined,
+             GSmtpDataStatus *status)
+{
+        g_autoptr(GSmtpDataReader) r = gsmtp_data_reader_new (max_size, 1000, GSMTP_BARE_LINEFEED_NORMALIZE, 0);
+        gsize pos = 0;
+        gboolean done = FALSE;
+
+        while (pos < len && !done)
+                pos += gsmtp_data_reader_feed (r, wire + pos, MIN (chunk, len - pos), &done);
+        g_assert_true (done);
+        *examined = gsmtp_data_reader_get_n_examined (r);
+        *status = gsmtp_data_reader_get_status (r);
+        return pos;
+}
+
+static void
+test_data_reader_linear (void)
+{
+        /* every shape of line end, dot lines, long lines, and a mix */
+        static const char *const shapes[] = {
+                "a\n", "a\r\n", "a\r", "\r", "\n", "\r\n", ".a\r\n", ".\n", "..\r", "a\r\r\n",
+                "a\nb\r\nc\rd\r\n", ".\r.\n.\r\n", NULL,
+        };
+        const gsize size = 4 * 1024 * 1024;
+
+        g_test_summary ("DATA is scanned in time linear in its size, whatever its line ends: "
+                        "bytes examined by the reader stay within a small multiple of the input "
+                        "(4 MiB of bare-LF lines, CRLF lines, bare CR, dot lines, long lines; "
+                        "64 KiB reads and 1-byte reads); past a limit only the terminator is sought");
+        g_test_bug ("10");
+        for (guint s = 0; shapes[s] != NULL; s++) {
+                g_autoptr(GByteArray) wire = g_byte_array_sized_new (size + 8);
+                gsize unit = strlen (shapes[s]), examined, used;
+                GSmtpDataStatus status;
+
+                while (wire->len < size)
+                        g_byte_array_append (wire, (const guint8 *) shapes[s], unit);
+                g_byte_array_append (wire, (const guint8 *) "\r\n.\r\n", 5);
+
+                /* within the limits: every byte is looked at a bounded number of times */
+                used = reader_scan (wire->data, wire->len, 64 * 1024, 0, &examined, &status);
+                g_assert_cmpuint (used, ==, wire->len);
+                g_assert_cmpint (status, ==, GSMTP_DATA_OK);
+                if (examined > 3 * wire->len)
+                        g_error ("\"%s\" lines: %" G_GSIZE_FORMAT " bytes examined for %u bytes of input",
+                                 g_strescape (shapes[s], NULL), examined, wire->len);
+
+                /* too big from the first line on: the feed where the limit was
+                 * crossed, then one pass for the terminator, no more */
+                used = reader_scan (wire->data, wire->len, 64 * 1024, 100, &examined, &status);
+                g_assert_cmpuint (used, ==, wire->len);
+                g_assert_cmpint (status, ==, GSMTP_DATA_TOO_BIG);
+                if (examined > wire->len + 2 * 64 * 1024)
+                        g_error ("\"%s\" lines past the size limit: %" G_GSIZE_FORMAT " bytes examined for %u",
+                                 g_strescape (shapes[s], NULL), examined, wire->len);
+
+                /* a client that sends one byte a packet */
+                used = reader_scan (wire->data + wire->len - 64 * 1024 - 5, 64 * 1024 + 5, 1, 0,
+                                    &examined, &status);
+                g_assert_cmpuint (used, ==, 64 * 1024 + 5);
+                g_assert_cmpuint (examined, <=, 3 * (64 * 1024 + 5));
+        }
+        {
+                /* one line of 4 MiB: too long, then only the terminator is sought */
+                g_autoptr(GByteArray) wire = g_byte_array_sized_new (size + 8);
+                gsize examined, used;
+                GSmtpDataStatus status;
+
+                g_byte_array_set_size (wire, size);
+                memset (wire->data, 'x', size);
+                g_byte_array_append (wire, (const guint8 *) "\r\n.\r\n", 5);
+                used = reader_scan (wire->data, wire->len, 64 * 1024, 0, &examined, &status);
+                g_assert_cmpuint (used, ==, wire->len);
+                g_assert_cmpint (status, ==, GSMTP_DATA_LINE_TOO_LONG);
+                g_assert_cmpuint (examined, <=, 3 * wire->len);
+        }
+}
+
+static void
+test_data_reader_refused_end (void)
+{
+        /* bare LF and bare CR around dots: none of these ends the data early */
+        static const char *const wires[] = {
+                "a\r\n.\r\nNEXT", ".\r\nNEXT", "x\n.\ny\r\n.\r\nNEXT", "x\r.\rz\r\n.\r\nNEXT",
+                "a\n.\r\nb\r\n.\r\nNEXT", "a\r\n.\nb\r\n.\r\nNEXT", ".\r\r\n.\r\nNEXT",
+                "a\r\r\n.\r\nNEXT", "..\r\n.\r\nNEXT", "\r\n\r\n.\r\nNEXT", "a\r\n.a\r\n.\r\nNEXT",
+                "a\r\n.\r\r\n.\r\nNEXT", "a\r\n\r.\r\n.\r\nNEXT",
+        };
+
+        g_test_summary ("A message refused for its size ends at exactly the same CR LF . CR LF as "
+                        "one within the limit, however it is split: refusing never lets a smuggled "
+                        "command through");
+        g_test_bug ("10");
+        for (guint w = 0; w < G_N_ELEMENTS (wires); w++) {
+                const guint8 *wire = (const guint8 *) wires[w];
+                gsize len = strlen (wires[w]);
+
+                for (gsize chunk = 1; chunk <= 8; chunk++) {
+                        gsize examined, ok_end, big_end;
+                        GSmtpDataStatus status;
+
+                        ok_end = reader_scan (wire, len, chunk, 0, &examined, &status);
+                        g_assert_cmpint (status, ==, GSMTP_DATA_OK);
+                        g_assert_cmpuint (ok_end, ==, len - 4);
+                        big_end = reader_scan (wire, len, chunk, 1, &examined, &status);
+                        g_assert_cmpuint (big_end, ==, ok_end);
+                }
+        }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -210,5 +323,7 @@ main (int argc, char **argv)
         g_test_add_func ("/command/tokenizer", test_command);
         g_test_add_func ("/sasl/decode", test_sasl);
         g_test_add_func ("/data-reader/end-and-unstuffing", test_data_reader);
+        g_test_add_func ("/data-reader/linear", test_data_reader_linear);
+        g_test_add_func ("/data-reader/refused-message-end", test_data_reader_refused_end);
         return g_test_run ();
 }
