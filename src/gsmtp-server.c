@@ -263,7 +263,11 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:max-connections:
          *
-         * Concurrent sessions; the next client gets 421 4.7.0.
+         * Concurrent sessions; the next client gets 421 4.7.0.  Clients past
+         * what the open file limit (RLIMIT_NOFILE) has room for get the same,
+         * whatever this says: a session may hold three file descriptors (its
+         * socket, a spill file, the copy of it GMime reads), and a reserve of
+         * 32 and 1/16 of the limit is kept for everything else.
          *
          * Since: 0.1
          */
