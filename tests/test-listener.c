@@ -182,6 +182,17 @@ lower_fd_limit (rlim_t soft, struct rlimit *saved)
         return setrlimit (RLIMIT_NOFILE, &rl) == 0;
 }
 
+/* Valgrind keeps RLIMIT_NOFILE itself: the kernel's accept() succeeds, and
+ * valgrind closes the new fd and says EMFILE, so the client is dropped where
+ * the kernel would have left it waiting in the backlog. */
+static gboolean
+running_on_valgrind (void)
+{
+        const char *preload = g_getenv ("LD_PRELOAD");
+
+        return preload != NULL && strstr (preload, "vgpreload") != NULL;
+}
+
 static void
 restore_fd_limit (const struct rlimit *saved)
 {
@@ -247,9 +258,17 @@ test_emfile_pauses (void)
         restore_fd_limit (&saved);
         n = g_socket_receive (client, banner, sizeof banner - 1, NULL, &error);
         g_assert_no_error (error);
-        g_assert_cmpint (n, >, 4);
-        banner[n] = '\0';
-        g_assert_true (g_str_has_prefix (banner, "220 "));
+        if (n == 0 && running_on_valgrind ()) {
+                LineClient *lc = line_client_new (ts->port);
+
+                g_test_message ("under valgrind the waiting client was dropped; a new one is served");
+                line_client_expect (lc, "220 ");
+                line_client_free (lc);
+        } else {
+                g_assert_cmpint (n, >, 4);
+                banner[n] = '\0';
+                g_assert_true (g_str_has_prefix (banner, "220 "));
+        }
         g_socket_close (client, NULL);
         test_server_free (ts);
         g_assert_cmpuint (log_count (&n_accept_failures), <=, 3);
@@ -393,7 +412,7 @@ test_fd_accounting (void)
 int
 main (int argc, char **argv)
 {
-        g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init (&argc, &argv, NULL);
         /* the server's warnings are what these tests count: not fatal here */
         g_log_set_always_fatal (G_LOG_LEVEL_ERROR);
         g_log_set_handler ("gsmtp", G_LOG_LEVEL_MASK, count_log, NULL);
