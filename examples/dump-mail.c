@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,35 +125,104 @@ on_auth (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 
 /* ---- printing ---- */
 
+/* Characters that move the cursor, end a line, or reorder text on a terminal:
+ * C0, DEL, C1 (U+0080..U+009F, which terminals may read as ESC [ and kin),
+ * the line and paragraph separators, and the bidirectional controls. */
+static gboolean
+is_control (gunichar c)
+{
+        return c < 0x20 || (c >= 0x7f && c < 0xa0) || c == 0x2028 || c == 0x2029 ||
+               c == 0x061c || c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
+               (c >= 0x2066 && c <= 0x2069);
+}
+
+/* For the human-readable dump: what the client sent, with every control
+ * character, every byte of invalid UTF-8 and the backslash itself written as
+ * an escape, so that nothing it sends can start a line of the dump (a forged
+ * record) or reach the terminal as a control sequence. */
+static char *
+human (const char *s)
+{
+        GString *out;
+        const char *p, *end;
+
+        if (s == NULL)
+                return g_strdup ("-");
+        out = g_string_sized_new (strlen (s));
+        end = s + strlen (s);
+        for (p = s; p < end;) {
+                gunichar c = g_utf8_get_char_validated (p, end - p);
+
+                if (c == (gunichar) -1 || c == (gunichar) -2) {
+                        g_string_append_printf (out, "\\x%02x", (guchar) *p++);
+                        continue;
+                }
+                if (c == '\\')
+                        g_string_append (out, "\\\\");
+                else if (c == '\n')
+                        g_string_append (out, "\\n");
+                else if (c == '\r')
+                        g_string_append (out, "\\r");
+                else if (c == '\t')
+                        g_string_append (out, "\\t");
+                else if (c < 0x80 && is_control (c))
+                        g_string_append_printf (out, "\\x%02x", c);
+                else if (is_control (c))
+                        g_string_append_printf (out, "\\u%04x", c);
+                else
+                        g_string_append_len (out, p, g_utf8_next_char (p) - p);
+                p = g_utf8_next_char (p);
+        }
+        return g_string_free (out, FALSE);
+}
+
+/* human () for a printf argument: the copy lives as long as @pool */
+static const char *
+esc (GPtrArray *pool, const char *s)
+{
+        char *copy = human (s);
+
+        g_ptr_array_add (pool, copy);
+        return copy;
+}
+
+/* A JSON string (RFC 8259) in UTF-8: the control characters above (C1 and
+ * U+2028/U+2029, which end a line in JavaScript, included) as \u escapes, a
+ * byte of invalid UTF-8 as U+FFFD.  Valid JSON whatever the client sent. */
 static void
 json_string (GString *out, const char *s)
 {
+        const char *p, *end;
+
         if (s == NULL) {
                 g_string_append (out, "null");
                 return;
         }
         g_string_append_c (out, '"');
-        for (const unsigned char *p = (const unsigned char *) s; *p != '\0'; p++) {
-                switch (*p) {
+        end = s + strlen (s);
+        for (p = s; p < end;) {
+                gunichar c = g_utf8_get_char_validated (p, end - p);
+
+                if (c == (gunichar) -1 || c == (gunichar) -2) {
+                        g_string_append (out, "\\ufffd");
+                        p++;
+                        continue;
+                }
+                switch (c) {
                 case '"': g_string_append (out, "\\\""); break;
                 case '\\': g_string_append (out, "\\\\"); break;
                 case '\n': g_string_append (out, "\\n"); break;
                 case '\r': g_string_append (out, "\\r"); break;
                 case '\t': g_string_append (out, "\\t"); break;
                 default:
-                        if (*p < 0x20)
-                                g_string_append_printf (out, "\\u%04x", *p);
+                        if (is_control (c))
+                                g_string_append_printf (out, "\\u%04x", c);
                         else
-                                g_string_append_c (out, *p);
+                                g_string_append_len (out, p, g_utf8_next_char (p) - p);
                 }
+                p = g_utf8_next_char (p);
         }
         g_string_append_c (out, '"');
-}
-
-static char *
-valid_utf8 (const char *s)
-{
-        return s != NULL ? g_utf8_make_valid (s, -1) : NULL;
 }
 
 typedef struct {
@@ -184,15 +254,16 @@ print_part (GMimeObject *parent, GMimeObject *part, gpointer data)
 {
         PartWalk *walk = data;
         g_autofree char *type = g_mime_content_type_get_mime_type (g_mime_object_get_content_type (part));
-        g_autofree char *filename = NULL;
+        g_autoptr(GPtrArray) pool = g_ptr_array_new_with_free_func (g_free);
+        const char *filename;
         gsize size = 0;
 
         if (!GMIME_IS_PART (part)) {
                 if (!walk->json)
-                        g_string_append_printf (walk->out, "  part %s\n", type);
+                        g_string_append_printf (walk->out, "  part %s\n", esc (pool, type));
                 return;
         }
-        filename = valid_utf8 (g_mime_part_get_filename (GMIME_PART (part)));
+        filename = g_mime_part_get_filename (GMIME_PART (part));
         size = part_size (GMIME_PART (part));
         if (walk->json) {
                 g_string_append (walk->out, walk->first ? "" : ",");
@@ -203,8 +274,8 @@ print_part (GMimeObject *parent, GMimeObject *part, gpointer data)
                 g_string_append_printf (walk->out, ",\"size\":%" G_GSIZE_FORMAT "}", size);
         } else {
                 g_string_append_printf (walk->out, "  part %s%s%s%s, %" G_GSIZE_FORMAT " bytes\n",
-                                        type, filename ? " \"" : "", filename ? filename : "",
-                                        filename ? "\"" : "", size);
+                                        esc (pool, type), filename ? " \"" : "",
+                                        filename ? esc (pool, filename) : "", filename ? "\"" : "", size);
         }
         walk->first = FALSE;
 }
@@ -222,7 +293,7 @@ print_json (GSmtpEnvelope *env, GMimeMessage *msg)
         g_autoptr(GString) out = g_string_new ("{\"sender\":");
         g_autofree char *digest = sha256_hex (g_smtp_envelope_get_data (env));
         g_autofree char *peer_addr = NULL;
-        g_autofree char *subject = NULL, *message_id = NULL;
+        const char *subject = NULL, *message_id = NULL;
         const char *const *rcpts = g_smtp_envelope_get_recipients (env);
         PartWalk walk = { out, TRUE, TRUE, 0 };
 
@@ -245,8 +316,8 @@ print_json (GSmtpEnvelope *env, GMimeMessage *msg)
         g_string_append_printf (out, ",\"tls\":%s,\"username\":", g_smtp_peer_get_tls (peer) ? "true" : "false");
         json_string (out, g_smtp_peer_get_username (peer));
         if (msg != NULL) {
-                subject = valid_utf8 (g_mime_message_get_subject (msg));
-                message_id = valid_utf8 (g_mime_message_get_message_id (msg));
+                subject = g_mime_message_get_subject (msg);
+                message_id = g_mime_message_get_message_id (msg);
         }
         g_string_append (out, ",\"subject\":");
         json_string (out, subject);
@@ -268,19 +339,23 @@ print_human (GSmtpEnvelope *env, GMimeMessage *msg)
 {
         GSmtpPeer *peer = g_smtp_envelope_get_peer (env);
         g_autoptr(GString) out = g_string_new (NULL);
+        g_autoptr(GPtrArray) pool = g_ptr_array_new_with_free_func (g_free);
         const char *const *rcpts = g_smtp_envelope_get_recipients (env);
         PartWalk walk = { out, FALSE, TRUE, 0 };
 
+        /* all that came from the client goes through esc (): one header a line */
         g_string_append_printf (out, "=== message from %s [%s] helo=%s tls=%s user=%s\n",
-                                g_smtp_peer_get_host (peer), g_smtp_peer_get_protocol (peer),
-                                g_smtp_peer_get_helo (peer), g_smtp_peer_get_tls (peer) ? "yes" : "no",
-                                g_smtp_peer_get_username (peer) ? g_smtp_peer_get_username (peer) : "-");
-        g_string_append_printf (out, "MAIL FROM: <%s>%s\n", g_smtp_envelope_get_sender (env),
+                                esc (pool, g_smtp_peer_get_host (peer)),
+                                esc (pool, g_smtp_peer_get_protocol (peer)),
+                                esc (pool, g_smtp_peer_get_helo (peer)),
+                                g_smtp_peer_get_tls (peer) ? "yes" : "no",
+                                esc (pool, g_smtp_peer_get_username (peer)));
+        g_string_append_printf (out, "MAIL FROM: <%s>%s\n", esc (pool, g_smtp_envelope_get_sender (env)),
                                 g_smtp_envelope_is_null_sender (env) ? " (null sender, shown as " : "");
         if (g_smtp_envelope_is_null_sender (env))
-                g_string_append_printf (out, "  %s)\n", g_smtp_envelope_get_reverse_path (env));
+                g_string_append_printf (out, "  %s)\n", esc (pool, g_smtp_envelope_get_reverse_path (env)));
         for (guint i = 0; rcpts[i] != NULL; i++)
-                g_string_append_printf (out, "RCPT TO: <%s>\n", rcpts[i]);
+                g_string_append_printf (out, "RCPT TO: <%s>\n", esc (pool, rcpts[i]));
         g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes\n", g_smtp_envelope_get_size (env));
         if (msg != NULL) {
                 GMimeHeaderList *headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
@@ -288,13 +363,9 @@ print_human (GSmtpEnvelope *env, GMimeMessage *msg)
                 g_string_append (out, "headers:\n");
                 for (int i = 0; i < g_mime_header_list_get_count (headers); i++) {
                         GMimeHeader *h = g_mime_header_list_get_header_at (headers, i);
-                        g_autofree char *value = valid_utf8 (g_mime_header_get_value (h));
 
-                        g_string_append (out, "  ");
-                        g_string_append (out, g_mime_header_get_name (h));
-                        g_string_append (out, ": ");
-                        g_string_append (out, value);
-                        g_string_append_c (out, '\n');
+                        g_string_append_printf (out, "  %s: %s\n", esc (pool, g_mime_header_get_name (h)),
+                                                esc (pool, g_mime_header_get_value (h)));
                 }
                 g_string_append (out, "MIME tree:\n");
                 g_mime_message_foreach (msg, print_part, &walk);
@@ -390,11 +461,11 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 }
 
 typedef struct {
-        char   **listen, **listen_tls, **domains;
+        char   **listen, **listen_tls, **domains, **xclient_networks;
         char    *hostname, *tls_cert, *tls_key, *tls_priority, *auth_file, *maildir;
         gboolean require_tls, allow_insecure_auth, json, proxy_protocol;
-        int      max_connections, max_line, max_recipients, timeout, workers;
-        gint64   max_size;
+        gint64   max_connections, max_connections_per_address, max_line, max_recipients;
+        gint64   timeout, data_timeout, workers, max_size;
 } Options;
 
 static GSmtpServer *
@@ -403,10 +474,16 @@ server_new (const Options *o, App *app)
         GSmtpServer *server = g_smtp_server_new (o->hostname);
         g_autoptr(GError) error = NULL;
 
+        /* every number was checked against its property's range in main () */
         g_object_set (server, "max-connections", (guint) o->max_connections,
+                      "max-connections-per-address", (guint) o->max_connections_per_address,
                       "max-line-length", (guint) o->max_line, "max-message-size", (guint64) o->max_size,
                       "max-recipients", (guint) o->max_recipients, "idle-timeout", (guint) o->timeout,
+                      "data-timeout", (guint) o->data_timeout,
                       "require-tls", o->require_tls, "allow-insecure-auth", o->allow_insecure_auth, NULL);
+        for (guint i = 0; o->xclient_networks != NULL && o->xclient_networks[i] != NULL; i++)
+                if (!g_smtp_server_add_xclient_network (server, o->xclient_networks[i], &error))
+                        die_usage ("bad --xclient-network \"%s\": %s", o->xclient_networks[i], error->message);
         if (o->domains != NULL)
                 g_smtp_server_set_domains (server, (const char *const *) o->domains);
         else
@@ -444,6 +521,41 @@ listen_all (GSmtpServer *server, const Options *o, GSmtpListenFlags extra, gbool
                 }
         }
         return bound;
+}
+
+/* A number for the server property @property must lie in its range: a
+ * value the server would refuse is an error here, never a quiet default. */
+static void
+check_range (const char *flag, gint64 value, const char *property)
+{
+        GObjectClass *klass = g_type_class_ref (GSMTP_TYPE_SERVER);
+        GParamSpec *pspec = g_object_class_find_property (klass, property);
+        guint64 min, max;
+
+        if (G_IS_PARAM_SPEC_UINT64 (pspec)) {
+                min = G_PARAM_SPEC_UINT64 (pspec)->minimum;
+                max = G_PARAM_SPEC_UINT64 (pspec)->maximum;
+        } else {
+                min = G_PARAM_SPEC_UINT (pspec)->minimum;
+                max = G_PARAM_SPEC_UINT (pspec)->maximum;
+        }
+        g_type_class_unref (klass);
+        if (value < 0 || (guint64) value < min || (guint64) value > max)
+                die_usage ("%s %" G_GINT64_FORMAT " is out of range (%" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT ")",
+                           flag, value, min, max);
+}
+
+/* Room for the sessions: the server refuses clients (421) past what the open
+ * file limit allows, so take the hard limit rather than the soft one. */
+static void
+raise_fd_limit (void)
+{
+        struct rlimit rl;
+
+        if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = MIN (rl.rlim_max, (rlim_t) 1 << 20);
+        setrlimit (RLIMIT_NOFILE, &rl);
 }
 
 static GArray *workers;         /* pids of the worker processes, in the first process */
@@ -512,7 +624,7 @@ int
 main (int argc, char **argv)
 {
         Options o = { .max_connections = 512, .max_line = 1024, .max_recipients = 100,
-                      .timeout = 300, .workers = 1, .max_size = 10485760 };
+                      .timeout = 300, .data_timeout = 600, .workers = 1, .max_size = 10485760 };
         GOptionEntry entries[] = {
                 { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.listen, "Listen here (repeatable)", "HOST:PORT" },
                 { "listen-tls", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.listen_tls, "Listen with implicit TLS", "HOST:PORT" },
@@ -524,14 +636,20 @@ main (int argc, char **argv)
                 { "require-tls", 0, 0, G_OPTION_ARG_NONE, &o.require_tls, "Refuse MAIL before STARTTLS", NULL },
                 { "auth-file", 0, 0, G_OPTION_ARG_FILENAME, &o.auth_file, "user:password lines; enables AUTH", "FILE" },
                 { "allow-insecure-auth", 0, 0, G_OPTION_ARG_NONE, &o.allow_insecure_auth, "Offer AUTH without TLS", NULL },
-                { "max-connections", 0, 0, G_OPTION_ARG_INT, &o.max_connections, "Concurrent sessions", "N" },
-                { "max-line-length", 0, 0, G_OPTION_ARG_INT, &o.max_line, "Longest line, CRLF included", "N" },
+                { "max-connections", 0, 0, G_OPTION_ARG_INT64, &o.max_connections, "Concurrent sessions", "N" },
+                { "max-connections-per-address", 0, 0, G_OPTION_ARG_INT64, &o.max_connections_per_address,
+                  "Concurrent sessions from one client address (0: no limit)", "N" },
+                { "max-line-length", 0, 0, G_OPTION_ARG_INT64, &o.max_line, "Longest line, CRLF included", "N" },
                 { "max-message-size", 0, 0, G_OPTION_ARG_INT64, &o.max_size, "Largest message in bytes", "N" },
-                { "max-recipients", 0, 0, G_OPTION_ARG_INT, &o.max_recipients, "RCPT TO per transaction", "N" },
-                { "timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout, "Idle timeout in seconds", "SECONDS" },
+                { "max-recipients", 0, 0, G_OPTION_ARG_INT64, &o.max_recipients, "RCPT TO per transaction", "N" },
+                { "timeout", 0, 0, G_OPTION_ARG_INT64, &o.timeout, "Idle timeout in seconds", "SECONDS" },
+                { "data-timeout", 0, 0, G_OPTION_ARG_INT64, &o.data_timeout,
+                  "Longest time one message transfer may take, in seconds", "SECONDS" },
+                { "xclient-network", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.xclient_networks,
+                  "Clients from this network may use XCLIENT (repeatable)", "CIDR" },
                 { "maildir", 0, 0, G_OPTION_ARG_FILENAME, &o.maildir, "Store messages in this Maildir", "DIR" },
                 { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "One JSON object per message", NULL },
-                { "workers", 0, 0, G_OPTION_ARG_INT, &o.workers, "Processes sharing the ports (SO_REUSEPORT)", "N" },
+                { "workers", 0, 0, G_OPTION_ARG_INT64, &o.workers, "Processes sharing the ports (SO_REUSEPORT)", "N" },
                 { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &o.proxy_protocol, "--listen ports expect a PROXY v1 header (HAProxy)", NULL },
                 { NULL }
         };
@@ -546,9 +664,16 @@ main (int argc, char **argv)
                 die_usage ("%s", error->message);
         if (argc > 1)
                 die_usage ("unexpected argument \"%s\"", argv[1]);
-        if (o.max_connections < 1 || o.max_line < 512 || o.max_size < 0 || o.max_recipients < 1 ||
-            o.timeout < 0 || o.workers < 1 || o.workers > 64)
-                die_usage ("a limit is out of range");
+        check_range ("--max-connections", o.max_connections, "max-connections");
+        check_range ("--max-connections-per-address", o.max_connections_per_address,
+                     "max-connections-per-address");
+        check_range ("--max-line-length", o.max_line, "max-line-length");
+        check_range ("--max-message-size", o.max_size, "max-message-size");
+        check_range ("--max-recipients", o.max_recipients, "max-recipients");
+        check_range ("--timeout", o.timeout, "idle-timeout");
+        check_range ("--data-timeout", o.data_timeout, "data-timeout");
+        if (o.workers < 1 || o.workers > 64)
+                die_usage ("--workers %" G_GINT64_FORMAT " is out of range (1 to 64)", o.workers);
         if ((o.tls_cert == NULL) != (o.tls_key == NULL))
                 die_usage ("--tls-cert and --tls-key go together");
         if (o.listen_tls != NULL && o.tls_cert == NULL)
@@ -573,6 +698,7 @@ main (int argc, char **argv)
                 app.maildir = o.maildir;
         }
         app.json = o.json;
+        raise_fd_limit ();
 
         server = server_new (&o, &app);
         bound = listen_all (server, &o, o.workers > 1 ? GSMTP_LISTEN_REUSE_PORT : 0, TRUE);
@@ -615,6 +741,7 @@ main (int argc, char **argv)
         g_strfreev (o.listen);
         g_strfreev (o.listen_tls);
         g_strfreev (o.domains);
+        g_strfreev (o.xclient_networks);
         g_free (o.hostname);
         g_free (o.tls_cert);
         g_free (o.tls_key);

@@ -166,6 +166,13 @@ gsmtp_poller_free (GSmtpPoller *poller)
         g_free (poller);
 }
 
+/* The context the poller's sources run in: timers that go with it go there too. */
+GMainContext *
+gsmtp_poller_get_context (GSmtpPoller *poller)
+{
+        return poller->context;
+}
+
 GSmtpWatch *
 gsmtp_poller_watch (GSmtpPoller *poller, int fd, GSmtpWatchFunc func, gpointer data)
 {

@@ -11,6 +11,7 @@ typedef void (*GSmtpWatchFunc) (gpointer data, GIOCondition condition);
 
 GSmtpPoller *gsmtp_poller_new     (GMainContext *context);
 void         gsmtp_poller_free    (GSmtpPoller *poller);
+GMainContext *gsmtp_poller_get_context (GSmtpPoller *poller);
 GSmtpWatch  *gsmtp_poller_watch   (GSmtpPoller *poller, int fd, GSmtpWatchFunc func, gpointer data);
 void         gsmtp_watch_set      (GSmtpWatch *watch, GIOCondition condition);
 void         gsmtp_watch_again    (GSmtpWatch *watch);

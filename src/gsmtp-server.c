@@ -1,7 +1,8 @@
 /* gsmtp-server.c — GSmtpServer: listeners, configuration, stage handlers, stop.
- * Owns: GSocketService wiring, accepting, the connection limits (total and per
- * address), the domain list, deciding stages through the application's
- * handlers, stopping with a grace period.
+ * Owns: the listeners (sockets and accepting: gsmtp-listener.c), the
+ * connection limits (total, per address, file descriptors), the domain list,
+ * deciding stages through the application's handlers, stopping with a grace
+ * period.
  * Not: the protocol (gsmtp-session.c), socket I/O (gsmtp-connection.c).
  *
  * Stage order, as handlers see it: connect, HELO/EHLO, (STARTTLS), AUTH, MAIL,
@@ -12,6 +13,7 @@
 #include "gsmtp-address.h"
 #include "gsmtp-poller.h"
 #include "gsmtp-tls-server.h"
+#include "gsmtp-listener.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,9 +21,6 @@
 
 /* The shared read buffer's size: one recv() takes up to this much. */
 #define READ_BUFFER_SIZE (64 * 1024)
-/* Accept queue: a burst of clients is accepted and answered (421 if need be)
- * rather than left waiting silently in the kernel's backlog. */
-#define LISTEN_BACKLOG 1024
 
 typedef struct {
         GSmtpStageHandler handler;
@@ -47,8 +46,7 @@ struct _GSmtpServer {
         GPtrArray       *xclient_networks;      /* (owned) (element-type GInetAddressMask) */
         Handler          handlers[GSMTP_STAGE_DATA + 1];
 
-        GSocketService  *services[4];           /* (owned) (nullable): one per kind of listener,
-                                                 * indexed by SERVICE_TLS | SERVICE_PROXY */
+        GSmtpListener   *listener;              /* (owned) (nullable): made by the first listen */
         GHashTable      *connections;           /* (owned): GSmtpConnection set, holding a ref each */
         GHashTable      *per_address;           /* (owned): host → number of connections */
         guint8          *read_buffer;           /* (owned) (nullable) */
@@ -123,15 +121,12 @@ G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_NORMALIZE, "normalize"),
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_REJECT, "reject"))
 
-/* Listeners of one kind share a GSocketService, which tells them apart. */
-#define SERVICE_TLS   1
-#define SERVICE_PROXY 2
-
 /* The server from the host struct it embeds. */
 #define SERVER_OF(h) ((GSmtpServer *) ((char *) (h) - G_STRUCT_OFFSET (GSmtpServer, host)))
 
 static const GSmtpSessionHostFuncs server_session_funcs;
 static const GSmtpConnectionHostFuncs server_connection_funcs;
+static struct _GSmtpPoller *server_host_poller (GSmtpConnectionHost *host);
 
 static void server_maybe_finish_stop (GSmtpServer *self);
 static void server_finish_stop (GSmtpServer *self, GError *error);
@@ -154,12 +149,8 @@ server_list_connections (GSmtpServer *self)
 static void
 server_close_listeners (GSmtpServer *self)
 {
-        for (guint i = 0; i < G_N_ELEMENTS (self->services); i++) {
-                if (self->services[i] != NULL) {
-                        g_socket_service_stop (self->services[i]);
-                        g_socket_listener_close (G_SOCKET_LISTENER (self->services[i]));
-                }
-        }
+        if (self->listener != NULL)
+                gsmtp_listener_close (self->listener);
 }
 
 static void
@@ -169,8 +160,7 @@ g_smtp_server_dispose (GObject *object)
 
         server_close_listeners (self);
         server_stop_tick (self);
-        for (guint i = 0; i < G_N_ELEMENTS (self->services); i++)
-                g_clear_object (&self->services[i]);
+        g_clear_pointer (&self->listener, gsmtp_listener_free);
         /* Sessions still open end without a word, and their stages out with
          * the application are cancelled: an application that wants them to end
          * well calls g_smtp_server_stop_async() first. */
@@ -314,7 +304,11 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:max-connections:
          *
-         * Concurrent sessions; the next client gets 421 4.7.0.
+         * Concurrent sessions; the next client gets 421 4.7.0.  Clients past
+         * what the open file limit (RLIMIT_NOFILE) has room for get the same,
+         * whatever this says: a session may hold three file descriptors (its
+         * socket, a spill file, the copy of it GMime reads), and a reserve of
+         * 32 and 1/16 of the limit is kept for everything else.
          *
          * Since: 0.1
          */
@@ -1011,34 +1005,35 @@ server_refuse_socket (GSocketConnection *connection, const char *reply)
         g_socket_close (socket, NULL);
 }
 
-static gboolean
-server_incoming (GSocketService *service, GSocketConnection *socket_connection,
-                 GObject *source_object, gpointer user_data)
+static void
+server_incoming (GSocketConnection *socket_connection, GSmtpListenFlags flags, gpointer user_data)
 {
         GSmtpServer *self = user_data;
         GSmtpConnection *conn;
-        GSmtpConnectionFlags flags = 0;
+        GSmtpConnectionFlags conn_flags = 0;
 
         if (self->stopping) {
                 server_refuse_socket (socket_connection, "421 4.3.2 Service shutting down\r\n");
-                return TRUE;
+                return;
         }
-        if (g_hash_table_size (self->connections) >= self->max_connections) {
+        /* answered while there are fds left to answer with: a session that
+         * cannot have its spill file is worse than a client told to retry */
+        if (g_hash_table_size (self->connections) >= self->max_connections ||
+            !gsmtp_listener_fds_allow (self->listener, g_hash_table_size (self->connections))) {
                 server_refuse_socket (socket_connection,
                                       "421 4.7.0 Too many connections, try again later\r\n");
-                return TRUE;
+                return;
         }
-        if (service == self->services[SERVICE_TLS] || service == self->services[SERVICE_TLS | SERVICE_PROXY])
-                flags |= GSMTP_CONNECTION_IMPLICIT_TLS;
-        if (service == self->services[SERVICE_PROXY] || service == self->services[SERVICE_TLS | SERVICE_PROXY])
-                flags |= GSMTP_CONNECTION_PROXY;
+        if (flags & GSMTP_LISTEN_IMPLICIT_TLS)
+                conn_flags |= GSMTP_CONNECTION_IMPLICIT_TLS;
+        if (flags & GSMTP_LISTEN_PROXY_PROTOCOL)
+                conn_flags |= GSMTP_CONNECTION_PROXY;
         /* the per-address limit is the connection's to check: behind a PROXY
          * header, the address is not the socket's */
-        conn = gsmtp_connection_new (&self->host, socket_connection, flags);
+        conn = gsmtp_connection_new (&self->host, socket_connection, conn_flags);
         g_hash_table_add (self->connections, conn);
         server_start_tick (self);
         gsmtp_connection_start (conn);
-        return TRUE;
 }
 
 /* Once a second, every connection's deadline is checked: one source for all,
@@ -1115,18 +1110,14 @@ server_release_address (GSmtpConnectionHost *host, const char *address)
                 g_hash_table_insert (self->per_address, g_strdup (address), GUINT_TO_POINTER (n - 1));
 }
 
-static GSocketService *
-server_get_service (GSmtpServer *self, GSmtpListenFlags flags)
+/* The listener accepts in the context of the server's poller: the thread's
+ * default context at the first listen. */
+static GSmtpListener *
+server_get_listener (GSmtpServer *self)
 {
-        GSocketService **slot = &self->services[((flags & GSMTP_LISTEN_IMPLICIT_TLS) ? SERVICE_TLS : 0) |
-                                                 ((flags & GSMTP_LISTEN_PROXY_PROTOCOL) ? SERVICE_PROXY : 0)];
-
-        if (*slot == NULL) {
-                *slot = g_socket_service_new ();
-                g_socket_listener_set_backlog (G_SOCKET_LISTENER (*slot), LISTEN_BACKLOG);
-                g_signal_connect (*slot, "incoming", G_CALLBACK (server_incoming), self);
-        }
-        return *slot;
+        if (self->listener == NULL)
+                self->listener = gsmtp_listener_new (server_host_poller (&self->host), server_incoming, self);
+        return self->listener;
 }
 
 static gboolean
@@ -1143,25 +1134,6 @@ server_check_listen (GSmtpServer *self, GSmtpListenFlags flags, GError **error)
                 return FALSE;
         }
         server_capture_context (self);
-        return TRUE;
-}
-
-/* g_socket_bind() resets SO_REUSEPORT on stream sockets; bind(2) does not. */
-static gboolean
-server_bind_keeping_options (GSocket *socket, GSocketAddress *address, GError **error)
-{
-        struct sockaddr_storage native;
-        gssize len = g_socket_address_get_native_size (address);
-
-        if (len < 0 || !g_socket_address_to_native (address, &native, sizeof native, error))
-                return FALSE;
-        if (bind (g_socket_get_fd (socket), (struct sockaddr *) &native, len) != 0) {
-                int err = errno;
-
-                g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
-                             "Error binding to address: %s", g_strerror (err));
-                return FALSE;
-        }
         return TRUE;
 }
 
@@ -1183,35 +1155,11 @@ gboolean
 g_smtp_server_listen (GSmtpServer *self, GSocketAddress *address, GSmtpListenFlags flags,
                       GSocketAddress **out_address, GError **error)
 {
-        GSocketService *service;
-
         g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
         g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), FALSE);
         if (!server_check_listen (self, flags, error))
                 return FALSE;
-        service = server_get_service (self, flags);
-        if (flags & GSMTP_LISTEN_REUSE_PORT) {
-                g_autoptr(GSocket) socket = NULL;
-
-                /* GSocketListener cannot set SO_REUSEPORT: bind the socket here */
-                socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
-                                       G_SOCKET_PROTOCOL_TCP, error);
-                if (socket == NULL ||
-                    !g_socket_set_option (socket, SOL_SOCKET, SO_REUSEADDR, 1, error) ||
-                    !g_socket_set_option (socket, SOL_SOCKET, SO_REUSEPORT, 1, error) ||
-                    !server_bind_keeping_options (socket, address, error))
-                        return FALSE;
-                g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
-                if (!g_socket_listen (socket, error) ||
-                    !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), socket, NULL, error))
-                        return FALSE;
-                if (out_address != NULL)
-                        *out_address = g_socket_get_local_address (socket, error);
-                return out_address == NULL || *out_address != NULL;
-        }
-        return g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
-                                              G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                              NULL, out_address, error);
+        return gsmtp_listener_add_address (server_get_listener (self), address, flags, out_address, error);
 }
 
 /**
@@ -1270,26 +1218,10 @@ gboolean
 g_smtp_server_listen_all (GSmtpServer *self, guint16 port, GSmtpListenFlags flags,
                           guint16 *out_port, GError **error)
 {
-        GSocketService *service;
-
         g_return_val_if_fail (GSMTP_IS_SERVER (self), FALSE);
         if (!server_check_listen (self, flags, error))
                 return FALSE;
-        service = server_get_service (self, flags);
-        if (port == 0) {
-                guint16 bound = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (service),
-                                                                     NULL, error);
-                if (bound == 0)
-                        return FALSE;
-                if (out_port != NULL)
-                        *out_port = bound;
-                return TRUE;
-        }
-        if (!g_socket_listener_add_inet_port (G_SOCKET_LISTENER (service), port, NULL, error))
-                return FALSE;
-        if (out_port != NULL)
-                *out_port = port;
-        return TRUE;
+        return gsmtp_listener_add_all (server_get_listener (self), port, flags, out_port, error);
 }
 
 /**
@@ -1313,8 +1245,7 @@ g_smtp_server_listen_socket (GSmtpServer *self, GSocket *socket, GSmtpListenFlag
         g_return_val_if_fail (G_IS_SOCKET (socket), FALSE);
         if (!server_check_listen (self, flags, error))
                 return FALSE;
-        return g_socket_listener_add_socket (G_SOCKET_LISTENER (server_get_service (self, flags)),
-                                             socket, NULL, error);
+        return gsmtp_listener_add_socket (server_get_listener (self), socket, flags, error);
 }
 
 /**

@@ -9,10 +9,10 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 n=0; failed=0
+# the plan comes last ("1..N"), so that adding a test never edits a count
 ok() { n=$((n+1)); echo "ok $n - $1"; }
 notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-echo "1..14"
 
 "$DUMP" --bogus >/dev/null 2>"$work/err"; rc=$?
 check "dump-mail: bad flag exits 2 with one line" '[ $rc -eq 2 ] && [ $(wc -l < "$work/err") -eq 1 ]'
@@ -97,4 +97,130 @@ limit=32768
 ldd "$B/.libs/libgsmtp-1.0.so" 2>/dev/null | grep -q libasan && limit=1048576
 check "100 MiB message accepted with peak RSS ${hwm} KiB (< $limit KiB)" '[ $rc -eq 0 ] && [ "$hwm" -lt $limit ]'
 kill -TERM "$pid"; wait "$pid"; pid=
+
+# start_dump OUT LOG ARGS...: dump-mail on a free port in the background; sets $pid and $port
+start_dump() {
+  local out=$1 log=$2; shift 2
+  "$DUMP" --listen 127.0.0.1:0 "$@" >"$out" 2>"$log" &
+  pid=$!
+  for i in $(seq 1 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
+  port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$log")
+}
+stop_dump() { kill -TERM "$pid"; wait "$pid"; pid=; }
+
+# numbers out of range are refused before listening, never replaced by a default
+for bad in "--timeout 5000" "--timeout -1" "--timeout abc" "--max-connections 0" \
+           "--max-line-length 100" "--max-line-length 2000000" "--max-message-size -1" "--max-recipients 0" \
+           "--data-timeout 0" "--data-timeout 5000" "--max-connections-per-address -1" \
+           "--xclient-network 10.0.0.0/99" "--workers 0"; do
+  timeout 10 "$DUMP" --listen 127.0.0.1:0 $bad </dev/null >/dev/null 2>"$work/err"; rc=$?
+  check "dump-mail $bad: exit 2 with one line, before listening" \
+    '[ $rc -eq 2 ] && [ $(wc -l < "$work/err") -eq 1 ] && ! grep -q "listening on" "$work/err"'
+done
+
+# Hostile headers: an RFC 2047 Subject that decodes to CR LF and a whole fake
+# record, ESC and C1 sequences (encoded and raw), U+2028, a filename with ESC
+# and CR LF, a user name with ESC.
+cat > "$work/hostile.py" <<'PY'
+import base64, smtplib, sys
+fake = "hi\r\n\r\n=== message from 6.6.6.6 [ESMTPSA] helo=bank.test tls=yes user=admin\r\nMAIL FROM: <ceo@bank.test>\r\n\u2028\u009b31m"
+def b(text): return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+msg = ("Subject: " + b(fake) + "\r\n"
+       "X-Esc: " + b("\x1b]0;pwned\x07\x1b[2J\x1b[31mred\u009b31m \u2028 \u2029 \u202e") + "\r\n").encode()
+msg += b"X-Raw: a\x1b[1mraw\x7f and a literal \\x1b\r\nMIME-Version: 1.0\r\n"
+msg += b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
+msg += b"Content-Disposition: attachment; filename*=utf-8''%1B%5B31mevil%0D%0A%3D%3D%3D.txt\r\n\r\nx\r\n--b--\r\n"
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.test", timeout=10)
+s.login("ev\x1b[31mil", "pw")
+s.sendmail("a@x.test", ["b@example.org"], msg)
+s.quit()
+PY
+printf 'ev\033[31mil:pw\n' > "$work/evil-users"
+start_dump "$work/h.out" "$work/h.log" --domain example.org --auth-file "$work/evil-users" --allow-insecure-auth
+python3 "$work/hostile.py" "$port"; rc=$?
+for i in $(seq 1 100); do grep -q "^  part text/plain" "$work/h.out" && break; sleep 0.05; done
+stop_dump
+check "human dump: a Subject decoding to CR LF forges no record" \
+  '[ $rc -eq 0 ] && [ $(grep -c "^=== message from" "$work/h.out") -eq 1 ] && ! grep -q "^MAIL FROM: <ceo" "$work/h.out" &&
+   grep -qF "  Subject: hi\r\n\r\n=== message from 6.6.6.6" "$work/h.out"'
+check "human dump: ESC, C1, U+2028 and bidi controls are printed as escapes, never raw" \
+  'python3 -c "
+import sys
+text = open(sys.argv[1], \"rb\").read().decode(\"utf-8\")
+bad = [c for c in text if (ord(c) < 32 and c != \"\\n\") or 0x7f <= ord(c) < 0xa0 or c in \"\\u2028\\u2029\\u202e\"]
+sys.exit(1 if bad else 0)" "$work/h.out" &&
+   grep -qF "X-Esc: \x1b]0;pwned\x07\x1b[2J\x1b[31mred\u009b31m \u2028 \u2029 \u202e" "$work/h.out" &&
+   grep -qF "X-Raw: a\x1b[1mraw\x7f and a literal \\\\x1b" "$work/h.out" &&
+   grep -qF "part text/plain \"\x1b[31mevil\r\n===.txt\"" "$work/h.out" && grep -qF "user=ev\x1b[31mil" "$work/h.out"'
+
+start_dump "$work/j.out" "$work/j.log" --domain example.org --auth-file "$work/evil-users" --allow-insecure-auth --json
+python3 "$work/hostile.py" "$port"; rc=$?
+for i in $(seq 1 100); do [ -s "$work/j.out" ] && break; sleep 0.05; done
+stop_dump
+check "JSON: the same message is one valid line; strings decode to exactly what was sent" \
+  '[ $rc -eq 0 ] && [ $(wc -l < "$work/j.out") -eq 1 ] && python3 -c "
+import json, sys
+raw = open(sys.argv[1], \"rb\").read()
+assert all(c >= 0x20 and c != 0x7f for c in raw[:-1]), \"raw control byte\"
+assert \"\\u2028\" not in raw.decode() and \"\\u2029\" not in raw.decode()
+d = json.loads(raw)
+assert d[\"subject\"].startswith(\"hi\\r\\n\\r\\n=== message from 6.6.6.6\"), d[\"subject\"]
+assert d[\"subject\"].endswith(\"\\u2028\\u009b31m\"), d[\"subject\"]
+assert \"\\u009b\" not in raw.decode(), \"raw C1\"
+assert d[\"parts\"][0][\"filename\"] == \"\\x1b[31mevil\\r\\n===.txt\", d[\"parts\"]
+assert d[\"username\"] == \"ev\\x1b[31mil\", d[\"username\"]" "$work/j.out"'
+
+# --max-connections-per-address, --xclient-network, --data-timeout
+start_dump "$work/f.out" "$work/f.log" --domain example.org --json --max-connections-per-address 1 \
+  --xclient-network 127.0.0.0/8 --data-timeout 1
+python3 - "$port" <<'PY' >"$work/f.py" 2>&1
+import socket, sys, time
+port = int(sys.argv[1])
+def session():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s, s.makefile("rb")
+def reply(f):
+    lines = []
+    while True:
+        lines.append(f.readline().decode())
+        if lines[-1][3:4] != "-":
+            return "".join(lines)
+def chat(s, f, line):
+    s.sendall(line.encode() + b"\r\n")
+    return reply(f)
+a, fa = session()
+assert reply(fa).startswith("220")
+b, fb = session()
+r = reply(fb)
+assert r.startswith("421 4.7.0"), r
+b.close()
+print("per-address ok", flush=True)
+assert "XCLIENT" in chat(a, fa, "EHLO c.test")
+assert chat(a, fa, "XCLIENT ADDR=192.0.2.7 NAME=[UNAVAILABLE]").startswith("220")
+for c in ("EHLO c.test", "MAIL FROM:<a@x.test>", "RCPT TO:<b@example.org>", "DATA"):
+    chat(a, fa, c)
+assert chat(a, fa, "Subject: via xclient\r\n\r\nx\r\n.").startswith("250")
+print("xclient ok", flush=True)
+# a message trickled one byte every 0.2 s: the data timeout (1 s), not the idle one (300 s), ends it
+for c in ("MAIL FROM:<a@x.test>", "RCPT TO:<b@example.org>", "DATA"):
+    chat(a, fa, c)
+a.settimeout(0.2)
+end = time.monotonic() + 10
+got = b""
+while time.monotonic() < end and not got:
+    a.sendall(b"x")
+    try:
+        got = a.recv(100)
+    except socket.timeout:
+        pass
+assert got.startswith(b"421 4.4.2"), got
+print("data-timeout ok", flush=True)
+PY
+for i in $(seq 1 100); do [ -s "$work/f.out" ] && break; sleep 0.05; done
+stop_dump
+check "--max-connections-per-address 1: the second session gets 421 4.7.0" 'grep -q "^per-address ok" "$work/f.py"'
+check "--xclient-network: XCLIENT offered, and the message carries the address it named" \
+  'grep -q "^xclient ok" "$work/f.py" && grep -q "\"peer\":\"192.0.2.7:" "$work/f.out"'
+check "--data-timeout 1: a trickled message gets 421 4.4.2" 'grep -q "^data-timeout ok" "$work/f.py"'
+echo "1..$n"
 exit $failed
