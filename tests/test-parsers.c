@@ -725,6 +725,55 @@ assert_prefixes_wait (const guint8 *header, gsize len)
 }
 
 static void
+test_proxy_v2_haproxy (void)
+{
+        /* What HAProxy 2.6 sent with "send-proxy-v2-ssl-cn proxy-v2-options
+         * crc32c,authority,unique-id,ssl-cipher,cert-sig,cert-key" for a client
+         * that showed a certificate with CN=client.example and SNI
+         * mx.example.org (captured on loopback; the CRC32C comes first). */
+        static const guint8 captured[] = {
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x7f,
+                0x7f, 0x00, 0x00, 0x01, 0x7f, 0x00, 0x00, 0x01, 0xb7, 0xc6, 0x69, 0x79, 0x03, 0x00, 0x04, 0xa7,
+                0xd0, 0xbd, 0xf0, 0x02, 0x00, 0x0e, 0x6d, 0x78, 0x2e, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65,
+                0x2e, 0x6f, 0x72, 0x67, 0x05, 0x00, 0x00, 0x20, 0x00, 0x55, 0x07, 0x00, 0x00, 0x00, 0x00, 0x21,
+                0x00, 0x07, 0x54, 0x4c, 0x53, 0x76, 0x31, 0x2e, 0x33, 0x22, 0x00, 0x0e, 0x63, 0x6c, 0x69, 0x65,
+                0x6e, 0x74, 0x2e, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x25, 0x00, 0x05, 0x45, 0x43, 0x32,
+                0x35, 0x36, 0x24, 0x00, 0x11, 0x65, 0x63, 0x64, 0x73, 0x61, 0x2d, 0x77, 0x69, 0x74, 0x68, 0x2d,
+                0x53, 0x48, 0x41, 0x32, 0x35, 0x36, 0x23, 0x00, 0x16, 0x54, 0x4c, 0x53, 0x5f, 0x41, 0x45, 0x53,
+                0x5f, 0x32, 0x35, 0x36, 0x5f, 0x47, 0x43, 0x4d, 0x5f, 0x53, 0x48, 0x41, 0x33, 0x38, 0x34,
+        };
+        /* ...and for its health checks: LOCAL, UNSPEC, nothing more */
+        static const guint8 check[] = {
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00,
+        };
+        GSmtpProxyHeader h;
+
+        g_test_summary ("Headers a real HAProxy sent: the SSL TLV with CN, algorithms and cipher, the "
+                        "authority, an empty unique id, a CRC32C; and its LOCAL health check");
+        g_assert_cmpint (gsmtp_proxy_parse (captured, sizeof captured, &h), ==, GSMTP_PROXY_OK);
+        g_assert_cmpuint (h.length, ==, sizeof captured);
+        assert_inet (h.remote, "127.0.0.1", 47046);
+        assert_inet (h.local, "127.0.0.1", 27001);
+        g_assert_true (h.crc32c_checked);
+        g_assert_cmpstr (h.authority, ==, "mx.example.org");
+        g_assert_true (h.has_tls);
+        g_assert_cmpuint (h.tls.client, ==, 0x07);
+        g_assert_cmpuint (h.tls.verify, ==, 0);
+        g_assert_cmpstr (h.tls.version, ==, "TLSv1.3");
+        g_assert_cmpstr (h.tls.cn, ==, "client.example");
+        g_assert_cmpstr (h.tls.key_alg, ==, "EC256");
+        g_assert_cmpstr (h.tls.sig_alg, ==, "ecdsa-with-SHA256");
+        g_assert_cmpstr (h.tls.cipher, ==, "TLS_AES_256_GCM_SHA384");
+        gsmtp_proxy_header_clear (&h);
+        assert_prefixes_wait (captured, sizeof captured);
+
+        g_assert_cmpint (gsmtp_proxy_parse (check, sizeof check, &h), ==, GSMTP_PROXY_OK);
+        g_assert_true (h.local_command);
+        g_assert_null (h.remote);
+        gsmtp_proxy_header_clear (&h);
+}
+
+static void
 test_proxy_v2_partial (void)
 {
         static const char *const v1[] = {
@@ -918,6 +967,7 @@ main (int argc, char **argv)
         g_test_add_func ("/proxy/v2/crc32c", test_proxy_v2_crc32c);
         g_test_add_func ("/proxy/v2/size-bound", test_proxy_v2_bounds);
         g_test_add_func ("/proxy/v2/partial-and-detection", test_proxy_v2_partial);
+        g_test_add_func ("/proxy/v2/haproxy-captured", test_proxy_v2_haproxy);
         g_test_add_func ("/address/mailbox-key", test_mailbox_key);
         g_test_add_func ("/data-reader/linear", test_data_reader_linear);
         g_test_add_func ("/data-reader/refused-message-end", test_data_reader_refused_end);
