@@ -3,7 +3,7 @@
 # loopback: PROXY v1 (send-proxy) and v2 (send-proxy-v2, with a CRC32C), plain
 # and implicit TLS passed through in TCP mode, TLS ended at HAProxy
 # (send-proxy-v2-ssl-cn), IPv6 clients, HAProxy's SMTP health checks (v2
-# LOCAL), and the per-address limit counting the real client.  Clients speak
+# LOCAL, also forced with check-send-proxy), and the per-address limit counting the real client.  Clients speak
 # from 127.0.0.2 and up, HAProxy from 127.0.0.1: the JSON's "peer" must be the
 # client's address and port, never HAProxy's.  Every wait is bounded.
 set -u
@@ -90,9 +90,11 @@ listen v2
 listen v1tls
     bind 127.0.0.1:$P_V1T
     server d 127.0.0.1:$tls send-proxy
+# checks speak no TLS: they go to the plain port, with the header forced
 listen v2tls
     bind 127.0.0.1:$P_V2T
-    server d 127.0.0.1:$tls send-proxy-v2
+    option smtpchk HELO haproxy.test
+    server d 127.0.0.1:$tls send-proxy-v2 check port $plain check-send-proxy inter 200ms
 # TLS ended at HAProxy; the SSL TLV says so
 listen v2term
     bind 127.0.0.1:$P_TERM ssl crt $work/haproxy.pem
@@ -183,12 +185,12 @@ rows = data.decode().splitlines()
 head = rows[0].lstrip("# ").split(",")
 for r in rows[1:]:
     f = dict(zip(head, r.split(",")))
-    if f.get("pxname") == "v2" and f.get("svname") == "d":
-        print(f.get("status"), f.get("check_status"))
+    if f.get("pxname") in ("v2", "v2tls") and f.get("svname") == "d":
+        print(f.get("pxname"), f.get("status"), f.get("check_status"))
 PY
 }
-wait_for 10 'stat | grep -q "^UP L7OK"'
-check "HAProxy's SMTP health check (v2 LOCAL) passes: $(stat)" 'stat | grep -q "^UP L7OK"'
+wait_for 10 '[ "$(stat | grep -c " UP L7OK$")" = 2 ]'
+check "HAProxy's SMTP health checks (v2 LOCAL) pass: $(stat | tr "\n" " ")" '[ "$(stat | grep -c " UP L7OK$")" = 2 ]'
 
 # The per-address limit (2 here) counts the client HAProxy names: a third
 # session from 127.0.0.5 is refused while two last, 127.0.0.6 is not.
