@@ -608,9 +608,9 @@ connection_read_proxy (GSmtpConnection *self)
         guint8 next;
         gssize n;
 
-        g_assert (bufsize >= GSMTP_PROXY_HEADER_MAX);
+        g_assert (bufsize >= GSMTP_PROXY_HEADER_MAX);    /* 64 KiB today */
         do
-                n = recv (self->fd, buf, GSMTP_PROXY_HEADER_MAX, MSG_PEEK);
+                n = recv (self->fd, buf, MIN (bufsize, GSMTP_PROXY_HEADER_MAX), MSG_PEEK);
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
                 connection_wait (self, WAIT_READ);

@@ -124,13 +124,13 @@ gsmtp_proxy_crc32c (const guint8 *data, gsize len)
 }
 
 static guint
-read_be16 (const guint8 *p)
+proxy_read_be16 (const guint8 *p)
 {
         return (guint) p[0] << 8 | p[1];
 }
 
 static guint32
-read_be32 (const guint8 *p)
+proxy_read_be32 (const guint8 *p)
 {
         return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
 }
@@ -139,7 +139,7 @@ read_be32 (const guint8 *p)
  * without space, parentheses or backslash, so that it sits in a Received
  * comment as it is.  NULL when it is anything else. */
 static char *
-proxy_token (const guint8 *value, gsize len)
+proxy_take_token (const guint8 *value, gsize len)
 {
         if (len == 0)
                 return NULL;
@@ -153,7 +153,7 @@ proxy_token (const guint8 *value, gsize len)
 /* Text the client chose (a certificate's CN, the SNI): UTF-8 without control
  * characters, C0, DEL or C1.  NULL when it is anything else. */
 static char *
-proxy_text (const guint8 *value, gsize len)
+proxy_take_text (const guint8 *value, gsize len)
 {
         const char *s = (const char *) value;
 
@@ -182,7 +182,7 @@ proxy_walk_tlvs (const guint8 *data, gsize len, TlvVisit visit, gpointer visit_d
 
                 if (len - pos < 3)
                         return FALSE;           /* a TLV's own header cut short */
-                vlen = read_be16 (data + pos + 1);
+                vlen = proxy_read_be16 (data + pos + 1);
                 if (vlen > len - pos - 3)
                         return FALSE;           /* runs past its container */
                 if (!visit (data[pos], data + pos + 3, vlen, pos + 3, visit_data))
@@ -211,7 +211,7 @@ proxy_visit_ssl (guint8 type, const guint8 *value, gsize len, gsize offset, gpoi
         }
         if (*slot != NULL)
                 return FALSE;
-        *slot = token ? proxy_token (value, len) : proxy_text (value, len);
+        *slot = token ? proxy_take_token (value, len) : proxy_take_text (value, len);
         /* a dropped value still counts as seen */
         if (*slot == NULL)
                 *slot = g_strdup ("");
@@ -241,7 +241,7 @@ proxy_visit_tlv (guint8 type, const guint8 *value, gsize len, gsize offset, gpoi
                 if (st->seen_authority)
                         return FALSE;
                 st->seen_authority = TRUE;
-                st->out->authority = proxy_text (value, len);
+                st->out->authority = proxy_take_text (value, len);
                 return TRUE;
         case PP2_TYPE_CRC32C:
                 if (st->crc_at != 0 || len != 4)
@@ -255,7 +255,7 @@ proxy_visit_tlv (guint8 type, const guint8 *value, gsize len, gsize offset, gpoi
                         return FALSE;
                 st->out->has_tls = TRUE;
                 st->out->tls.client = value[0];
-                st->out->tls.verify = read_be32 (value + 1);
+                st->out->tls.verify = proxy_read_be32 (value + 1);
                 if (!proxy_walk_tlvs (value + 5, len - 5, proxy_visit_ssl, &st->out->tls))
                         return FALSE;
                 proxy_drop_empty (&st->out->tls.version);
@@ -271,15 +271,15 @@ proxy_visit_tlv (guint8 type, const guint8 *value, gsize len, gsize offset, gpoi
 
 /* The addresses of TCP over IPv4 or IPv6; @n is 4 or 16. */
 static void
-proxy_v2_addresses (const guint8 *block, gsize n, GSmtpProxyHeader *out)
+proxy_take_addresses (const guint8 *block, gsize n, GSmtpProxyHeader *out)
 {
         g_autoptr(GInetAddress) src = g_inet_address_new_from_bytes (block, n == 4 ? G_SOCKET_FAMILY_IPV4
                                                                                   : G_SOCKET_FAMILY_IPV6);
         g_autoptr(GInetAddress) dst = g_inet_address_new_from_bytes (block + n, n == 4 ? G_SOCKET_FAMILY_IPV4
                                                                                        : G_SOCKET_FAMILY_IPV6);
 
-        out->remote = g_inet_socket_address_new (src, read_be16 (block + 2 * n));
-        out->local = g_inet_socket_address_new (dst, read_be16 (block + 2 * n + 2));
+        out->remote = g_inet_socket_address_new (src, proxy_read_be16 (block + 2 * n));
+        out->local = g_inet_socket_address_new (dst, proxy_read_be16 (block + 2 * n + 2));
 }
 
 static GSmtpProxyStatus
@@ -305,7 +305,7 @@ proxy_parse_v2 (const guint8 *data, gsize len, GSmtpProxyHeader *out)
                 return GSMTP_PROXY_INVALID;
         if (len < V2_FIXED)
                 return GSMTP_PROXY_NEED_MORE;
-        total = V2_FIXED + read_be16 (data + 14);
+        total = V2_FIXED + proxy_read_be16 (data + 14);
         if (total > GSMTP_PROXY_HEADER_MAX)
                 return GSMTP_PROXY_INVALID;     /* refused at once, not waited for */
         if (len < total)
@@ -345,9 +345,9 @@ proxy_parse_v2 (const guint8 *data, gsize len, GSmtpProxyHeader *out)
         if (V2_FIXED + addr_len > total)
                 return GSMTP_PROXY_INVALID;     /* the block is shorter than its family */
         if (family == 0x11)
-                proxy_v2_addresses (data + V2_FIXED, 4, out);
+                proxy_take_addresses (data + V2_FIXED, 4, out);
         else if (family == 0x21)
-                proxy_v2_addresses (data + V2_FIXED, 16, out);
+                proxy_take_addresses (data + V2_FIXED, 16, out);
         /* the TLVs fill the rest exactly; every length nests inside it */
         if (!proxy_walk_tlvs (data + V2_FIXED + addr_len, total - V2_FIXED - addr_len, proxy_visit_tlv, &st))
                 return GSMTP_PROXY_INVALID;
@@ -360,7 +360,7 @@ proxy_parse_v2 (const guint8 *data, gsize len, GSmtpProxyHeader *out)
                 crc = crc32c_update (crc, data, at);
                 crc = crc32c_update (crc, zeros, 4);
                 crc = crc32c_update (crc, data + at + 4, total - at - 4);
-                if (~crc != read_be32 (data + at))
+                if (~crc != proxy_read_be32 (data + at))
                         return GSMTP_PROXY_INVALID;
                 out->crc32c_checked = TRUE;
         }
