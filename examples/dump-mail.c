@@ -510,7 +510,7 @@ listen_all (GSmtpServer *server, const Options *o, GSmtpListenFlags extra, gbool
 
                 for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
                         GSmtpListenFlags flags = extra | (tls ? GSMTP_LISTEN_IMPLICIT_TLS : 0) |
-                                                 (!tls && o->proxy_protocol ? GSMTP_LISTEN_PROXY_PROTOCOL : 0);
+                                                 (o->proxy_protocol ? GSMTP_LISTEN_PROXY_PROTOCOL : 0);
                         g_autofree char *host = NULL;
                         guint16 port = 0;
 
@@ -650,7 +650,7 @@ main (int argc, char **argv)
                 { "maildir", 0, 0, G_OPTION_ARG_FILENAME, &o.maildir, "Store messages in this Maildir", "DIR" },
                 { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "One JSON object per message", NULL },
                 { "workers", 0, 0, G_OPTION_ARG_INT64, &o.workers, "Processes sharing the ports (SO_REUSEPORT)", "N" },
-                { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &o.proxy_protocol, "--listen ports expect a PROXY v1 header (HAProxy)", NULL },
+                { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &o.proxy_protocol, "--listen and --listen-tls ports expect a PROXY v1 or v2 header (HAProxy)", NULL },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = g_option_context_new ("- receive mail and print it");

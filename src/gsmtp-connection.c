@@ -520,16 +520,17 @@ connection_start_tls (GSmtpConnection *self)
 /* ---- the PROXY header ------------------------------------------------------------ */
 
 /* The session begins, as the client the socket or the PROXY header named.
- * @early: bytes followed the PROXY header before any banner. */
+ * @early: bytes followed the PROXY header before any banner.  @tls_active: a
+ * trusted proxy ended the client's TLS. */
 static void
-connection_begin (GSmtpConnection *self, gboolean early)
+connection_begin (GSmtpConnection *self, gboolean early, gboolean tls_active)
 {
         static const GSmtpSessionCallbacks callbacks = {
                 connection_session_wakeup,
                 connection_session_peer_changed,
         };
 
-        self->session = gsmtp_session_new (&self->host->session, self->peer, FALSE, &callbacks, self);
+        self->session = gsmtp_session_new (&self->host->session, self->peer, tls_active, &callbacks, self);
         if (!connection_count_address (self, self->peer)) {
                 /* Postfix anvil's smtpd_client_connection_count_limit */
                 gsmtp_session_refuse (self->session, 421, "4.7.0", "Too many connections from your address");
@@ -544,20 +545,51 @@ connection_begin (GSmtpConnection *self, gboolean early)
         connection_pump (self);
 }
 
-/* Reads the PROXY header off the socket and nothing more: it is peeked at and
- * only its own bytes are taken, so what follows reaches the session (or the
- * TLS handshake) as if the header had never been there. */
+/* The client as the header names it: its addresses (the socket's stay for
+ * v1 UNKNOWN and v2 LOCAL, UNSPEC, UNIX), and for a v2 PROXY its TLS to the
+ * proxy and the authority.  TRUE when the client's TLS ended at the proxy. */
+static gboolean
+connection_take_proxy_header (GSmtpConnection *self, const GSmtpProxyHeader *header)
+{
+        g_autoptr(GSocketAddress) proxy = g_socket_connection_get_remote_address (self->socket, NULL);
+        const GSmtpProxyTls *tls = &header->tls;
+        gboolean client_tls;
+
+        if (header->local_command)
+                return FALSE;   /* the proxy's own connection: nothing it says is a client's */
+        if (header->remote != NULL) {
+                g_object_unref (self->peer);
+                self->peer = gsmtp_peer_new (header->remote, header->local);
+        }
+        gsmtp_peer_set_proxy (self->peer, header->remote != NULL ? proxy : NULL, header->authority);
+        client_tls = header->has_tls && (tls->client & GSMTP_PROXY_CLIENT_SSL) != 0;
+        if (client_tls)
+                gsmtp_peer_set_proxy_tls (self->peer, tls->version, tls->cipher, tls->cn,
+                                          (tls->client & (GSMTP_PROXY_CLIENT_CERT_CONN |
+                                                          GSMTP_PROXY_CLIENT_CERT_SESS)) != 0 &&
+                                          tls->verify == 0);
+        return client_tls;
+}
+
+/* Reads the PROXY header (v1 or v2, as its first byte says) off the socket
+ * and nothing more: it is peeked at and only its own bytes are taken, so what
+ * follows reaches the session (or the TLS handshake) as if the header had
+ * never been there.  The peek goes to the host's shared read buffer: a v2
+ * header may be GSMTP_PROXY_HEADER_MAX bytes, too many for the stack. */
 static void
 connection_read_proxy (GSmtpConnection *self)
 {
-        guint8 buf[GSMTP_PROXY_HEADER_MAX];
         GSmtpProxyHeader header;
         GSmtpProxyStatus status;
-        gboolean early;
+        gboolean early, client_tls;
+        gsize bufsize;
+        guint8 *buf = self->host->funcs->read_buffer (self->host, &bufsize);
+        guint8 next;
         gssize n;
 
+        g_assert (bufsize >= GSMTP_PROXY_HEADER_MAX);    /* 64 KiB today */
         do
-                n = recv (self->fd, buf, sizeof buf, MSG_PEEK);
+                n = recv (self->fd, buf, MIN (bufsize, GSMTP_PROXY_HEADER_MAX), MSG_PEEK);
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
                 connection_wait (self, WAIT_READ, G_IO_IN);
@@ -587,15 +619,12 @@ connection_read_proxy (GSmtpConnection *self)
                 return;
         }
         /* anything right behind the header came before the banner */
-        early = recv (self->fd, buf, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
-        if (header.remote != NULL) {
-                g_object_unref (self->peer);
-                self->peer = gsmtp_peer_new (header.remote, header.local);
-        }
+        early = recv (self->fd, &next, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+        client_tls = connection_take_proxy_header (self, &header);
         gsmtp_proxy_header_clear (&header);
         self->expect_proxy = FALSE;
         self->wait = WAIT_NONE;
-        connection_begin (self, early && !self->implicit_tls);
+        connection_begin (self, early && !self->implicit_tls, client_tls);
 }
 
 /* ---- life ------------------------------------------------------------------------- */
@@ -629,7 +658,7 @@ gsmtp_connection_start (GSmtpConnection *self)
                 connection_pump (self);
                 return;
         }
-        connection_begin (self, FALSE);
+        connection_begin (self, FALSE, FALSE);
 }
 
 void

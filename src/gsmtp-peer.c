@@ -1,7 +1,8 @@
 /* gsmtp-peer.c — GSmtpPeer, who is on the other end of a session.
- * Owns: the client's address, HELO name, TLS facts, authenticated user, and the
- * RFC 3848 protocol name derived from them.  Not: how they are learned
- * (gsmtp-session.c, gsmtp-connection.c). */
+ * Owns: the client's address, HELO name, TLS facts, authenticated user, what a
+ * PROXY header said (the proxy's address, the client's TLS to the proxy, the
+ * authority), and the RFC 3848 protocol name derived from them.  Not: how they
+ * are learned (gsmtp-session.c, gsmtp-connection.c, gsmtp-proxy.c). */
 #include "config.h"
 #include "gsmtp-private.h"
 
@@ -20,6 +21,15 @@ struct _GSmtpPeer {
         char            *tls_cipher;    /* (owned) (nullable) */
         GTlsCertificate *tls_certificate; /* (owned) (nullable): the client's, if it sent one */
         char            *username;      /* (owned) (nullable) */
+
+        /* what a PROXY header said */
+        GSocketAddress  *proxy_address; /* (owned) (nullable): the proxy's, when the header named the client */
+        gboolean         proxy_tls;     /* the client spoke TLS to the proxy (v2 SSL TLV) */
+        char            *proxy_tls_version;     /* (owned) (nullable) */
+        char            *proxy_tls_cipher;      /* (owned) (nullable) */
+        char            *proxy_tls_client_cn;   /* (owned) (nullable) */
+        gboolean         proxy_tls_client_verified;
+        char            *proxy_authority;       /* (owned) (nullable) */
 };
 
 /**
@@ -50,6 +60,11 @@ g_smtp_peer_finalize (GObject *object)
         g_free (self->tls_cipher);
         g_clear_object (&self->tls_certificate);
         g_free (self->username);
+        g_clear_object (&self->proxy_address);
+        g_free (self->proxy_tls_version);
+        g_free (self->proxy_tls_cipher);
+        g_free (self->proxy_tls_client_cn);
+        g_free (self->proxy_authority);
         G_OBJECT_CLASS (g_smtp_peer_parent_class)->finalize (object);
 }
 
@@ -100,6 +115,13 @@ gsmtp_peer_dup (GSmtpPeer *other)
         self->tls_cipher = g_strdup (other->tls_cipher);
         g_set_object (&self->tls_certificate, other->tls_certificate);
         self->username = g_strdup (other->username);
+        g_set_object (&self->proxy_address, other->proxy_address);
+        self->proxy_tls = other->proxy_tls;
+        self->proxy_tls_version = g_strdup (other->proxy_tls_version);
+        self->proxy_tls_cipher = g_strdup (other->proxy_tls_cipher);
+        self->proxy_tls_client_cn = g_strdup (other->proxy_tls_client_cn);
+        self->proxy_tls_client_verified = other->proxy_tls_client_verified;
+        self->proxy_authority = g_strdup (other->proxy_authority);
         return self;
 }
 
@@ -151,6 +173,34 @@ gsmtp_peer_set_username (GSmtpPeer *self, const char *username)
 {
         g_free (self->username);
         self->username = g_strdup (username);
+}
+
+/* What a PROXY header said besides the client's address: who sent it (NULL
+ * when it named no client: the socket's address stays), the authority. */
+void
+gsmtp_peer_set_proxy (GSmtpPeer *self, GSocketAddress *proxy_address, const char *authority)
+{
+        g_set_object (&self->proxy_address, proxy_address);
+        g_free (self->proxy_authority);
+        self->proxy_authority = g_strdup (authority);
+}
+
+/* The client spoke TLS to a trusted proxy, which ended it: the session is as
+ * encrypted as the proxy says, up to the site (design: docs/deployment.md). */
+void
+gsmtp_peer_set_proxy_tls (GSmtpPeer *self, const char *version, const char *cipher,
+                          const char *client_cn, gboolean client_verified)
+{
+        self->proxy_tls = TRUE;
+        g_free (self->proxy_tls_version);
+        self->proxy_tls_version = g_strdup (version);
+        g_free (self->proxy_tls_cipher);
+        self->proxy_tls_cipher = g_strdup (cipher);
+        g_free (self->proxy_tls_client_cn);
+        self->proxy_tls_client_cn = g_strdup (client_cn);
+        self->proxy_tls_client_verified = client_verified;
+        if (!self->tls)
+                gsmtp_peer_set_tls (self, version, cipher, NULL);
 }
 
 /**
@@ -278,9 +328,13 @@ g_smtp_peer_get_esmtp (GSmtpPeer *self)
  * g_smtp_peer_get_tls:
  * @self: a peer
  *
- * Tells whether the session is encrypted (STARTTLS or implicit TLS).
+ * Tells whether the client's connection is encrypted: by gsmtp (STARTTLS or
+ * implicit TLS), or up to a trusted proxy that ended the client's TLS and said
+ * so in its PROXY v2 header (see g_smtp_peer_get_proxy_tls()).  The session
+ * treats both alike: it offers no STARTTLS, meets #GSmtpServer:require-tls,
+ * and counts as TLS for AUTH.
  *
- * Returns: %TRUE when the session is encrypted (STARTTLS or implicit TLS)
+ * Returns: %TRUE when the client's connection is encrypted
  *
  * Since: 0.1
  */
@@ -295,7 +349,8 @@ g_smtp_peer_get_tls (GSmtpPeer *self)
  * g_smtp_peer_get_tls_version:
  * @self: a peer
  *
- * Gets the TLS protocol version, such as "TLSv1.3".
+ * Gets the TLS protocol version, such as "TLSv1.3": gsmtp's own, or else the
+ * one the proxy reported.
  *
  * Returns: (nullable): the TLS protocol version, such as "TLSv1.3"
  *
@@ -312,7 +367,8 @@ g_smtp_peer_get_tls_version (GSmtpPeer *self)
  * g_smtp_peer_get_tls_cipher:
  * @self: a peer
  *
- * Gets the negotiated ciphersuite name.
+ * Gets the negotiated ciphersuite name: gsmtp's own, or else the one the proxy
+ * reported (in the proxy's naming, OpenSSL's for HAProxy).
  *
  * Returns: (nullable): the negotiated ciphersuite name
  *
@@ -329,7 +385,8 @@ g_smtp_peer_get_tls_cipher (GSmtpPeer *self)
  * g_smtp_peer_get_tls_certificate:
  * @self: a peer
  *
- * Gets the certificate the client presented.
+ * Gets the certificate the client presented to gsmtp.  When a proxy ended the
+ * client's TLS there is none; see g_smtp_peer_get_proxy_tls_client_cn().
  *
  * Returns: (transfer none) (nullable): the certificate the client presented
  *
@@ -364,6 +421,8 @@ g_smtp_peer_get_username (GSmtpPeer *self)
  * @self: a peer
  *
  * Gets the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA".
+ * The "S" follows g_smtp_peer_get_tls(): TLS ended at a trusted proxy in
+ * front of gsmtp counts, as the client's hop to the site was encrypted.
  *
  * Returns: the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA"
  *
@@ -382,4 +441,137 @@ g_smtp_peer_get_protocol (GSmtpPeer *self)
         if (self->username != NULL)
                 return "ESMTPA";
         return "ESMTP";
+}
+
+/**
+ * g_smtp_peer_get_proxy_address:
+ * @self: a peer
+ *
+ * Gets the address of the proxy that named the client in a PROXY protocol
+ * header (v1 or v2): the socket's own peer, when g_smtp_peer_get_address()
+ * is the client's as the proxy gave it.  %NULL without such a header, and when
+ * the header named no client (v1 `UNKNOWN`, v2 `LOCAL`, `UNSPEC` or `UNIX`):
+ * then g_smtp_peer_get_address() is the socket's.
+ *
+ * Returns: (transfer none) (nullable): the proxy's address
+ *
+ * Since: 0.2
+ */
+GSocketAddress *
+g_smtp_peer_get_proxy_address (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->proxy_address;
+}
+
+/**
+ * g_smtp_peer_get_proxy_tls:
+ * @self: a peer
+ *
+ * Tells whether the client spoke TLS to the proxy in front of gsmtp, as the
+ * proxy said in the SSL TLV of its PROXY v2 header (HAProxy's
+ * `send-proxy-v2-ssl`).  When it did, g_smtp_peer_get_tls() is %TRUE as well.
+ *
+ * Returns: %TRUE when the client's TLS ended at the proxy
+ *
+ * Since: 0.2
+ */
+gboolean
+g_smtp_peer_get_proxy_tls (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), FALSE);
+        return self->proxy_tls;
+}
+
+/**
+ * g_smtp_peer_get_proxy_tls_version:
+ * @self: a peer
+ *
+ * Gets the TLS version the client used with the proxy, as the proxy named it
+ * ("TLSv1.3").
+ *
+ * Returns: (nullable): the TLS version, or %NULL when the proxy gave none
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_peer_get_proxy_tls_version (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->proxy_tls_version;
+}
+
+/**
+ * g_smtp_peer_get_proxy_tls_cipher:
+ * @self: a peer
+ *
+ * Gets the cipher the client used with the proxy, as the proxy named it
+ * ("TLS_AES_256_GCM_SHA384", "ECDHE-RSA-AES128-GCM-SHA256").
+ *
+ * Returns: (nullable): the cipher, or %NULL when the proxy gave none
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_peer_get_proxy_tls_cipher (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->proxy_tls_cipher;
+}
+
+/**
+ * g_smtp_peer_get_proxy_tls_client_cn:
+ * @self: a peer
+ *
+ * Gets the common name of the certificate the client showed the proxy
+ * (HAProxy's `send-proxy-v2-ssl-cn`).  A name is not a verification: see
+ * g_smtp_peer_get_proxy_tls_client_verified().
+ *
+ * Returns: (nullable): the CN, or %NULL when there was none, or it was not
+ *   clean UTF-8 text
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_peer_get_proxy_tls_client_cn (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->proxy_tls_client_cn;
+}
+
+/**
+ * g_smtp_peer_get_proxy_tls_client_verified:
+ * @self: a peer
+ *
+ * Tells whether the client showed the proxy a certificate and the proxy
+ * verified it (the SSL TLV's client bits and its verify field of zero).
+ *
+ * Returns: %TRUE when the proxy verified a client certificate
+ *
+ * Since: 0.2
+ */
+gboolean
+g_smtp_peer_get_proxy_tls_client_verified (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), FALSE);
+        return self->proxy_tls_client_verified;
+}
+
+/**
+ * g_smtp_peer_get_proxy_authority:
+ * @self: a peer
+ *
+ * Gets the host name the client asked the proxy for (the AUTHORITY TLV of a
+ * PROXY v2 header: with TLS, the client's SNI).
+ *
+ * Returns: (nullable): the authority, or %NULL when the proxy gave none, or
+ *   it was not clean UTF-8 text
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_peer_get_proxy_authority (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        return self->proxy_authority;
 }

@@ -26,6 +26,9 @@ void gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketA
 void gsmtp_peer_set_tls (GSmtpPeer *self, const char *version, const char *cipher,
                          GTlsCertificate *certificate);
 void gsmtp_peer_set_username (GSmtpPeer *self, const char *username);
+void gsmtp_peer_set_proxy (GSmtpPeer *self, GSocketAddress *proxy_address, const char *authority);
+void gsmtp_peer_set_proxy_tls (GSmtpPeer *self, const char *version, const char *cipher,
+                               const char *client_cn, gboolean client_verified);
 
 /* gsmtp-envelope.c: the transaction; the session fills it, handlers read it */
 GSmtpEnvelope *gsmtp_envelope_new (GSmtpPeer *peer, const char *mailer_daemon);

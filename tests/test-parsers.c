@@ -7,6 +7,7 @@
 #include "gsmtp-data-reader.h"
 #include "gsmtp-proxy.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 static char *
@@ -250,6 +251,570 @@ test_proxy (void)
         }
 }
 
+/* ---- PROXY v2: headers built byte by byte ---- */
+
+static const guint8 v2_sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+
+static void
+v2_fix_length (GByteArray *h)
+{
+        gsize n = h->len - 16;
+
+        h->data[14] = n >> 8;
+        h->data[15] = n & 0xff;
+}
+
+/* The fixed part and @block (addresses); the length field follows every append. */
+static GByteArray *
+v2_new (guint8 ver_cmd, guint8 family, const void *block, gsize block_len)
+{
+        GByteArray *h = g_byte_array_new ();
+        guint8 fixed[4] = { ver_cmd, family, 0, 0 };
+
+        g_byte_array_append (h, v2_sig, sizeof v2_sig);
+        g_byte_array_append (h, fixed, sizeof fixed);
+        if (block_len > 0)
+                g_byte_array_append (h, block, block_len);
+        v2_fix_length (h);
+        return h;
+}
+
+/* TCP over IPv4: 192.0.2.7:56324 to 198.51.100.1:25 */
+static GByteArray *
+v2_tcp4 (void)
+{
+        static const guint8 block[12] = { 192, 0, 2, 7, 198, 51, 100, 1, 0xdc, 0x04, 0, 25 };
+
+        return v2_new (0x21, 0x11, block, sizeof block);
+}
+
+static gsize
+v2_add_tlv (GByteArray *h, guint8 type, const void *value, gsize len)
+{
+        guint8 tl[3] = { type, len >> 8, len & 0xff };
+
+        g_byte_array_append (h, tl, 3);
+        if (len > 0)
+                g_byte_array_append (h, value, len);
+        v2_fix_length (h);
+        return h->len - len;    /* where the value begins */
+}
+
+static void
+v2_add_str (GByteArray *h, guint8 type, const char *value)
+{
+        v2_add_tlv (h, type, value, strlen (value));
+}
+
+/* An SSL TLV: client bits, verify, then the sub-TLVs already encoded in @subs. */
+static void
+v2_add_ssl (GByteArray *h, guint8 client, guint32 verify, GByteArray *subs)
+{
+        g_autoptr(GByteArray) v = g_byte_array_new ();
+        guint8 head[5] = { client, verify >> 24, (verify >> 16) & 0xff, (verify >> 8) & 0xff, verify & 0xff };
+
+        g_byte_array_append (v, head, 5);
+        if (subs != NULL)
+                g_byte_array_append (v, subs->data, subs->len);
+        v2_add_tlv (h, 0x20, v->data, v->len);
+}
+
+/* Sub-TLVs go in a bare array: its length field is meaningless, so they are
+ * appended raw, type and length included. */
+static GByteArray *
+v2_subs (guint8 type, const char *value, ...)
+{
+        GByteArray *subs = g_byte_array_new ();
+        va_list ap;
+
+        va_start (ap, value);
+        while (type != 0) {
+                gsize len = strlen (value);
+                guint8 tl[3] = { type, len >> 8, len & 0xff };
+
+                g_byte_array_append (subs, tl, 3);
+                g_byte_array_append (subs, (const guint8 *) value, len);
+                type = (guint8) va_arg (ap, int);
+                if (type != 0)
+                        value = va_arg (ap, const char *);
+        }
+        va_end (ap);
+        return subs;
+}
+
+/* A CRC32C TLV, filled in as 2.2.3 says: over the whole header, the field as zeros. */
+static void
+v2_add_crc (GByteArray *h)
+{
+        static const guint8 zeros[4];
+        gsize at = v2_add_tlv (h, 0x03, zeros, 4);
+        guint32 crc = gsmtp_proxy_crc32c (h->data, h->len);
+
+        h->data[at] = crc >> 24;
+        h->data[at + 1] = (crc >> 16) & 0xff;
+        h->data[at + 2] = (crc >> 8) & 0xff;
+        h->data[at + 3] = crc & 0xff;
+}
+
+static GSmtpProxyStatus
+v2_parse (GByteArray *h, GSmtpProxyHeader *out)
+{
+        GSmtpProxyStatus status = gsmtp_proxy_parse (h->data, h->len, out);
+
+        if (status == GSMTP_PROXY_OK)
+                g_assert_cmpuint (out->length, ==, h->len);
+        return status;
+}
+
+static void
+assert_inet (GSocketAddress *address, const char *host, guint16 port)
+{
+        g_autofree char *text = NULL;
+
+        g_assert_true (G_IS_INET_SOCKET_ADDRESS (address));
+        text = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)));
+        g_assert_cmpstr (text, ==, host);
+        g_assert_cmpuint (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address)), ==, port);
+}
+
+/* Parses @h, which must be refused. */
+static void
+assert_v2_invalid (GByteArray *h)
+{
+        GSmtpProxyHeader out;
+
+        g_assert_cmpint (gsmtp_proxy_parse (h->data, h->len, &out), ==, GSMTP_PROXY_INVALID);
+        g_assert_null (out.remote);
+        g_assert_null (out.authority);
+        g_assert_null (out.tls.version);
+        g_byte_array_unref (h);
+}
+
+static void
+test_proxy_v2_commands (void)
+{
+        static const guint8 tcp6[36] = {
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+                0x0f, 0xa0, 0, 25 };
+        guint8 unix_block[216] = { 0 };
+        GSmtpProxyHeader h;
+        GByteArray *a;
+
+        g_test_summary ("PROXY v2 commands and families: TCP4 and TCP6 give the client; LOCAL, UNSPEC and "
+                        "UNIX keep the socket's address; UDP, unknown families, versions and commands, and "
+                        "blocks shorter than their family are refused");
+        a = v2_tcp4 ();
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        g_assert_cmpuint (h.version, ==, 2);
+        g_assert_cmpuint (h.length, ==, 28);
+        g_assert_false (h.local_command);
+        assert_inet (h.remote, "192.0.2.7", 56324);
+        assert_inet (h.local, "198.51.100.1", 25);
+        g_assert_false (h.has_tls);
+        g_assert_false (h.crc32c_checked);
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+
+        a = v2_new (0x21, 0x21, tcp6, sizeof tcp6);
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        assert_inet (h.remote, "2001:db8::1", 4000);
+        assert_inet (h.local, "2001:db8::2", 25);
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+
+        /* LOCAL: a health check; HAProxy sends UNSPEC and no block, but the
+         * family is ignored and any block skipped (2.2) */
+        {
+                static const guint8 families[] = { 0x00, 0x11, 0x12, 0xff };
+
+                for (guint i = 0; i < G_N_ELEMENTS (families); i++) {
+                        a = v2_new (0x20, families[i], i == 0 ? NULL : tcp6, i == 0 ? 0 : 12);
+                        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+                        g_assert_true (h.local_command);
+                        g_assert_null (h.remote);
+                        g_assert_null (h.local);
+                        gsmtp_proxy_header_clear (&h);
+                        g_byte_array_unref (a);
+                }
+        }
+
+        /* PROXY with UNSPEC: no addresses; TLVs right after the fixed part */
+        a = v2_new (0x21, 0x00, NULL, 0);
+        v2_add_str (a, 0x02, "mx.example.org");
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        g_assert_false (h.local_command);
+        g_assert_null (h.remote);
+        g_assert_cmpstr (h.authority, ==, "mx.example.org");
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+
+        /* UNIX stream: 216 bytes of paths, the socket's address stays */
+        memcpy (unix_block, "/run/client.sock", 16);
+        a = v2_new (0x21, 0x31, unix_block, sizeof unix_block);
+        v2_add_str (a, 0x02, "after.unix");
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        g_assert_null (h.remote);
+        g_assert_cmpstr (h.authority, ==, "after.unix");
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+
+        /* datagrams: SMTP is a stream */
+        assert_v2_invalid (v2_new (0x21, 0x12, tcp6, 12));
+        assert_v2_invalid (v2_new (0x21, 0x22, tcp6, 36));
+        assert_v2_invalid (v2_new (0x21, 0x32, unix_block, 216));
+        /* families and protocols outside 2.2's list */
+        {
+                static const guint8 families[] = { 0x01, 0x02, 0x10, 0x13, 0x23, 0x30, 0x41, 0xf1, 0xff };
+
+                for (guint i = 0; i < G_N_ELEMENTS (families); i++)
+                        assert_v2_invalid (v2_new (0x21, families[i], tcp6, 36));
+        }
+        /* versions other than 2, commands other than LOCAL and PROXY */
+        for (guint v = 0; v < 16; v++)
+                if (v != 2)
+                        assert_v2_invalid (v2_new ((v << 4) | 1, 0x11, tcp6, 12));
+        for (guint c = 2; c < 16; c++)
+                assert_v2_invalid (v2_new (0x20 | c, 0x11, tcp6, 12));
+        /* a block shorter than its family's addresses */
+        assert_v2_invalid (v2_new (0x21, 0x11, tcp6, 11));
+        assert_v2_invalid (v2_new (0x21, 0x21, tcp6, 12));
+        assert_v2_invalid (v2_new (0x21, 0x31, unix_block, 215));
+}
+
+static void
+test_proxy_v2_tlvs (void)
+{
+        g_autoptr(GByteArray) subs = NULL;
+        GSmtpProxyHeader h;
+        GByteArray *a;
+
+        g_test_summary ("PROXY v2 TLVs: the SSL TLV and its sub-TLVs, the authority, skipped types; every "
+                        "length nests inside its container; duplicates are refused; unclean text is dropped");
+        a = v2_tcp4 ();
+        v2_add_tlv (a, 0x04, "pad", 3);                  /* NOOP */
+        v2_add_tlv (a, 0x01, "\x04smtp", 5);             /* ALPN */
+        v2_add_str (a, 0x02, "mx.example.org");           /* AUTHORITY */
+        v2_add_tlv (a, 0x05, "\x01\x02\x03", 3);         /* UNIQUE_ID */
+        subs = v2_subs (0x21, "TLSv1.3", 0x23, "TLS_AES_256_GCM_SHA384", 0x22, "client.example",
+                        0x24, "RSA-SHA256", 0x25, "RSA2048", 0x26, "unknown subtype", 0);
+        v2_add_ssl (a, 0x07, 0, subs);
+        v2_add_tlv (a, 0x30, "ns", 2);                   /* NETNS */
+        v2_add_tlv (a, 0xe0, "custom", 6);
+        v2_add_tlv (a, 0x04, NULL, 0);                   /* an empty TLV, last */
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        assert_inet (h.remote, "192.0.2.7", 56324);
+        g_assert_cmpstr (h.authority, ==, "mx.example.org");
+        g_assert_true (h.has_tls);
+        g_assert_cmpuint (h.tls.client, ==, 0x07);
+        g_assert_cmpuint (h.tls.verify, ==, 0);
+        g_assert_cmpstr (h.tls.version, ==, "TLSv1.3");
+        g_assert_cmpstr (h.tls.cipher, ==, "TLS_AES_256_GCM_SHA384");
+        g_assert_cmpstr (h.tls.cn, ==, "client.example");
+        g_assert_cmpstr (h.tls.sig_alg, ==, "RSA-SHA256");
+        g_assert_cmpstr (h.tls.key_alg, ==, "RSA2048");
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+
+        /* the SSL TLV alone, verify non-zero, no sub-TLVs */
+        a = v2_tcp4 ();
+        v2_add_ssl (a, 0x01, 0x12345678, NULL);
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        g_assert_true (h.has_tls);
+        g_assert_cmpuint (h.tls.verify, ==, 0x12345678);
+        g_assert_null (h.tls.version);
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+
+        /* a TLV one byte past the end of the header */
+        a = v2_tcp4 ();
+        v2_add_str (a, 0x02, "mx.example.org");
+        a->data[a->len - 15]++;
+        assert_v2_invalid (a);
+        /* one or two bytes left over: a TLV's own header cut short */
+        for (guint k = 1; k <= 2; k++) {
+                a = v2_tcp4 ();
+                v2_add_str (a, 0x02, "mx.example.org");
+                g_byte_array_append (a, (const guint8 *) "\x04\x00", k);
+                v2_fix_length (a);
+                assert_v2_invalid (a);
+        }
+        /* an SSL value too short for client and verify */
+        a = v2_tcp4 ();
+        v2_add_tlv (a, 0x20, "\x01\x00\x00\x00", 4);
+        assert_v2_invalid (a);
+        /* a sub-TLV past the end of the SSL value, though inside the header */
+        a = v2_tcp4 ();
+        g_clear_pointer (&subs, g_byte_array_unref);
+        subs = v2_subs (0x21, "TLSv1.3", 0);
+        subs->data[2]++;
+        v2_add_ssl (a, 0x01, 0, subs);
+        v2_add_str (a, 0x04, "padding after the SSL TLV");
+        assert_v2_invalid (a);
+        /* a sub-TLV's header cut short inside the SSL value */
+        a = v2_tcp4 ();
+        g_clear_pointer (&subs, g_byte_array_unref);
+        subs = v2_subs (0x21, "TLSv1.3", 0);
+        g_byte_array_append (subs, (const guint8 *) "\x22\x00", 2);
+        v2_add_ssl (a, 0x01, 0, subs);
+        assert_v2_invalid (a);
+        /* duplicates: which one would be true? */
+        a = v2_tcp4 ();
+        v2_add_str (a, 0x02, "one.example");
+        v2_add_str (a, 0x02, "two.example");
+        assert_v2_invalid (a);
+        a = v2_tcp4 ();
+        v2_add_ssl (a, 0x01, 0, NULL);
+        v2_add_ssl (a, 0x01, 0, NULL);
+        assert_v2_invalid (a);
+        a = v2_tcp4 ();
+        g_clear_pointer (&subs, g_byte_array_unref);
+        subs = v2_subs (0x22, "a.example", 0x22, "b.example", 0);
+        v2_add_ssl (a, 0x07, 0, subs);
+        assert_v2_invalid (a);
+        /* a dropped value still counts: a second one is not taken instead */
+        a = v2_tcp4 ();
+        g_clear_pointer (&subs, g_byte_array_unref);
+        subs = v2_subs (0x21, "TLS v1", 0x21, "TLSv1.3", 0);
+        v2_add_ssl (a, 0x01, 0, subs);
+        assert_v2_invalid (a);
+
+        /* text that could forge a header line or a Received comment is dropped,
+         * and the rest of the header stands */
+        {
+                static const struct {
+                        guint8      type;
+                        const char *value;
+                        const char *expect;
+                } texts[] = {
+                        { 0x21, "TLS v1.3", NULL },             /* a space in a token */
+                        { 0x21, "TLSv1.3)", NULL },
+                        { 0x23, "", NULL },
+                        { 0x23, "AES\x01", NULL },
+                        { 0x22, "evil\r\nReceived: forged", NULL },
+                        { 0x22, "bad \xff utf-8", NULL },
+                        { 0x22, "c1 \xc2\x85 control", NULL },
+                        { 0x22, "del\x7f", NULL },
+                        { 0x22, "Zo\xc3\xab (client)", "Zo\xc3\xab (client)" },
+                };
+
+                for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
+                        const char *got;
+
+                        a = v2_tcp4 ();
+                        g_clear_pointer (&subs, g_byte_array_unref);
+                        subs = v2_subs (texts[i].type, texts[i].value, 0);
+                        v2_add_ssl (a, 0x01, 0, subs);
+                        v2_add_str (a, 0x02, texts[i].value);
+                        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+                        got = texts[i].type == 0x21 ? h.tls.version : texts[i].type == 0x23 ? h.tls.cipher
+                                                                                              : h.tls.cn;
+                        g_assert_cmpstr (got, ==, texts[i].expect);
+                        if (texts[i].type == 0x22)
+                                g_assert_cmpstr (h.authority, ==, texts[i].expect);
+                        gsmtp_proxy_header_clear (&h);
+                        g_byte_array_unref (a);
+                }
+        }
+}
+
+static void
+test_proxy_v2_crc32c (void)
+{
+        GSmtpProxyHeader h;
+        GByteArray *a;
+
+        g_test_summary ("PROXY v2 CRC32C TLV: checked over the whole header when present; a wrong sum, a "
+                        "wrong length or two sums are refused");
+        g_assert_cmphex (gsmtp_proxy_crc32c ((const guint8 *) "123456789", 9), ==, 0xe3069283);
+        g_assert_cmphex (gsmtp_proxy_crc32c (NULL, 0), ==, 0);
+
+        {
+                /* the sum in the middle: the TLVs after it are summed too */
+                g_autoptr(GByteArray) b = v2_tcp4 ();
+                static const guint8 zeros[4];
+                gsize at;
+                guint32 crc;
+
+                v2_add_str (b, 0x02, "mx.example.org");
+                at = v2_add_tlv (b, 0x03, zeros, 4);
+                v2_add_tlv (b, 0x04, "after", 5);
+                crc = gsmtp_proxy_crc32c (b->data, b->len);
+                b->data[at] = crc >> 24;
+                b->data[at + 1] = (crc >> 16) & 0xff;
+                b->data[at + 2] = (crc >> 8) & 0xff;
+                b->data[at + 3] = crc & 0xff;
+                g_assert_cmpint (v2_parse (b, &h), ==, GSMTP_PROXY_OK);
+                g_assert_true (h.crc32c_checked);
+                g_assert_cmpstr (h.authority, ==, "mx.example.org");
+                gsmtp_proxy_header_clear (&h);
+                /* every bit of the header counts, the addresses' included */
+                for (gsize i = 0; i < b->len; i++) {
+                        g_autoptr(GByteArray) c = g_byte_array_new ();
+
+                        if (i >= 12 && i <= 15)
+                                continue;       /* the fixed part's own checks come first */
+                        g_byte_array_append (c, b->data, b->len);
+                        c->data[i] ^= 0x01;
+                        g_assert_cmpint (gsmtp_proxy_parse (c->data, c->len, &h), ==, GSMTP_PROXY_INVALID);
+                }
+        }
+
+        /* a sum of the wrong size, two sums */
+        a = v2_tcp4 ();
+        v2_add_tlv (a, 0x03, "\x00\x00\x00", 3);
+        assert_v2_invalid (a);
+        a = v2_tcp4 ();
+        v2_add_crc (a);
+        v2_add_crc (a);
+        assert_v2_invalid (a);
+        /* the sum alone, last */
+        a = v2_tcp4 ();
+        v2_add_crc (a);
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        g_assert_true (h.crc32c_checked);
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+}
+
+static void
+test_proxy_v2_bounds (void)
+{
+        GSmtpProxyHeader h;
+        GByteArray *a;
+        g_autofree guint8 *pad = g_malloc0 (GSMTP_PROXY_HEADER_MAX);
+
+        g_test_summary ("PROXY v2 size bound: a header of exactly GSMTP_PROXY_HEADER_MAX bytes is read; one "
+                        "byte more is refused as soon as its length field arrives, not waited for");
+        a = v2_tcp4 ();
+        v2_add_tlv (a, 0x04, pad, GSMTP_PROXY_HEADER_MAX - a->len - 3);
+        g_assert_cmpuint (a->len, ==, GSMTP_PROXY_HEADER_MAX);
+        g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
+        gsmtp_proxy_header_clear (&h);
+        g_byte_array_unref (a);
+
+        a = v2_tcp4 ();
+        v2_add_tlv (a, 0x04, pad, GSMTP_PROXY_HEADER_MAX - a->len - 2);
+        g_assert_cmpuint (a->len, ==, GSMTP_PROXY_HEADER_MAX + 1);
+        g_assert_cmpint (gsmtp_proxy_parse (a->data, 16, &h), ==, GSMTP_PROXY_INVALID);
+        assert_v2_invalid (a);
+
+        /* the most a length field can claim, with only the fixed part come */
+        a = v2_new (0x21, 0x11, NULL, 0);
+        a->data[14] = a->data[15] = 0xff;
+        assert_v2_invalid (a);
+}
+
+/* Every prefix of a header asks for more; with what follows it, the header
+ * ends where it ends. */
+static void
+assert_prefixes_wait (const guint8 *header, gsize len)
+{
+        g_autoptr(GByteArray) more = g_byte_array_new ();
+        GSmtpProxyHeader h;
+
+        for (gsize k = 0; k < len; k++) {
+                g_assert_cmpint (gsmtp_proxy_parse (header, k, &h), ==, GSMTP_PROXY_NEED_MORE);
+                g_assert_null (h.remote);
+        }
+        g_byte_array_append (more, header, len);
+        g_byte_array_append (more, (const guint8 *) "EHLO client.test\r\n", 18);
+        g_assert_cmpint (gsmtp_proxy_parse (more->data, more->len, &h), ==, GSMTP_PROXY_OK);
+        g_assert_cmpuint (h.length, ==, len);
+        gsmtp_proxy_header_clear (&h);
+}
+
+static void
+test_proxy_v2_haproxy (void)
+{
+        /* What HAProxy 2.6 sent with "send-proxy-v2-ssl-cn proxy-v2-options
+         * crc32c,authority,unique-id,ssl-cipher,cert-sig,cert-key" for a client
+         * that showed a certificate with CN=client.example and SNI
+         * mx.example.org (captured on loopback; the CRC32C comes first). */
+        static const guint8 captured[] = {
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x7f,
+                0x7f, 0x00, 0x00, 0x01, 0x7f, 0x00, 0x00, 0x01, 0xb7, 0xc6, 0x69, 0x79, 0x03, 0x00, 0x04, 0xa7,
+                0xd0, 0xbd, 0xf0, 0x02, 0x00, 0x0e, 0x6d, 0x78, 0x2e, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65,
+                0x2e, 0x6f, 0x72, 0x67, 0x05, 0x00, 0x00, 0x20, 0x00, 0x55, 0x07, 0x00, 0x00, 0x00, 0x00, 0x21,
+                0x00, 0x07, 0x54, 0x4c, 0x53, 0x76, 0x31, 0x2e, 0x33, 0x22, 0x00, 0x0e, 0x63, 0x6c, 0x69, 0x65,
+                0x6e, 0x74, 0x2e, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x25, 0x00, 0x05, 0x45, 0x43, 0x32,
+                0x35, 0x36, 0x24, 0x00, 0x11, 0x65, 0x63, 0x64, 0x73, 0x61, 0x2d, 0x77, 0x69, 0x74, 0x68, 0x2d,
+                0x53, 0x48, 0x41, 0x32, 0x35, 0x36, 0x23, 0x00, 0x16, 0x54, 0x4c, 0x53, 0x5f, 0x41, 0x45, 0x53,
+                0x5f, 0x32, 0x35, 0x36, 0x5f, 0x47, 0x43, 0x4d, 0x5f, 0x53, 0x48, 0x41, 0x33, 0x38, 0x34,
+        };
+        /* ...and for its health checks: LOCAL, UNSPEC, nothing more */
+        static const guint8 check[] = {
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00,
+        };
+        GSmtpProxyHeader h;
+
+        g_test_summary ("Headers a real HAProxy sent: the SSL TLV with CN, algorithms and cipher, the "
+                        "authority, an empty unique id, a CRC32C; and its LOCAL health check");
+        g_assert_cmpint (gsmtp_proxy_parse (captured, sizeof captured, &h), ==, GSMTP_PROXY_OK);
+        g_assert_cmpuint (h.length, ==, sizeof captured);
+        assert_inet (h.remote, "127.0.0.1", 47046);
+        assert_inet (h.local, "127.0.0.1", 27001);
+        g_assert_true (h.crc32c_checked);
+        g_assert_cmpstr (h.authority, ==, "mx.example.org");
+        g_assert_true (h.has_tls);
+        g_assert_cmpuint (h.tls.client, ==, 0x07);
+        g_assert_cmpuint (h.tls.verify, ==, 0);
+        g_assert_cmpstr (h.tls.version, ==, "TLSv1.3");
+        g_assert_cmpstr (h.tls.cn, ==, "client.example");
+        g_assert_cmpstr (h.tls.key_alg, ==, "EC256");
+        g_assert_cmpstr (h.tls.sig_alg, ==, "ecdsa-with-SHA256");
+        g_assert_cmpstr (h.tls.cipher, ==, "TLS_AES_256_GCM_SHA384");
+        gsmtp_proxy_header_clear (&h);
+        assert_prefixes_wait (captured, sizeof captured);
+
+        g_assert_cmpint (gsmtp_proxy_parse (check, sizeof check, &h), ==, GSMTP_PROXY_OK);
+        g_assert_true (h.local_command);
+        g_assert_null (h.remote);
+        gsmtp_proxy_header_clear (&h);
+}
+
+static void
+test_proxy_v2_partial (void)
+{
+        static const char *const v1[] = {
+                "PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\n",
+                "PROXY UNKNOWN\r\n",
+        };
+        g_autoptr(GByteArray) subs = v2_subs (0x21, "TLSv1.2", 0x23, "ECDHE-RSA-AES128-GCM-SHA256", 0);
+        GByteArray *headers[3];
+        GSmtpProxyHeader h;
+
+        g_test_summary ("PROXY v1 and v2 on one listener: the first byte tells which; a header cut at any "
+                        "byte waits for more; a wrong signature byte is refused as soon as it comes");
+        headers[0] = v2_tcp4 ();
+        headers[1] = v2_new (0x20, 0x00, NULL, 0);
+        headers[2] = v2_tcp4 ();
+        v2_add_ssl (headers[2], 0x01, 0, subs);
+        v2_add_crc (headers[2]);
+        for (guint i = 0; i < G_N_ELEMENTS (headers); i++) {
+                assert_prefixes_wait (headers[i]->data, headers[i]->len);
+                g_byte_array_unref (headers[i]);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS (v1); i++)
+                assert_prefixes_wait ((const guint8 *) v1[i], strlen (v1[i]));
+
+        /* the signature, one wrong byte at each place: refused with the bytes
+         * so far, whatever comes after */
+        for (gsize i = 0; i < sizeof v2_sig; i++) {
+                guint8 bad[sizeof v2_sig];
+
+                memcpy (bad, v2_sig, sizeof bad);
+                bad[i] ^= 0x20;
+                g_assert_cmpint (gsmtp_proxy_parse (bad, i + 1, &h), ==, GSMTP_PROXY_INVALID);
+        }
+        /* neither signature */
+        g_assert_cmpint (gsmtp_proxy_parse ((const guint8 *) "\r\n\r\nEHLO x\r\n", 12, &h), ==,
+                         GSMTP_PROXY_INVALID);
+        g_assert_cmpint (gsmtp_proxy_parse ((const guint8 *) "\x16\x03\x01\x02\x00", 5, &h), ==,
+                         GSMTP_PROXY_INVALID);     /* a TLS ClientHello, no header before it */
+        g_assert_cmpint (gsmtp_proxy_parse ((const guint8 *) "\0", 1, &h), ==, GSMTP_PROXY_INVALID);
+}
+
 static void
 test_mailbox_key (void)
 {
@@ -397,6 +962,12 @@ main (int argc, char **argv)
         g_test_add_func ("/sasl/decode", test_sasl);
         g_test_add_func ("/data-reader/end-and-unstuffing", test_data_reader);
         g_test_add_func ("/proxy/v1", test_proxy);
+        g_test_add_func ("/proxy/v2/commands-and-families", test_proxy_v2_commands);
+        g_test_add_func ("/proxy/v2/tlvs", test_proxy_v2_tlvs);
+        g_test_add_func ("/proxy/v2/crc32c", test_proxy_v2_crc32c);
+        g_test_add_func ("/proxy/v2/size-bound", test_proxy_v2_bounds);
+        g_test_add_func ("/proxy/v2/partial-and-detection", test_proxy_v2_partial);
+        g_test_add_func ("/proxy/v2/haproxy-captured", test_proxy_v2_haproxy);
         g_test_add_func ("/address/mailbox-key", test_mailbox_key);
         g_test_add_func ("/data-reader/linear", test_data_reader_linear);
         g_test_add_func ("/data-reader/refused-message-end", test_data_reader_refused_end);

@@ -2,7 +2,11 @@
  * connection limits, timeouts, stop with sessions in flight. */
 #include "config.h"
 #include "test-util.h"
+#include "gsmtp-proxy.h"
 
+#include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 static void
@@ -425,6 +429,199 @@ test_per_address_proxy (void)
         test_server_free (ts);
 }
 
+/* ---- PROXY v2 through the connection ---- */
+
+typedef struct {
+        guint16  port;
+        char    *cert_file, *key_file;
+} ProxyV2Setup;
+
+static void
+setup_proxy_v2 (GSmtpServer *server, gpointer data)
+{
+        ProxyV2Setup *ps = data;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true (g_smtp_server_set_tls_files (server, ps->cert_file, ps->key_file, &error));
+        g_object_set (server, "require-tls", TRUE, "max-connections-per-address", 1, NULL);
+        g_assert_true (g_smtp_server_listen_inet (server, "127.0.0.1", 0, GSMTP_LISTEN_PROXY_PROTOCOL,
+                                                  &ps->port, &error));
+}
+
+static void
+append_tlv (GByteArray *out, guint8 type, const void *value, gsize len)
+{
+        guint8 tl[3] = { type, len >> 8, len & 0xff };
+
+        g_byte_array_append (out, tl, 3);
+        g_byte_array_append (out, value, len);
+}
+
+/* A v2 header: PROXY (or LOCAL when @family is 0), TCP4 or TCP6 from
+ * @client:@port to the server's port 25, then @tlvs, then a CRC32C over it all. */
+static GByteArray *
+proxy_v2_header (guint8 family, const char *client, guint16 port, GByteArray *tlvs)
+{
+        static const guint8 sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+        g_autoptr(GInetAddress) src = family != 0 ? g_inet_address_new_from_string (client) : NULL;
+        GByteArray *h = g_byte_array_new ();
+        guint8 fixed[4] = { family != 0 ? 0x21 : 0x20, family, 0, 0 };
+        guint8 ports[4] = { port >> 8, port & 0xff, 0, 25 };
+        guint32 crc;
+        gsize n;
+
+        g_byte_array_append (h, sig, sizeof sig);
+        g_byte_array_append (h, fixed, sizeof fixed);
+        if (src != NULL) {
+                gsize alen = g_inet_address_get_native_size (src);
+                g_autoptr(GInetAddress) dst = g_inet_address_new_loopback (g_inet_address_get_family (src));
+
+                g_byte_array_append (h, g_inet_address_to_bytes (src), alen);
+                g_byte_array_append (h, g_inet_address_to_bytes (dst), alen);
+                g_byte_array_append (h, ports, sizeof ports);
+        }
+        if (tlvs != NULL)
+                g_byte_array_append (h, tlvs->data, tlvs->len);
+        append_tlv (h, 0x03, "\0\0\0\0", 4);
+        n = h->len - 16;
+        h->data[14] = n >> 8;
+        h->data[15] = n & 0xff;
+        crc = gsmtp_proxy_crc32c (h->data, h->len);
+        for (guint i = 0; i < 4; i++)
+                h->data[h->len - 4 + i] = crc >> (24 - 8 * i);
+        return h;
+}
+
+/* Sends @h in pieces cut inside the signature, the fixed part, the addresses
+ * and the TLVs; the server must say nothing before the last piece. */
+static void
+send_in_pieces (LineClient *lc, GByteArray *h)
+{
+        const gsize cuts[] = { 1, 12, 13, 15, 16, 20, 31, h->len - 10, h->len - 1, h->len };
+        GSocket *socket = g_socket_connection_get_socket (lc->conn);
+        gsize done = 0;
+
+        g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+        for (guint i = 0; i < G_N_ELEMENTS (cuts); i++) {
+                if (cuts[i] <= done || cuts[i] > h->len)
+                        continue;
+                line_client_send_raw (lc, h->data + done, cuts[i] - done);
+                done = cuts[i];
+                if (done < h->len)
+                        g_assert_false (g_socket_condition_timed_wait (socket, G_IO_IN, 50 * 1000, NULL, NULL));
+        }
+}
+
+static void
+test_proxy_v2_listener (void)
+{
+        g_autofree char *dir = g_dir_make_tmp ("gsmtp-proxy-v2-XXXXXX", NULL);
+        ProxyV2Setup ps = { 0 };
+        TestServer *ts;
+        g_autoptr(GByteArray) tlvs = g_byte_array_new ();
+        g_autoptr(GByteArray) ssl = g_byte_array_new ();
+        g_autoptr(GByteArray) ha = NULL, hb = NULL, hc = NULL, hd = NULL, he = NULL;
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        g_autofree char *ehlo = NULL, *proxy_host = NULL;
+        LineClient *a, *b, *c, *d, *e;
+        GSmtpPeer *peer;
+
+        g_test_summary ("PROXY v2 on the listener that takes v1: the client's address, its TLS to the proxy "
+                        "(no STARTTLS offered, require-tls met, ESMTPS in Received), the authority; LOCAL "
+                        "keeps the socket's address; a bad CRC32C is dropped unanswered; the per-address "
+                        "limit counts the address v2 gives; headers split anywhere");
+        if (!test_make_certificate (dir, &ps.cert_file, &ps.key_file)) {
+                g_test_skip ("openssl not installed");
+                return;
+        }
+        ts = test_server_new (setup_proxy_v2, &ps);
+        /* the SSL TLV: TLS, a certificate in the session, verified */
+        g_byte_array_append (ssl, (const guint8 *) "\x05\0\0\0\0", 5);
+        append_tlv (ssl, 0x21, "TLSv1.3", 7);
+        append_tlv (ssl, 0x23, "TLS_AES_256_GCM_SHA384", 22);
+        append_tlv (ssl, 0x22, "client.example", 14);
+        append_tlv (tlvs, 0x02, "mx.example.org", 14);
+        append_tlv (tlvs, 0x20, ssl->data, ssl->len);
+
+        a = line_client_new (ps.port);
+        ha = proxy_v2_header (0x11, "203.0.113.9", 40000, tlvs);
+        send_in_pieces (a, ha);
+        line_client_expect (a, "220 ");
+        line_client_send (a, "EHLO client.example");
+        ehlo = line_client_reply (a);
+        g_assert_true (g_str_has_prefix (ehlo, "250"));
+        g_assert_null (strstr (ehlo, "STARTTLS"));      /* TLS already, up to the proxy */
+        line_client_chat (a, "MAIL FROM:<a@x.test>", "250 ");   /* require-tls is met */
+        line_client_chat (a, "RCPT TO:<b@example.org>", "250 ");
+        line_client_chat (a, "DATA", "354 ");
+        line_client_chat (a, "Subject: v2\r\n\r\nx\r\n.", "250 ");
+        env = test_server_pop (ts, 10000);
+        g_assert_nonnull (env);
+        peer = g_smtp_envelope_get_peer (env);
+        g_assert_cmpstr (g_smtp_peer_get_host (peer), ==, "203.0.113.9");
+        g_assert_cmpuint (g_smtp_peer_get_port (peer), ==, 40000);
+        g_assert_nonnull (g_smtp_peer_get_proxy_address (peer));
+        proxy_host = g_inet_address_to_string (g_inet_socket_address_get_address (
+                G_INET_SOCKET_ADDRESS (g_smtp_peer_get_proxy_address (peer))));
+        g_assert_cmpstr (proxy_host, ==, "127.0.0.1");
+        g_assert_true (g_smtp_peer_get_tls (peer));
+        g_assert_true (g_smtp_peer_get_proxy_tls (peer));
+        g_assert_cmpstr (g_smtp_peer_get_proxy_tls_version (peer), ==, "TLSv1.3");
+        g_assert_cmpstr (g_smtp_peer_get_proxy_tls_cipher (peer), ==, "TLS_AES_256_GCM_SHA384");
+        g_assert_cmpstr (g_smtp_peer_get_tls_version (peer), ==, "TLSv1.3");
+        g_assert_cmpstr (g_smtp_peer_get_proxy_tls_client_cn (peer), ==, "client.example");
+        g_assert_true (g_smtp_peer_get_proxy_tls_client_verified (peer));
+        g_assert_null (g_smtp_peer_get_tls_certificate (peer));
+        g_assert_cmpstr (g_smtp_peer_get_proxy_authority (peer), ==, "mx.example.org");
+        g_assert_cmpstr (g_smtp_peer_get_protocol (peer), ==, "ESMTPS");
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (env),
+                                  "with ESMTPS (TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)"));
+
+        /* v2 without the SSL TLV, over TCP6: plain, so STARTTLS and require-tls apply */
+        b = line_client_new (ps.port);
+        hb = proxy_v2_header (0x21, "2001:db8::7", 4000, NULL);
+        send_in_pieces (b, hb);
+        line_client_expect (b, "220 ");
+        g_clear_pointer (&ehlo, g_free);
+        line_client_send (b, "EHLO client.example");
+        ehlo = line_client_reply (b);
+        g_assert_nonnull (strstr (ehlo, "STARTTLS"));
+        line_client_chat (b, "MAIL FROM:<a@x.test>", "530 ");
+
+        /* LOCAL: the proxy's own health check, under the socket's address */
+        c = line_client_new (ps.port);
+        hc = proxy_v2_header (0, NULL, 0, NULL);
+        send_in_pieces (c, hc);
+        line_client_expect (c, "220 ");
+        line_client_chat (c, "QUIT", "221 ");
+
+        /* the same client again: the per-address limit counts 203.0.113.9 */
+        d = line_client_new (ps.port);
+        hd = proxy_v2_header (0x11, "203.0.113.9", 40001, NULL);
+        line_client_send_raw (d, hd->data, hd->len);
+        line_client_expect (d, "421 4.7.0");
+
+        /* one bit wrong under the CRC32C: dropped, not a word said */
+        e = line_client_new (ps.port);
+        he = proxy_v2_header (0x11, "203.0.113.10", 40000, tlvs);
+        he->data[20] ^= 0x01;
+        line_client_send_raw (e, he->data, he->len);
+        g_assert_true (line_client_closed (e));
+
+        line_client_chat (a, "QUIT", "221 ");
+        line_client_free (a);
+        line_client_free (b);
+        line_client_free (c);
+        line_client_free (d);
+        line_client_free (e);
+        test_server_free (ts);
+        g_unlink (ps.cert_file);
+        g_unlink (ps.key_file);
+        g_rmdir (dir);
+        g_free (ps.cert_file);
+        g_free (ps.key_file);
+}
+
 /* Sends @text a byte at a time, a byte every 300 ms, until the server says
  * something; returns that reply, or NULL when it said nothing. */
 static char *
@@ -520,6 +717,7 @@ main (int argc, char **argv)
         g_test_add_func ("/server/half-close", test_half_close);
         g_test_add_func ("/server/proxy-listener", test_proxy_listener);
         g_test_add_func ("/server/per-address-proxy", test_per_address_proxy);
+        g_test_add_func ("/server/proxy-v2", test_proxy_v2_listener);
         g_test_add_func ("/server/trickling-client", test_trickling_client);
         g_test_add_func ("/server/not-reading", test_not_reading);
         return g_test_run ();

@@ -6,7 +6,7 @@
 set -e
 need="autoconf automake libtool pkg-config make gcc libglib2.0-dev libgmime-3.0-dev libgnutls28-dev glib-networking openssl"
 if [ "${1:-}" = test ]; then
-  need="$need python3 python3-aiosmtpd swaks valgrind postfix clang gobject-introspection libgirepository1.0-dev python3-gi gir1.2-gmime-3.0 gi-docgen"
+  need="$need python3 python3-aiosmtpd swaks valgrind postfix clang gobject-introspection libgirepository1.0-dev python3-gi gir1.2-gmime-3.0 gi-docgen haproxy"
 fi
 missing=""
 for p in $need; do
@@ -19,7 +19,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Postfix only for its smtp-sink test peer: unconfigured, so its daemon never starts
+# Postfix only for its smtp-sink test peer: unconfigured, so its daemon never starts.
+# HAProxy: tests/test-haproxy.sh starts its own on loopback; Debian's default
+# configuration binds no port.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq $missing >/dev/null

@@ -37,5 +37,19 @@ GSMTP_AVAILABLE_IN_ALL
 const char *g_smtp_peer_get_username (GSmtpPeer *self);
 GSMTP_AVAILABLE_IN_ALL
 const char *g_smtp_peer_get_protocol (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+GSocketAddress *g_smtp_peer_get_proxy_address (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+gboolean g_smtp_peer_get_proxy_tls (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+const char *g_smtp_peer_get_proxy_tls_version (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+const char *g_smtp_peer_get_proxy_tls_cipher (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+const char *g_smtp_peer_get_proxy_tls_client_cn (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+gboolean g_smtp_peer_get_proxy_tls_client_verified (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+const char *g_smtp_peer_get_proxy_authority (GSmtpPeer *self);
 
 G_END_DECLS

@@ -15,9 +15,12 @@ G_BEGIN_DECLS
  * @GSMTP_LISTEN_IMPLICIT_TLS: TLS from the first byte (RFC 8314, port 465)
  * @GSMTP_LISTEN_REUSE_PORT: bind with `SO_REUSEPORT`, so that several processes
  *   (workers) listen on one port and the kernel spreads connections among them
- * @GSMTP_LISTEN_PROXY_PROTOCOL: every connection starts with a PROXY protocol v1
- *   header (HAProxy): the client's address is taken from it.  Not with
- *   %GSMTP_LISTEN_IMPLICIT_TLS.
+ * @GSMTP_LISTEN_PROXY_PROTOCOL: every connection starts with a PROXY protocol
+ *   header (HAProxy), v1 or v2, told apart per connection: the client's address
+ *   is taken from it, and from v2 the client's TLS to the proxy (see
+ *   g_smtp_peer_get_proxy_tls()).  With %GSMTP_LISTEN_IMPLICIT_TLS the header
+ *   comes before the TLS handshake.  A connection without a valid header is
+ *   closed unanswered: only the proxy should reach such a listener.
  *
  * How a listener added with g_smtp_server_listen() treats its connections.
  *
