@@ -6,6 +6,8 @@
 #include "config.h"
 #include "gsmtp-private.h"
 
+#include <string.h>
+
 struct _GSmtpPeer {
         GObject          parent_instance;
 
@@ -125,6 +127,21 @@ gsmtp_peer_dup (GSmtpPeer *other)
         return self;
 }
 
+/* An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d: it is named
+ * a.b.c.d, as a PROXY header or XCLIENT would name it, so that the
+ * per-address limit and the Received header see one client, not two. */
+static char *
+peer_host_string (GInetAddress *address)
+{
+        static const guint8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        const guint8 *bytes = g_inet_address_to_bytes (address);
+
+        if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6 &&
+            memcmp (bytes, mapped, sizeof mapped) == 0)
+                return g_strdup_printf ("%u.%u.%u.%u", bytes[12], bytes[13], bytes[14], bytes[15]);
+        return g_inet_address_to_string (address);
+}
+
 /* The client's address: the socket's, or what a PROXY header or XCLIENT says. */
 void
 gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddress *local)
@@ -140,7 +157,7 @@ gsmtp_peer_set_addresses (GSmtpPeer *self, GSocketAddress *remote, GSocketAddres
         if (G_IS_INET_SOCKET_ADDRESS (remote)) {
                 GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (remote);
 
-                self->host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
+                self->host = peer_host_string (g_inet_socket_address_get_address (inet));
                 self->port = g_inet_socket_address_get_port (inet);
         } else {
                 self->host = g_strdup ("unknown");

@@ -4,6 +4,8 @@
 #include "config.h"
 #include "gsmtp-private.h"
 
+#include <string.h>
+
 /* The clauses, in RFC 5321's order: from, by, with, id, for; then the date.
  * "for" names the recipient only when there is exactly one, as Postfix does, so
  * a message to many does not list them all to each of them. */
@@ -44,10 +46,9 @@ gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const 
         g_string_append (out, "from ");
         g_string_append (out, helo != NULL && *helo != '\0' ? helo : "unknown");
         if (G_IS_INET_SOCKET_ADDRESS (address)) {
-                GInetAddress *ia = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
-
-                /* RFC 5321 4.1.3: IPv6 literals carry the "IPv6:" tag */
-                g_string_append (out, g_inet_address_get_family (ia) == G_SOCKET_FAMILY_IPV6 ? " ([IPv6:" : " ([");
+                /* RFC 5321 4.1.3: IPv6 literals carry the "IPv6:" tag (the host
+                 * of an IPv4 client on a dual-stack socket is its IPv4 form) */
+                g_string_append (out, strchr (g_smtp_peer_get_host (peer), ':') != NULL ? " ([IPv6:" : " ([");
                 g_string_append (out, g_smtp_peer_get_host (peer));
                 g_string_append (out, "])");
         }

@@ -951,6 +951,26 @@ test_data_reader_refused_end (void)
         }
 }
 
+static void
+test_peer_v4_mapped (void)
+{
+        g_autoptr(GSocketAddress) mapped = g_inet_socket_address_new_from_string ("::ffff:192.0.2.1", 2525);
+        g_autoptr(GSocketAddress) v6 = g_inet_socket_address_new_from_string ("2001:db8::1", 2525);
+        g_autoptr(GSmtpPeer) a = gsmtp_peer_new (mapped, NULL);
+        g_autoptr(GSmtpPeer) b = gsmtp_peer_new (v6, NULL);
+        g_autofree char *received = NULL;
+
+        g_test_summary ("An IPv4 client on a dual-stack socket is named by its IPv4 address, as a PROXY "
+                        "header would name it (one client for the per-address limit, an IPv4 literal in Received)");
+        g_assert_cmpstr (g_smtp_peer_get_host (a), ==, "192.0.2.1");
+        g_assert_cmpstr (g_smtp_peer_get_host (b), ==, "2001:db8::1");
+        received = gsmtp_received_format (a, "mx.example.org", NULL);
+        g_assert_nonnull (strstr (received, "([192.0.2.1])"));
+        g_free (received);
+        received = gsmtp_received_format (b, "mx.example.org", NULL);
+        g_assert_nonnull (strstr (received, "([IPv6:2001:db8::1])"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -969,6 +989,7 @@ main (int argc, char **argv)
         g_test_add_func ("/proxy/v2/partial-and-detection", test_proxy_v2_partial);
         g_test_add_func ("/proxy/v2/haproxy-captured", test_proxy_v2_haproxy);
         g_test_add_func ("/address/mailbox-key", test_mailbox_key);
+        g_test_add_func ("/peer/v4-mapped", test_peer_v4_mapped);
         g_test_add_func ("/data-reader/linear", test_data_reader_linear);
         g_test_add_func ("/data-reader/refused-message-end", test_data_reader_refused_end);
         return g_test_run ();
