@@ -1,7 +1,7 @@
 /* test-transcripts.c — protocol dialogues in tests/transcripts/NAME.smtp, replayed
  * against a session fed directly (as Postfix's .in/.ref and OpenSMTPD's
- * smtpscript).  "C: line" is sent with CRLF; "R: bytes" is sent raw with \r and
- * \n escapes; "S: prefix" must match the next reply line; "S+ prefix" matches
+ * smtpscript).  "C: line" is sent with CRLF; "R: bytes" is sent raw with \r,
+ * \n and \xHH escapes; "S: prefix" must match the next reply line; "S+ prefix" matches
  * one or more reply lines (an EHLO reply's keywords, however many there are);
  * "! name=value" sets a server property; "! batch" ... "! end" sends the C:
  * lines between in one write. */
@@ -54,6 +54,9 @@ unescape (const char *s)
                 } else if (s[0] == '\\' && s[1] == 'n') {
                         g_string_append_c (out, '\n');
                         s++;
+                } else if (s[0] == '\\' && s[1] == 'x' && g_ascii_isxdigit (s[2]) && g_ascii_isxdigit (s[3])) {
+                        g_string_append_c (out, (char) (g_ascii_xdigit_value (s[2]) * 16 + g_ascii_xdigit_value (s[3])));
+                        s += 3;
                 } else {
                         g_string_append_c (out, *s);
                 }
