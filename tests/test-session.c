@@ -673,6 +673,8 @@ test_xclient (Fx *fx, gconstpointer unused)
         g_assert_nonnull (strstr (out, "250 XCLIENT NAME ADDR PORT PROTO HELO LOGIN\r\n"));
         fx_chat (fx, "XCLIENT FOO=1\r\n", "501 5.5.4 *");
         fx_chat (fx, "XCLIENT ADDR=not-an-ip\r\n", "501 5.5.4 *");
+        /* values are xtext, decoded by the one strict decoder DSN uses too */
+        fx_chat (fx, "XCLIENT HELO=bad+zzxtext\r\n", "501 5.5.4 *");
         fx_chat (fx, "MAIL FROM:<a@x.test>\r\nXCLIENT ADDR=192.0.2.5\r\nRSET\r\n", "250 2.1.0 OK\r\n503 5.5.1 *250 2.0.0 *");
         fx_chat (fx, "XCLIENT ADDR=192.0.2.5 PORT=4242 NAME=[UNAVAILABLE] HELO=real+2Eclient.test PROTO=ESMTP LOGIN=bob\r\n",
                  "220 mx.example.org ESMTP gsmtp\r\n");
