@@ -865,7 +865,7 @@ test_requiretls (Fx *fx, gconstpointer unused)
         g_autofree char *out = NULL;
 
         g_test_summary ("RFC 8689: REQUIRETLS is offered and accepted only under TLS (530 5.7.0 "
-                        "outside); the envelope carries it");
+                        "outside); the envelope carries it.  Received says UTF8SMTPS under TLS");
         fx_start (fx);
         g_free (fx_take (fx));
         fx_feed (fx, "EHLO client.test\r\n");
@@ -875,6 +875,7 @@ test_requiretls (Fx *fx, gconstpointer unused)
         gsmtp_session_free (fx->session);
 
         /* as on an implicit-TLS listener */
+        gsmtp_peer_set_tls (fx->peer, "TLSv1.3", "TLS_AES_128_GCM_SHA256", NULL);
         fx->session = gsmtp_session_new (gsmtp_server_get_session_host (fx->server), fx->peer, TRUE,
                                          &fx_callbacks, fx);
         gsmtp_session_start (fx->session);
@@ -890,6 +891,12 @@ test_requiretls (Fx *fx, gconstpointer unused)
         fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
         g_assert_true (g_smtp_envelope_requires_tls (fx->messages->pdata[0]));
         g_assert_false (g_smtp_envelope_requires_tls (fx->messages->pdata[1]));
+        /* RFC 6531 4.3 under TLS: UTF8SMTPS */
+        fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test> SMTPUTF8\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[2]),
+                                  " with UTF8SMTPS (TLSv1.3 with cipher "));
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[1]), " with ESMTPS ("));
 }
 
 static void
