@@ -286,6 +286,49 @@ sha256_hex (GBytes *data)
         return g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, data);
 }
 
+/* "smtputf8", "requiretls", "dsn" and "recipient_params" (CONTRACT.md) */
+static void
+print_json_extensions (GString *out, GSmtpEnvelope *env)
+{
+        static const char *const ret[] = { NULL, "FULL", "HDRS" };
+        static const struct {
+                GSmtpDsnNotify flag;
+                const char    *name;
+        } notify[] = {
+                { GSMTP_DSN_NOTIFY_NEVER, "NEVER" }, { GSMTP_DSN_NOTIFY_SUCCESS, "SUCCESS" },
+                { GSMTP_DSN_NOTIFY_FAILURE, "FAILURE" }, { GSMTP_DSN_NOTIFY_DELAY, "DELAY" },
+        };
+
+        g_string_append_printf (out, ",\"smtputf8\":%s,\"requiretls\":%s,\"dsn\":{\"ret\":",
+                                g_smtp_envelope_is_smtputf8 (env) ? "true" : "false",
+                                g_smtp_envelope_requires_tls (env) ? "true" : "false");
+        json_string (out, ret[g_smtp_envelope_get_dsn_ret (env) % G_N_ELEMENTS (ret)]);
+        g_string_append (out, ",\"envid\":");
+        json_string (out, g_smtp_envelope_get_dsn_envid (env));
+        g_string_append (out, "},\"recipient_params\":[");
+        for (guint i = 0; i < g_smtp_envelope_get_n_recipients (env); i++) {
+                GSmtpDsnNotify flags = g_smtp_envelope_get_dsn_notify (env, i);
+                gboolean first = TRUE;
+
+                g_string_append (out, i > 0 ? ",{\"notify\":" : "{\"notify\":");
+                if (flags == GSMTP_DSN_NOTIFY_UNSPECIFIED)
+                        g_string_append (out, "null");
+                for (guint j = 0; flags != GSMTP_DSN_NOTIFY_UNSPECIFIED && j < G_N_ELEMENTS (notify); j++) {
+                        if (!(flags & notify[j].flag))
+                                continue;
+                        g_string_append (out, first ? "[" : ",");
+                        json_string (out, notify[j].name);
+                        first = FALSE;
+                }
+                if (flags != GSMTP_DSN_NOTIFY_UNSPECIFIED)
+                        g_string_append_c (out, ']');
+                g_string_append (out, ",\"orcpt\":");
+                json_string (out, g_smtp_envelope_get_dsn_orcpt (env, i));
+                g_string_append_c (out, '}');
+        }
+        g_string_append_c (out, ']');
+}
+
 static void
 print_json (GSmtpEnvelope *env, GMimeMessage *msg)
 {
@@ -323,6 +366,7 @@ print_json (GSmtpEnvelope *env, GMimeMessage *msg)
         json_string (out, subject);
         g_string_append (out, ",\"message_id\":");
         json_string (out, message_id);
+        print_json_extensions (out, env);
         g_string_append (out, ",\"parts\":[");
         if (msg != NULL)
                 g_mime_message_foreach (msg, print_part, &walk);
@@ -629,7 +673,8 @@ main (int argc, char **argv)
                 { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.listen, "Listen here (repeatable)", "HOST:PORT" },
                 { "listen-tls", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.listen_tls, "Listen with implicit TLS", "HOST:PORT" },
                 { "hostname", 0, 0, G_OPTION_ARG_STRING, &o.hostname, "Server name", "NAME" },
-                { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.domains, "Local domain (repeatable; * relays all)", "DOMAIN" },
+                /* bytes as given, whatever the locale: an IDN comes as UTF-8 */
+                { "domain", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.domains, "Local domain (repeatable; * relays all)", "DOMAIN" },
                 { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_cert, "PEM certificate chain", "FILE" },
                 { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "PEM private key", "FILE" },
                 { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &o.tls_priority, "TLS policy as a GnuTLS priority string", "STRING" },
@@ -674,6 +719,9 @@ main (int argc, char **argv)
         check_range ("--data-timeout", o.data_timeout, "data-timeout");
         if (o.workers < 1 || o.workers > 64)
                 die_usage ("--workers %" G_GINT64_FORMAT " is out of range (1 to 64)", o.workers);
+        for (guint i = 0; o.domains != NULL && o.domains[i] != NULL; i++)
+                if (!g_utf8_validate (o.domains[i], -1, NULL))
+                        die_usage ("--domain \"%s\" is not UTF-8", o.domains[i]);
         if ((o.tls_cert == NULL) != (o.tls_key == NULL))
                 die_usage ("--tls-cert and --tls-key go together");
         if (o.listen_tls != NULL && o.tls_cert == NULL)

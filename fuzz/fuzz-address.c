@@ -1,4 +1,4 @@
-/* fuzz-address.c — mailboxes and domain patterns. */
+/* fuzz-address.c — mailboxes (UTF-8 ones too) and domain patterns. */
 #include "config.h"
 #include "fuzz.h"
 #include "gsmtp-address.h"
@@ -16,8 +16,19 @@ FUZZ_ENTRY (address)
                 FUZZ_CHECK (gsmtp_domain_is_valid (domain));
                 FUZZ_CHECK (gsmtp_domain_matches ("*", domain));
                 FUZZ_CHECK (gsmtp_domain_matches (domain, domain));
-                for (const char *p = s; *p != '\0'; p++)
-                        FUZZ_CHECK ((unsigned char) *p >= 32 && (unsigned char) *p < 127);
+                /* well-formed UTF-8 (RFC 6531), no C0, DEL or C1 control */
+                FUZZ_CHECK (g_utf8_validate (s, -1, NULL));
+                for (const char *p = s; *p != '\0'; p = g_utf8_next_char (p)) {
+                        gunichar c = g_utf8_get_char (p);
+
+                        FUZZ_CHECK (c >= 32 && c != 127 && !(c >= 0x80 && c <= 0x9f));
+                }
+                /* a U-label domain has its A-label form, and it is ASCII */
+                {
+                        g_autofree char *canonical = gsmtp_domain_canonical (domain);
+
+                        FUZZ_CHECK (canonical != NULL && g_str_is_ascii (canonical));
+                }
         }
         if (gsmtp_domain_pattern_is_valid (s))
                 (void) gsmtp_domain_matches (s, "a.example.org");

@@ -1,7 +1,8 @@
 /* gsmtp-command.c — splits command lines; parses MAIL/RCPT paths and ESMTP parameters.
  * Owns: the grammar of RFC 5321 4.1.1 and 4.1.2 for one line.  Pure; fuzzed.
  * Not: whether a command is allowed now (gsmtp-session.c), mailbox syntax
- * (gsmtp-address.c).  RFC 5321 4.1.2, 4.1.4; RFC 1869 6 (esmtp-param). */
+ * (gsmtp-address.c), what a parameter means (gsmtp-esmtp-params.c).
+ * RFC 5321 4.1.2, 4.1.4; RFC 1869 6 (esmtp-param); RFC 6531 3.3 (UTF-8). */
 #include "config.h"
 #include "gsmtp-command.h"
 #include "gsmtp-address.h"
@@ -41,7 +42,9 @@ param_keyword_is_valid (const char *k, gsize len)
         return TRUE;
 }
 
-/* esmtp-value = 1*(%d33-60 / %d62-126) */
+/* esmtp-value = 1*(%d33-60 / %d62-126), and =/ UTF8-non-ascii (RFC 6531
+ * 3.3): well-formed UTF-8 passes here; whether the transaction may carry it
+ * (SMTPUTF8) is gsmtp-esmtp-params.c's question. */
 static gboolean
 param_value_is_valid (const char *v)
 {
@@ -49,7 +52,12 @@ param_value_is_valid (const char *v)
                 return FALSE;
         for (; *v != '\0'; v++) {
                 unsigned char c = (unsigned char) *v;
+                gsize n;
 
+                if (c >= 0x80 && (n = gsmtp_utf8_char_len (v)) > 0) {
+                        v += n - 1;
+                        continue;
+                }
                 if (c < 33 || c > 126 || c == '=')
                         return FALSE;
         }

@@ -1,10 +1,13 @@
 /* gsmtp-envelope.c — GSmtpEnvelope, one mail transaction.
  * Owns: sender, recipients, the message bytes (memory or a spilled file, never
- * copied), the lazily parsed GMimeMessage, the trace header.
- * Not: reading the bytes (gsmtp-data-reader.c).  RFC 5321 2.3.1, 4.5.5. */
+ * copied), the lazily parsed GMimeMessage, the trace header, what MAIL and
+ * each RCPT asked for (SMTPUTF8, REQUIRETLS, DSN).
+ * Not: reading the bytes (gsmtp-data-reader.c), parsing the parameters
+ * (gsmtp-esmtp-params.c).  RFC 5321 2.3.1, 4.5.5; RFC 3461, 6531, 8689. */
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-address.h"
+#include "gsmtp-esmtp-params.h"
 
 #include <unistd.h>
 
@@ -16,6 +19,8 @@ struct _GSmtpEnvelope {
         char         *mailer_daemon;    /* (owned): MAILER-DAEMON@<primary> */
         GHashTable   *mail_params;      /* (owned) (nullable) */
         GPtrArray    *recipients;       /* (owned) (element-type utf8): NULL-terminated */
+        GArray       *recipient_params; /* (owned) (element-type GSmtpRcptParams): one a recipient */
+        GSmtpMailParams mail_ext;       /* SMTPUTF8, REQUIRETLS, RET, ENVID (owned) */
         GHashTable   *recipient_set;    /* (owned): mailbox keys, to drop true duplicates */
         GByteArray   *array;            /* (owned) (nullable): in-memory data */
         GMappedFile  *mapped;           /* (owned) (nullable): spilled data */
@@ -36,6 +41,18 @@ struct _GSmtpEnvelope {
  */
 G_DEFINE_FINAL_TYPE (GSmtpEnvelope, g_smtp_envelope, G_TYPE_OBJECT)
 
+G_DEFINE_ENUM_TYPE (GSmtpDsnRet, g_smtp_dsn_ret,
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_RET_UNSPECIFIED, "unspecified"),
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_RET_FULL, "full"),
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_RET_HDRS, "hdrs"))
+
+G_DEFINE_FLAGS_TYPE (GSmtpDsnNotify, g_smtp_dsn_notify,
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_NOTIFY_UNSPECIFIED, "unspecified"),
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_NOTIFY_NEVER, "never"),
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_NOTIFY_SUCCESS, "success"),
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_NOTIFY_FAILURE, "failure"),
+        G_DEFINE_ENUM_VALUE (GSMTP_DSN_NOTIFY_DELAY, "delay"))
+
 static void
 g_smtp_envelope_finalize (GObject *object)
 {
@@ -48,6 +65,8 @@ g_smtp_envelope_finalize (GObject *object)
         g_free (self->mailer_daemon);
         g_clear_pointer (&self->mail_params, g_hash_table_unref);
         g_ptr_array_unref (self->recipients);
+        g_array_unref (self->recipient_params);
+        gsmtp_mail_params_clear (&self->mail_ext);
         g_hash_table_unref (self->recipient_set);
         g_clear_pointer (&self->data, g_bytes_unref);
         g_clear_pointer (&self->array, g_byte_array_unref);
@@ -69,6 +88,8 @@ g_smtp_envelope_init (GSmtpEnvelope *self)
 {
         self->recipients = g_ptr_array_new_with_free_func (g_free);
         g_ptr_array_add (self->recipients, NULL);
+        self->recipient_params = g_array_new (FALSE, TRUE, sizeof (GSmtpRcptParams));
+        g_array_set_clear_func (self->recipient_params, (GDestroyNotify) gsmtp_rcpt_params_clear);
         self->recipient_set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
         self->spill_fd = -1;
 }
@@ -93,24 +114,48 @@ gsmtp_envelope_set_sender (GSmtpEnvelope *self, const char *sender, GHashTable *
                 self->mail_params = g_hash_table_ref (params);
 }
 
-/* Adds @recipient unless the same mailbox is there already.  Only true
- * duplicates merge: local parts are case-sensitive (RFC 5321 2.4), domains
- * and the postmaster alias are not, and quoting that changes nothing is
- * ignored ("bob"@x is bob@x). */
+/* What MAIL asked for besides the sender (a copy is kept). */
+void
+gsmtp_envelope_set_mail_ext (GSmtpEnvelope *self, const GSmtpMailParams *ext)
+{
+        gsmtp_mail_params_clear (&self->mail_ext);
+        self->mail_ext = *ext;
+        self->mail_ext.envid = g_strdup (ext->envid);
+}
+
+/* Adds @recipient, with what its RCPT asked for (@ext, copied; NULL for
+ * nothing), unless the same mailbox is there already: then the first RCPT's
+ * DSN request stands.  Only true duplicates merge: local parts are
+ * case-sensitive (RFC 5321 2.4), domains and the postmaster alias are not,
+ * and quoting that changes nothing is ignored ("bob"@x is bob@x). */
 gboolean
-gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient)
+gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipient,
+                                  const GSmtpRcptParams *ext)
 {
         char *key = gsmtp_address_mailbox_key (recipient);
+        GSmtpRcptParams copy = { 0 };
 
         if (!g_hash_table_add (self->recipient_set, key))
                 return FALSE;
         /* keep the array NULL-terminated for g_smtp_envelope_get_recipients() */
         g_ptr_array_insert (self->recipients, self->recipients->len - 1, g_strdup (recipient));
+        if (ext != NULL) {
+                copy.notify = ext->notify;
+                copy.orcpt = g_strdup (ext->orcpt);
+        }
+        g_array_append_val (self->recipient_params, copy);
         return TRUE;
 }
 
+gboolean
+gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient)
+{
+        return gsmtp_envelope_add_recipient_ext (self, recipient, NULL);
+}
+
 /* The transaction so far, for the session to go on with while the old one
- * stays as a handler saw it.  Only before the data is set. */
+ * stays as a handler saw it: sender, recipients and every parameter's
+ * meaning.  Only before the data is set. */
 GSmtpEnvelope *
 gsmtp_envelope_copy (GSmtpEnvelope *other)
 {
@@ -118,8 +163,10 @@ gsmtp_envelope_copy (GSmtpEnvelope *other)
 
         g_return_val_if_fail (other->data == NULL, self);
         gsmtp_envelope_set_sender (self, other->sender, other->mail_params);
+        gsmtp_envelope_set_mail_ext (self, &other->mail_ext);
         for (guint i = 0; i + 1 < other->recipients->len; i++)
-                gsmtp_envelope_add_recipient (self, other->recipients->pdata[i]);
+                gsmtp_envelope_add_recipient_ext (self, other->recipients->pdata[i],
+                                                  &g_array_index (other->recipient_params, GSmtpRcptParams, i));
         return self;
 }
 
@@ -421,4 +468,132 @@ g_smtp_envelope_get_peer (GSmtpEnvelope *self)
 {
         g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
         return self->peer;
+}
+
+/**
+ * g_smtp_envelope_is_smtputf8:
+ * @self: an envelope
+ *
+ * Tells whether the transaction is internationalised: MAIL carried the
+ * `SMTPUTF8` parameter (RFC 6531), so the sender, the recipients and the
+ * message's headers may be UTF-8 (RFC 6532), and the `Received:` header says
+ * `with UTF8SMTP` (or `UTF8SMTPS`, `UTF8SMTPA`, `UTF8SMTPSA`).  Without it
+ * every address in the envelope is ASCII: a UTF-8 address was refused.
+ *
+ * Returns: %TRUE when MAIL carried `SMTPUTF8`
+ *
+ * Since: 0.2
+ */
+gboolean
+g_smtp_envelope_is_smtputf8 (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), FALSE);
+        return self->mail_ext.smtputf8;
+}
+
+/**
+ * g_smtp_envelope_requires_tls:
+ * @self: an envelope
+ *
+ * Tells whether MAIL carried `REQUIRETLS` (RFC 8689): the sender asks that
+ * every further hop of this message be made over TLS with REQUIRETLS too,
+ * and that it bounce rather than go in cleartext.  It is accepted only in a
+ * TLS session.  Honouring it is the application's (or the next MTA's) task.
+ *
+ * Returns: %TRUE when MAIL carried `REQUIRETLS`
+ *
+ * Since: 0.2
+ */
+gboolean
+g_smtp_envelope_requires_tls (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), FALSE);
+        return self->mail_ext.requiretls;
+}
+
+/**
+ * g_smtp_envelope_get_dsn_ret:
+ * @self: an envelope
+ *
+ * Gets the `RET=` parameter of MAIL (RFC 3461 4.3): how much of the message
+ * a delivery status notification should return.  gsmtp makes no DSN; an
+ * application that does reads this.
+ *
+ * Returns: the DSN return type, %GSMTP_DSN_RET_UNSPECIFIED without `RET=`
+ *
+ * Since: 0.2
+ */
+GSmtpDsnRet
+g_smtp_envelope_get_dsn_ret (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), GSMTP_DSN_RET_UNSPECIFIED);
+        return self->mail_ext.ret;
+}
+
+/**
+ * g_smtp_envelope_get_dsn_envid:
+ * @self: an envelope
+ *
+ * Gets the `ENVID=` parameter of MAIL (RFC 3461 4.4), the sender's
+ * identifier for this transaction, to be returned in any DSN.  It comes
+ * decoded from xtext ("+2B" is "+"), and is printable US-ASCII of at most
+ * 100 characters (encoded).
+ *
+ * Returns: (nullable): the envelope identifier, or %NULL without `ENVID=`
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_envelope_get_dsn_envid (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        return self->mail_ext.envid;
+}
+
+/**
+ * g_smtp_envelope_get_dsn_notify:
+ * @self: an envelope
+ * @index: a recipient's position in g_smtp_envelope_get_recipients()
+ *
+ * Gets the `NOTIFY=` parameter the recipient's RCPT carried (RFC 3461 4.1):
+ * when a DSN is wanted for it.  A recipient named twice keeps what its first
+ * RCPT asked for.
+ *
+ * Returns: the notify flags; %GSMTP_DSN_NOTIFY_UNSPECIFIED without `NOTIFY=`
+ *   or for an @index out of range
+ *
+ * Since: 0.2
+ */
+GSmtpDsnNotify
+g_smtp_envelope_get_dsn_notify (GSmtpEnvelope *self, guint index)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), GSMTP_DSN_NOTIFY_UNSPECIFIED);
+        if (index >= self->recipient_params->len)
+                return GSMTP_DSN_NOTIFY_UNSPECIFIED;
+        return g_array_index (self->recipient_params, GSmtpRcptParams, index).notify;
+}
+
+/**
+ * g_smtp_envelope_get_dsn_orcpt:
+ * @self: an envelope
+ * @index: a recipient's position in g_smtp_envelope_get_recipients()
+ *
+ * Gets the `ORCPT=` parameter the recipient's RCPT carried (RFC 3461 4.2):
+ * the original recipient, as `addr-type;address`, the type in lower case and
+ * the address decoded, such as `rfc822;bob@example.org`.  The address is
+ * printable US-ASCII, except for the `utf-8` type (RFC 6533), whose address
+ * is UTF-8 (decoded from `\x{...}` escapes).
+ *
+ * Returns: (nullable): the original recipient, or %NULL without `ORCPT=` or
+ *   for an @index out of range
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_envelope_get_dsn_orcpt (GSmtpEnvelope *self, guint index)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        if (index >= self->recipient_params->len)
+                return NULL;
+        return g_array_index (self->recipient_params, GSmtpRcptParams, index).orcpt;
 }

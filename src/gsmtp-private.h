@@ -34,6 +34,11 @@ void gsmtp_peer_set_proxy_tls (GSmtpPeer *self, const char *version, const char 
 GSmtpEnvelope *gsmtp_envelope_new (GSmtpPeer *peer, const char *mailer_daemon);
 void gsmtp_envelope_set_sender (GSmtpEnvelope *self, const char *sender, GHashTable *params);
 gboolean gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient);
+typedef struct _GSmtpMailParams GSmtpMailParams;
+typedef struct _GSmtpRcptParams GSmtpRcptParams;
+void gsmtp_envelope_set_mail_ext (GSmtpEnvelope *self, const GSmtpMailParams *ext);
+gboolean gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipient,
+                                           const GSmtpRcptParams *ext);
 GSmtpEnvelope *gsmtp_envelope_copy (GSmtpEnvelope *other);
 void gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data);
 void gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error);
@@ -41,7 +46,7 @@ void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
 
 /* gsmtp-received.c */
 char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,
-                             const char *const *recipients);
+                             const char *const *recipients, gboolean smtputf8);
 
 /* gsmtp-stage.c */
 typedef void (*GSmtpStageDone) (GSmtpStage *stage, GSmtpReply *reply, gpointer session);
@@ -50,6 +55,7 @@ GSmtpStage *gsmtp_stage_new (GSmtpStageKind kind, GSmtpPeer *peer, const char *a
 void gsmtp_stage_set_address_parts (GSmtpStage *self, const char *local_part,
                                     const char *domain, gboolean is_local);
 void gsmtp_stage_set_password (GSmtpStage *self, const char *password);
+void gsmtp_stage_set_dsn (GSmtpStage *self, GSmtpDsnNotify notify, const char *orcpt);
 void gsmtp_stage_set_default_reply (GSmtpStage *self, GSmtpReply *reply);
 gboolean gsmtp_stage_is_deferred (GSmtpStage *self);
 void gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session,

@@ -1,6 +1,7 @@
 /* gsmtp-received.c — the Received: trace header.
  * Owns: its wording.  Not: where it goes (gsmtp-envelope.c).
- * RFC 5321 4.4 (time stamp line), RFC 3848 (protocol names), RFC 5322 3.6.7. */
+ * RFC 5321 4.4 (time stamp line), RFC 3848 (protocol names), RFC 6531 4.3
+ * (UTF8SMTP names), RFC 5322 3.6.7. */
 #include "config.h"
 #include "gsmtp-private.h"
 
@@ -33,8 +34,29 @@ received_now (void)
         return dt;
 }
 
+/* RFC 6531 4.3: an internationalised transaction is "with UTF8SMTP",
+ * "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA" (and "UTF8LMTP..." for LMTP): the
+ * RFC 3848 name, its leading "E" dropped, after "UTF8".  SMTPUTF8 needs EHLO,
+ * so plain "SMTP" has no such form. */
+static void
+received_append_protocol (GString *out, GSmtpPeer *peer, gboolean smtputf8)
+{
+        const char *protocol = g_smtp_peer_get_protocol (peer);
+
+        if (smtputf8 && g_str_has_prefix (protocol, "ESMTP")) {
+                g_string_append (out, "UTF8");
+                g_string_append (out, protocol + 1);
+        } else if (smtputf8 && g_str_has_prefix (protocol, "LMTP")) {
+                g_string_append (out, "UTF8");
+                g_string_append (out, protocol);
+        } else {
+                g_string_append (out, protocol);
+        }
+}
+
 char *
-gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const *recipients)
+gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const *recipients,
+                       gboolean smtputf8)
 {
         GString *out = g_string_sized_new (256);
         const char *helo = g_smtp_peer_get_helo (peer);
@@ -55,7 +77,7 @@ gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const 
         g_string_append (out, " by ");
         g_string_append (out, hostname);
         g_string_append (out, " (gsmtp) with ");
-        g_string_append (out, g_smtp_peer_get_protocol (peer));
+        received_append_protocol (out, peer, smtputf8);
         if (g_smtp_peer_get_tls (peer) && g_smtp_peer_get_tls_version (peer) != NULL) {
                 g_string_append (out, " (");
                 g_string_append (out, g_smtp_peer_get_tls_version (peer));

@@ -348,7 +348,8 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:max-recipients:
          *
-         * RCPT TO per transaction (452 4.5.3 past it).
+         * RCPT TO per transaction (452 4.5.3 past it), advertised in the EHLO
+         * reply as `LIMITS RCPTMAX=` (RFC 9422).
          *
          * Since: 0.1
          */

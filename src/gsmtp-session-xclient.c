@@ -5,6 +5,7 @@
  * Postfix's XCLIENT_README; RFC 3461 4 (xtext). */
 #include "config.h"
 #include "gsmtp-session-private.h"
+#include "gsmtp-xtext.h"
 
 #include <string.h>
 
@@ -20,23 +21,6 @@ xclient_attrs_clear (XclientAttrs *a)
         g_free (a->proto);
         g_free (a->helo);
         g_free (a->login);
-}
-
-/* xtext (RFC 3461 4): "+XX" is a byte in hex. */
-static char *
-xtext_decode (const char *in)
-{
-        GString *out = g_string_new (NULL);
-
-        for (const char *p = in; *p != '\0'; p++) {
-                if (*p == '+' && g_ascii_isxdigit (p[1]) && g_ascii_isxdigit (p[2])) {
-                        g_string_append_c (out, (char) (g_ascii_xdigit_value (p[1]) * 16 + g_ascii_xdigit_value (p[2])));
-                        p += 2;
-                } else {
-                        g_string_append_c (out, *p);
-                }
-        }
-        return g_string_free (out, FALSE);
 }
 
 static GInetAddress *
@@ -65,7 +49,10 @@ xclient_parse (const char *args, XclientAttrs *a)
                 if (eq == NULL)
                         return FALSE;
                 *eq = '\0';
-                value = xtext_decode (eq + 1);
+                /* values are xtext (XCLIENT_README); malformed xtext is refused */
+                value = gsmtp_xtext_decode (eq + 1);
+                if (value == NULL)
+                        return FALSE;
                 for (const char *p = value; *p != '\0'; p++)
                         if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
                                 return FALSE;

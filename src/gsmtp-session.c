@@ -6,12 +6,16 @@
  * bytes (gsmtp-data-reader.c); AUTH and XCLIENT (gsmtp-session-auth.c,
  * gsmtp-session-xclient.c), which plug into the table below.
  * RFC 5321 (3, 4.1, 4.3.2, 4.5.3), RFC 2920 (PIPELINING), RFC 1870 (SIZE),
- * RFC 6152 (8BITMIME), RFC 2034/3463 (enhanced codes), RFC 3207 (STARTTLS). */
+ * RFC 6152 (8BITMIME), RFC 2034/3463 (enhanced codes), RFC 3207 (STARTTLS);
+ * the keywords and address rules of RFC 6531 (SMTPUTF8), RFC 3461 (DSN),
+ * RFC 8689 (REQUIRETLS), RFC 9422 (LIMITS), whose parameters
+ * gsmtp-esmtp-params.c reads. */
 #include "config.h"
 #include "gsmtp-session-private.h"
 #include "gsmtp-command.h"
 #include "gsmtp-address.h"
 #include "gsmtp-data-reader.h"
+#include "gsmtp-esmtp-params.h"
 
 #include <string.h>
 
@@ -417,6 +421,14 @@ session_greet (GSmtpSession *self, GSmtpStage *stage, gboolean esmtp)
                                                          self->limits.max_message_size));
                 g_ptr_array_add (lines, g_strdup ("8BITMIME"));
                 g_ptr_array_add (lines, g_strdup ("ENHANCEDSTATUSCODES"));
+                /* RFC 6531 3.1 (it needs the 8BITMIME above); RFC 3461; RFC
+                 * 8689: REQUIRETLS only where it can be used, under TLS; RFC
+                 * 9422: the recipient limit, so a client splits up front */
+                g_ptr_array_add (lines, g_strdup ("SMTPUTF8"));
+                g_ptr_array_add (lines, g_strdup ("DSN"));
+                if (self->tls_active)
+                        g_ptr_array_add (lines, g_strdup ("REQUIRETLS"));
+                g_ptr_array_add (lines, g_strdup_printf ("LIMITS RCPTMAX=%u", self->limits.max_recipients));
                 if (session_offers_tls (self) && !self->tls_active)
                         g_ptr_array_add (lines, g_strdup ("STARTTLS"));
                 if (gsmtp_session_offers_auth (self))
@@ -500,6 +512,8 @@ check_mail_params (GSmtpSession *self, GHashTable *params)
                         /* RFC 4954 5: accepted, and trusted only as far as the session is */
                         if (value == NULL)
                                 return g_smtp_reply_new (501, "5.5.4", "Bad AUTH parameter");
+                } else if (gsmtp_esmtp_is_mail_param (key)) {
+                        /* SMTPUTF8, REQUIRETLS, RET, ENVID: gsmtp_esmtp_parse_mail() */
                 } else {
                         return g_smtp_reply_new (555, "5.5.4", "Unsupported MAIL parameter");
                 }
@@ -514,6 +528,7 @@ check_mail (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         g_autoptr(GHashTable) params = NULL;
         g_autoptr(GSmtpEnvelope) tx = NULL;
         g_autofree char *mailer_daemon = NULL;
+        g_auto(GSmtpMailParams) ext = { 0 };
         GSmtpPathStatus status;
         GSmtpReply *refusal;
 
@@ -521,12 +536,18 @@ check_mail (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         if (status != GSMTP_PATH_OK)
                 return path_refusal (status, TRUE);
         refusal = check_mail_params (self, params);
+        if (refusal == NULL)
+                refusal = gsmtp_esmtp_parse_mail (params, self->tls_active, &ext);
         if (refusal != NULL)
                 return refusal;
+        /* RFC 6531 3.5: a UTF-8 reverse-path without SMTPUTF8 is 550 X.6.7 */
+        if (!ext.smtputf8 && !g_str_is_ascii (path))
+                return g_smtp_reply_new (550, "5.6.7", "UTF-8 address needs SMTPUTF8");
 
         mailer_daemon = self->host->funcs->dup_mailer_daemon (self->host);
         tx = gsmtp_envelope_new (self->peer, mailer_daemon);
         gsmtp_envelope_set_sender (tx, path, params);
+        gsmtp_envelope_set_mail_ext (tx, &ext);
         *out_stage = gsmtp_stage_new (GSMTP_STAGE_MAIL, self->peer, path, params, tx);
         if (path[0] != '\0') {
                 g_autofree char *local = NULL, *domain = NULL;
@@ -556,14 +577,23 @@ check_rcpt (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         g_autofree char *path = NULL;
         g_autofree char *local = NULL, *domain = NULL;
         g_autoptr(GHashTable) params = NULL;
+        g_auto(GSmtpRcptParams) ext = { 0 };
+        gboolean smtputf8 = g_smtp_envelope_is_smtputf8 (self->tx);
         GSmtpPathStatus status;
+        GSmtpReply *refusal;
         gboolean is_local;
 
         status = gsmtp_command_parse_path (args, "TO:", FALSE, &path, &params);
         if (status != GSMTP_PATH_OK)
                 return path_refusal (status, FALSE);
-        if (g_hash_table_size (params) > 0)
-                return g_smtp_reply_new (555, "5.5.4", "Unsupported RCPT parameter");
+        if (g_hash_table_size (params) > 0 && !g_smtp_peer_get_esmtp (self->peer))
+                return g_smtp_reply_new (555, "5.5.4", "ESMTP parameters need EHLO");
+        refusal = gsmtp_esmtp_parse_rcpt (params, smtputf8, &ext);
+        if (refusal != NULL)
+                return refusal;
+        /* RFC 6531 3.5: a UTF-8 forward-path without SMTPUTF8 is 553 X.6.7 */
+        if (!smtputf8 && !g_str_is_ascii (path))
+                return g_smtp_reply_new (553, "5.6.7", "UTF-8 address needs SMTPUTF8");
         if (g_smtp_envelope_get_n_recipients (self->tx) >= self->limits.max_recipients)
                 return g_smtp_reply_new (452, "4.5.3", "Too many recipients");
 
@@ -579,6 +609,7 @@ check_rcpt (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         /* the stage sees the transaction as it is now, and keeps that view */
         *out_stage = gsmtp_stage_new (GSMTP_STAGE_RCPT, self->peer, path, params, self->tx);
         gsmtp_stage_set_address_parts (*out_stage, local, domain, is_local);
+        gsmtp_stage_set_dsn (*out_stage, ext.notify, ext.orcpt);
         /* Postfix's permit_mynetworks-less default: local domains, or anyone who
          * authenticated (permit_sasl_authenticated); the rest is relaying. */
         if (is_local || self->authenticated)
@@ -593,6 +624,9 @@ static void
 proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
         if (g_smtp_reply_is_success (reply) && self->tx != NULL) {
+                GSmtpRcptParams ext = { g_smtp_stage_get_dsn_notify (stage),
+                                        (char *) g_smtp_stage_get_dsn_orcpt (stage) };
+
                 /* The envelope a stage or an application holds never changes:
                  * add to a copy when it is shared. */
                 if (g_atomic_int_get (&G_OBJECT (stage)->ref_count) > 1 ||
@@ -604,7 +638,7 @@ proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
                 }
                 /* A recipient named twice gets the message once; only true
                  * duplicates merge (local parts are case-sensitive). */
-                gsmtp_envelope_add_recipient (self->tx, g_smtp_stage_get_argument (stage));
+                gsmtp_envelope_add_recipient_ext (self->tx, g_smtp_stage_get_argument (stage), &ext);
                 gsmtp_session_enter_state (self, SESSION_RCPT);
         }
         gsmtp_session_reply (self, reply,
@@ -862,7 +896,8 @@ session_end_data (GSmtpSession *self)
                 return;
         }
         received = gsmtp_received_format (self->peer, gsmtp_session_hostname (self),
-                                          g_smtp_envelope_get_recipients (self->tx));
+                                          g_smtp_envelope_get_recipients (self->tx),
+                                          g_smtp_envelope_is_smtputf8 (self->tx));
         gsmtp_envelope_set_received (self->tx, received);
         stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
         gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (250, "2.0.0", NULL));

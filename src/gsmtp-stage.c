@@ -18,6 +18,8 @@ struct _GSmtpStage {
         gboolean        is_local;
         char           *password;       /* (owned) (nullable): AUTH only; wiped on finalize */
         GHashTable     *params;         /* (owned) (nullable) */
+        GSmtpDsnNotify  dsn_notify;     /* RCPT: its NOTIFY= */
+        char           *dsn_orcpt;      /* (owned) (nullable): RCPT: its ORCPT=, decoded */
         GSmtpEnvelope  *envelope;       /* (owned) (nullable) */
         GSmtpReply     *default_reply;  /* (owned) (nullable) */
 
@@ -74,6 +76,7 @@ g_smtp_stage_finalize (GObject *object)
                 g_free (self->password);
         }
         g_clear_pointer (&self->params, g_hash_table_unref);
+        g_free (self->dsn_orcpt);
         g_clear_object (&self->envelope);
         g_clear_pointer (&self->default_reply, g_smtp_reply_unref);
         g_clear_pointer (&self->answer, g_smtp_reply_unref);
@@ -125,6 +128,14 @@ gsmtp_stage_set_password (GSmtpStage *self, const char *password)
 {
         g_free (self->password);
         self->password = g_strdup (password);
+}
+
+void
+gsmtp_stage_set_dsn (GSmtpStage *self, GSmtpDsnNotify notify, const char *orcpt)
+{
+        self->dsn_notify = notify;
+        g_free (self->dsn_orcpt);
+        self->dsn_orcpt = g_strdup (orcpt);
 }
 
 void
@@ -336,6 +347,11 @@ g_smtp_stage_get_password (GSmtpStage *self)
  * @self: a stage
  *
  * Gets the ESMTP parameters of MAIL or RCPT: upper-case keywords, values or %NULL.
+ * Every parameter is there as the client sent it (values still in xtext);
+ * the ones gsmtp knows were checked before the stage, and their meaning is
+ * on the envelope and the stage (g_smtp_envelope_get_dsn_envid(),
+ * g_smtp_stage_get_dsn_notify()...).  Values may be UTF-8 only when the
+ * transaction is internationalised.
  *
  * Returns: (transfer none) (nullable) (element-type utf8 utf8): the ESMTP
  *   parameters of MAIL or RCPT: upper-case keywords, values or %NULL
@@ -350,10 +366,52 @@ g_smtp_stage_get_parameters (GSmtpStage *self)
 }
 
 /**
+ * g_smtp_stage_get_dsn_notify:
+ * @self: a stage
+ *
+ * Gets what the `NOTIFY=` parameter of the RCPT being decided asks for (RFC
+ * 3461 4.1).  Once accepted, the recipient's envelope says the same
+ * (g_smtp_envelope_get_dsn_notify()).
+ *
+ * Returns: the notify flags; %GSMTP_DSN_NOTIFY_UNSPECIFIED without `NOTIFY=`
+ *   or in another stage
+ *
+ * Since: 0.2
+ */
+GSmtpDsnNotify
+g_smtp_stage_get_dsn_notify (GSmtpStage *self)
+{
+        g_return_val_if_fail (GSMTP_IS_STAGE (self), GSMTP_DSN_NOTIFY_UNSPECIFIED);
+        return self->dsn_notify;
+}
+
+/**
+ * g_smtp_stage_get_dsn_orcpt:
+ * @self: a stage
+ *
+ * Gets the `ORCPT=` parameter of the RCPT being decided, decoded, as
+ * g_smtp_envelope_get_dsn_orcpt() gives it.
+ *
+ * Returns: (nullable): `addr-type;address`, or %NULL without `ORCPT=` or in
+ *   another stage
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_stage_get_dsn_orcpt (GSmtpStage *self)
+{
+        g_return_val_if_fail (GSMTP_IS_STAGE (self), NULL);
+        return self->dsn_orcpt;
+}
+
+/**
  * g_smtp_stage_get_envelope:
  * @self: a stage
  *
- * Gets the transaction so far (MAIL, RCPT) or whole (DATA).
+ * Gets the transaction so far (MAIL, RCPT) or whole (DATA).  It says from
+ * MAIL on whether the transaction is internationalised
+ * (g_smtp_envelope_is_smtputf8()), asks for REQUIRETLS and what DSNs it
+ * wants; in a RCPT stage it holds the recipients accepted before this one.
  *
  * Returns: (transfer none) (nullable): the transaction so far (MAIL, RCPT) or
  *   whole (DATA)

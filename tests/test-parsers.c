@@ -6,6 +6,8 @@
 #include "gsmtp-sasl.h"
 #include "gsmtp-data-reader.h"
 #include "gsmtp-proxy.h"
+#include "gsmtp-xtext.h"
+#include "gsmtp-esmtp-params.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -65,7 +67,7 @@ test_address (void)
         static const char *const bad[] = {
                 "", "noat", "@example.org", "a@", "a..b@example.org", ".a@example.org",
                 "a.@example.org", "a@-bad.org", "a@bad-.org", "a@exa mple.org", "a b@example.org",
-                "a@[300.1.1.1]", "a@[IPv6:zz]", "\"unterminated@example.org", "é@example.org",
+                "a@[300.1.1.1]", "a@[IPv6:zz]", "\"unterminated@example.org",
                 "a@example..org",
         };
         g_autofree char *local = NULL, *domain = NULL;
@@ -92,6 +94,278 @@ test_address (void)
         g_assert_false (gsmtp_domain_matches ("example.org", "example.org.evil"));
         g_assert_true (gsmtp_domain_pattern_is_valid ("*.x.org"));
         g_assert_false (gsmtp_domain_pattern_is_valid ("x.*.org"));
+}
+
+/* RFC 6531 3.3: UTF-8 in local parts and U-label domains parse (whether a
+ * transaction may use them is the session's question); nothing malformed
+ * does. */
+static void
+test_address_utf8 (void)
+{
+        static const char *const good[] = {
+                "\xc3\xa9@example.org",                       /* é@ */
+                "j\xc3\xb6rg.m\xc3\xbc" "ller@b\xc3\xbc" "cher.example", /* jörg.müller@bücher */
+                "\"\xe7\x94\xa8 \xe6\x88\xb7\"@example.org",      /* quoted, with a space */
+                "\xf0\x9f\x98\x80@example.org",               /* U+1F600, four bytes */
+                "a@B\xc3\x9c" "CHER.example",                /* upper case U-label */
+                "a@xn--bcher-kva.example",                      /* the A-label */
+                "a@stra\xc3\x9f" "e.de",                      /* ß is kept (xn--strae-oqa) */
+        };
+        static const char *const bad[] = {
+                "\xff@example.org",                            /* not UTF-8 */
+                "\xc0\xaf@example.org",                         /* overlong "/" */
+                "\xe0\x80\xaf@example.org",                     /* overlong, three bytes */
+                "\xed\xa0\x80@example.org",                     /* a surrogate */
+                "\xf4\x90\x80\x80@example.org",                 /* past U+10FFFF */
+                "\xc2\x85@example.org",                         /* C1 control NEL */
+                "a\xc3@example.org",                           /* truncated */
+                "\"\xc3\"@example.org",                        /* truncated in quotes */
+                "a@b\xc3\xbc" "cher\xe3\x80\x82" "example",        /* U+3002 as a dot */
+                "a@e\xcc\x81.example",                         /* not NFC (e + U+0301) */
+                "a@\xef\xac\x81.example",                      /* ligature fi: IDNA maps it */
+                "a@a\xe2\x80\x8d" "b.example",                  /* ZWJ: IDNA drops it */
+                "a@b\xc3\xbc_cher.example",                    /* not LDH */
+                "a@\xc2\xa0.example",                          /* NBSP */
+        };
+        g_autofree char *local = NULL, *domain = NULL, *k1 = NULL, *k2 = NULL;
+        g_autoptr(GString) octets = g_string_new (NULL);
+        g_autoptr(GString) label = g_string_new ("a@");
+
+        g_test_summary ("RFC 6531 addresses: UTF-8 local parts and U-labels; malformed UTF-8, "
+                        "controls and spellings IDNA would change are refused; limits in octets");
+        for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+                if (!gsmtp_address_parse (good[i], NULL, NULL))
+                        g_error ("should parse: %s", good[i]);
+        for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+                if (gsmtp_address_parse (bad[i], NULL, NULL))
+                        g_error ("should not parse: %s", bad[i]);
+        /* RFC 5321 4.5.3.1.1: 64 octets, not characters: 32 "é" fit, 33 not */
+        for (guint i = 0; i < 32; i++)
+                g_string_append (octets, "\xc3\xa9");
+        g_string_append (octets, "@example.org");
+        g_assert_true (gsmtp_address_parse (octets->str, NULL, NULL));
+        g_string_prepend (octets, "\xc3\xa9");
+        g_assert_false (gsmtp_address_parse (octets->str, NULL, NULL));
+        /* the 63-octet label limit applies to the A-label: 40 "ü" are 80
+         * octets of UTF-8 but xn--tdaaaa... is 52; 63 of them are not */
+        for (guint i = 0; i < 40; i++)
+                g_string_append (label, "\xc3\xbc");
+        g_string_append (label, ".example");
+        g_assert_true (gsmtp_address_parse (label->str, NULL, NULL));
+        g_string_insert (label, 2, "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"
+                                   "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"
+                                   "\xc3\xbc\xc3\xbc\xc3\xbc");
+        g_assert_false (gsmtp_address_parse (label->str, NULL, NULL));
+
+        g_assert_true (gsmtp_address_parse ("J\xc3\xb6rg@B\xc3\xbc" "cher.example", &local, &domain));
+        g_assert_cmpstr (local, ==, "J\xc3\xb6rg");         /* as sent: no normalization */
+        g_assert_cmpstr (domain, ==, "B\xc3\xbc" "cher.example");
+
+        /* U-labels and A-labels name one domain, in any case */
+        g_assert_true (gsmtp_domain_matches ("b\xc3\xbc" "cher.example", "xn--bcher-kva.example"));
+        g_assert_true (gsmtp_domain_matches ("xn--bcher-kva.example", "B\xc3\x9c" "CHER.example"));
+        g_assert_true (gsmtp_domain_matches ("XN--BCHER-KVA.EXAMPLE", "b\xc3\xbc" "cher.example"));
+        g_assert_true (gsmtp_domain_matches ("*.b\xc3\xbc" "cher.example", "mx.xn--bcher-kva.example"));
+        g_assert_true (gsmtp_domain_matches ("*.xn--bcher-kva.example", "mx.b\xc3\xbc" "cher.example"));
+        g_assert_false (gsmtp_domain_matches ("*.b\xc3\xbc" "cher.example", "b\xc3\xbc" "cher.example"));
+        g_assert_false (gsmtp_domain_matches ("b\xc3\xbc" "cher.example", "bucher.example"));
+        g_assert_false (gsmtp_domain_matches ("stra\xc3\x9f" "e.de", "strasse.de"));
+        g_assert_false (gsmtp_domain_matches ("b\xc3\xbc" "cher.example", "\xff.example"));
+        g_assert_true (gsmtp_domain_pattern_is_valid ("*.b\xc3\xbc" "cher.example"));
+        /* the same mailbox through either form is one recipient */
+        k1 = gsmtp_address_mailbox_key ("j\xc3\xb6rg@b\xc3\xbc" "cher.example");
+        k2 = gsmtp_address_mailbox_key ("j\xc3\xb6rg@XN--BCHER-KVA.example");
+        g_assert_cmpstr (k1, ==, k2);
+        g_assert_cmpuint (gsmtp_utf8_char_len ("\xc3"), ==, 0);
+        g_assert_cmpuint (gsmtp_utf8_char_len ("\xe2\x82\xac"), ==, 3);
+}
+
+/* RFC 3461 4: xtext; RFC 6533 3: the utf-8 address forms */
+static void
+test_xtext (void)
+{
+        static const struct {
+                const char *in, *out;
+        } xtext[] = {
+                { "abc", "abc" }, { "a+2Bb", "a+b" }, { "a+2bb", "a+b" }, { "+20+7E", " ~" },
+                { "", "" }, { "+", NULL }, { "+2", NULL }, { "+2G", NULL }, { "+00", NULL },
+                { "a=b", NULL }, { "a b", NULL }, { "\xc3\xa9", NULL }, { "\x7f", NULL },
+        }, utf8[] = {
+                { "bob@example.org", "bob@example.org" },
+                { "j\\x{F6}rg@example.org", "j\xc3\xb6rg@example.org" },
+                { "j\\x{f6}rg@\\x{1F600}.example", "j\xc3\xb6rg@\xf0\x9f\x98\x80.example" },
+                { "j\xc3\xb6rg@example.org", "j\xc3\xb6rg@example.org" },  /* unitext */
+                { "a\\x{2B}b", "a+b" }, { "", NULL }, { "a+b", NULL }, { "a=b", NULL },
+                { "\\x{}", NULL }, { "\\x{D800}", NULL }, { "\\x{110000}", NULL }, { "\\x{0}", NULL },
+                { "\\x{1234567}", NULL }, { "\\x41", NULL }, { "\\", NULL }, { "\xc0\xaf", NULL },
+                { "\\x{41", NULL }, { "a b", NULL },
+        };
+
+        g_test_summary ("xtext decodes \"+XX\" and refuses the malformed; RFC 6533 \\x{...} too");
+        for (guint i = 0; i < G_N_ELEMENTS (xtext); i++) {
+                g_autofree char *got = gsmtp_xtext_decode (xtext[i].in);
+
+                if (g_strcmp0 (got, xtext[i].out) != 0)
+                        g_error ("xtext \"%s\": got \"%s\"", xtext[i].in, got ? got : "(null)");
+        }
+        for (guint i = 0; i < G_N_ELEMENTS (utf8); i++) {
+                g_autofree char *got = gsmtp_utf8_addr_decode (utf8[i].in);
+
+                if (g_strcmp0 (got, utf8[i].out) != 0)
+                        g_error ("utf-8 addr \"%s\": got \"%s\"", utf8[i].in, got ? got : "(null)");
+        }
+}
+
+static GHashTable *
+params_of (const char *line)
+{
+        g_autofree char *path = NULL;
+        GHashTable *params = NULL;
+
+        g_assert_cmpint (gsmtp_command_parse_path (line, "TO:", FALSE, &path, &params), ==, GSMTP_PATH_OK);
+        return params;
+}
+
+/* the reply to a parameter list: "" when accepted, else "code enhanced" */
+static char *
+mail_verdict (const char *line, gboolean tls, GSmtpMailParams *out)
+{
+        g_autoptr(GHashTable) params = params_of (line);
+        g_autoptr(GSmtpReply) refusal = gsmtp_esmtp_parse_mail (params, tls, out);
+
+        if (refusal == NULL)
+                return g_strdup ("");
+        return g_strdup_printf ("%u %s", g_smtp_reply_get_code (refusal), g_smtp_reply_get_enhanced_code (refusal));
+}
+
+static char *
+rcpt_verdict (const char *line, gboolean smtputf8, GSmtpRcptParams *out)
+{
+        g_autoptr(GHashTable) params = params_of (line);
+        g_autoptr(GSmtpReply) refusal = gsmtp_esmtp_parse_rcpt (params, smtputf8, out);
+
+        if (refusal == NULL)
+                return g_strdup ("");
+        return g_strdup_printf ("%u %s", g_smtp_reply_get_code (refusal), g_smtp_reply_get_enhanced_code (refusal));
+}
+
+static void
+test_esmtp_params (void)
+{
+        static const struct {
+                const char *line;
+                gboolean    tls;
+                const char *verdict;
+        } mail[] = {
+                { "TO:<a@b.c> SMTPUTF8", FALSE, "" },
+                { "TO:<a@b.c> SMTPUTF8=yes", FALSE, "501 5.5.4" },
+                { "TO:<a@b.c> REQUIRETLS", TRUE, "" },
+                { "TO:<a@b.c> REQUIRETLS", FALSE, "530 5.7.0" },     /* RFC 8689 2 */
+                { "TO:<a@b.c> REQUIRETLS=1", TRUE, "501 5.5.4" },
+                { "TO:<a@b.c> RET=FULL", FALSE, "" },
+                { "TO:<a@b.c> ret=hdrs", FALSE, "" },
+                { "TO:<a@b.c> RET", FALSE, "501 5.5.4" },
+                { "TO:<a@b.c> RET=BODY", FALSE, "501 5.5.4" },
+                { "TO:<a@b.c> ENVID=QQ314159", FALSE, "" },
+                { "TO:<a@b.c> ENVID", FALSE, "501 5.5.4" },
+                { "TO:<a@b.c> ENVID=a+2", FALSE, "501 5.5.4" },        /* bad xtext */
+                { "TO:<a@b.c> ENVID=a+0Ab", FALSE, "501 5.5.4" },      /* a LF, decoded */
+                { "TO:<a@b.c> ENVID=\xc3\xa9", FALSE, "501 5.5.4" },   /* UTF-8 without SMTPUTF8 */
+                { "TO:<a@b.c> ENVID=\xc3\xa9 SMTPUTF8", FALSE, "501 5.5.4" }, /* xtext is ASCII */
+                { "TO:<a@b.c> AUTH=\xc3\xa9", FALSE, "501 5.5.4" },
+        };
+        static const struct {
+                const char *line;
+                gboolean    smtputf8;
+                const char *verdict;
+                GSmtpDsnNotify notify;
+                const char *orcpt;
+        } rcpt[] = {
+                { "TO:<a@b.c>", FALSE, "", 0, NULL },
+                { "TO:<a@b.c> NOTIFY=NEVER", FALSE, "", GSMTP_DSN_NOTIFY_NEVER, NULL },
+                { "TO:<a@b.c> NOTIFY=success,Delay", FALSE, "", GSMTP_DSN_NOTIFY_SUCCESS | GSMTP_DSN_NOTIFY_DELAY, NULL },
+                { "TO:<a@b.c> NOTIFY=SUCCESS,FAILURE,DELAY", FALSE, "",
+                  GSMTP_DSN_NOTIFY_SUCCESS | GSMTP_DSN_NOTIFY_FAILURE | GSMTP_DSN_NOTIFY_DELAY, NULL },
+                { "TO:<a@b.c> NOTIFY=NEVER,SUCCESS", FALSE, "501 5.5.4", 0, NULL },   /* RFC 3461 4.1 */
+                { "TO:<a@b.c> NOTIFY=FAILURE,NEVER", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> NOTIFY=SUCCESS,", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> NOTIFY=,", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> NOTIFY=SOMETIMES", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> NOTIFY", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> ORCPT=rfc822;a@b.c", FALSE, "", 0, "rfc822;a@b.c" },
+                { "TO:<a@b.c> ORCPT=RFC822;a+2Bx@b.c", FALSE, "", 0, "rfc822;a+x@b.c" },
+                { "TO:<a@b.c> ORCPT=x-local;joe", FALSE, "", 0, "x-local;joe" },
+                { "TO:<a@b.c> ORCPT=rfc822;a+20b", FALSE, "", 0, "rfc822;a b" },
+                { "TO:<a@b.c> ORCPT=rfc822;", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> ORCPT=;a@b.c", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> ORCPT=a@b.c", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> ORCPT=rfc822;a+0Db", FALSE, "501 5.5.4", 0, NULL },     /* CR decoded */
+                { "TO:<a@b.c> ORCPT=rfc822;a+C3+A9", FALSE, "501 5.5.4", 0, NULL },   /* not ASCII */
+                { "TO:<a@b.c> ORCPT=r(c;a", FALSE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> ORCPT=utf-8;j\\x{F6}rg@b.c", FALSE, "", 0, "utf-8;j\xc3\xb6rg@b.c" },
+                { "TO:<a@b.c> ORCPT=utf-8;j\xc3\xb6rg@b.c", FALSE, "501 5.5.4", 0, NULL },  /* unitext needs SMTPUTF8 */
+                { "TO:<a@b.c> ORCPT=utf-8;j\xc3\xb6rg@b.c", TRUE, "", 0, "utf-8;j\xc3\xb6rg@b.c" },
+                { "TO:<a@b.c> ORCPT=utf-8;a\\x{85}b", TRUE, "501 5.5.4", 0, NULL },  /* C1 via an escape */
+                { "TO:<a@b.c> ORCPT=utf-8;a\\x{7F}b", TRUE, "501 5.5.4", 0, NULL },
+                { "TO:<a@b.c> NOTIFY=DELAY ORCPT=rfc822;x@y.z", FALSE, "", GSMTP_DSN_NOTIFY_DELAY, "rfc822;x@y.z" },
+                { "TO:<a@b.c> FOO=bar", FALSE, "555 5.5.4", 0, NULL },
+                { "TO:<a@b.c> SMTPUTF8", TRUE, "555 5.5.4", 0, NULL },        /* a MAIL parameter */
+        };
+        g_autofree char *envid_max = g_strnfill (GSMTP_ENVID_MAX, 'e');
+        g_autofree char *orcpt_tail = g_strnfill (GSMTP_ORCPT_MAX - strlen ("rfc822;"), 'o');
+
+        g_test_summary ("MAIL and RCPT parameters of SMTPUTF8, DSN, REQUIRETLS: meaning, 501 for "
+                        "malformed values, 555 for unknown ones, 530 for REQUIRETLS without TLS");
+        for (guint i = 0; i < G_N_ELEMENTS (mail); i++) {
+                g_auto(GSmtpMailParams) out = { 0 };
+                g_autofree char *got = mail_verdict (mail[i].line, mail[i].tls, &out);
+
+                if (!g_str_equal (got, mail[i].verdict))
+                        g_error ("MAIL %s: want \"%s\", got \"%s\"", mail[i].line, mail[i].verdict, got);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS (rcpt); i++) {
+                g_auto(GSmtpRcptParams) out = { 0 };
+                g_autofree char *got = rcpt_verdict (rcpt[i].line, rcpt[i].smtputf8, &out);
+
+                if (!g_str_equal (got, rcpt[i].verdict))
+                        g_error ("RCPT %s: want \"%s\", got \"%s\"", rcpt[i].line, rcpt[i].verdict, got);
+                if (got[0] == '\0') {
+                        g_assert_cmpuint (out.notify, ==, rcpt[i].notify);
+                        g_assert_cmpstr (out.orcpt, ==, rcpt[i].orcpt);
+                }
+        }
+        {
+                g_auto(GSmtpMailParams) out = { 0 };
+                g_autofree char *line = g_strconcat ("TO:<a@b.c> SMTPUTF8 REQUIRETLS RET=HDRS ENVID=a+2Bb", NULL);
+                g_autofree char *got = mail_verdict (line, TRUE, &out);
+
+                g_assert_cmpstr (got, ==, "");
+                g_assert_true (out.smtputf8);
+                g_assert_true (out.requiretls);
+                g_assert_cmpint (out.ret, ==, GSMTP_DSN_RET_HDRS);
+                g_assert_cmpstr (out.envid, ==, "a+b");
+        }
+        {
+                /* RFC 3461 4: ENVID at most 100 characters, ORCPT 500 */
+                g_auto(GSmtpMailParams) out = { 0 };
+                g_auto(GSmtpRcptParams) rout = { 0 };
+                g_autofree char *ok = g_strconcat ("TO:<a@b.c> ENVID=", envid_max, NULL);
+                g_autofree char *over = g_strconcat (ok, "e", NULL);
+                g_autofree char *rok = g_strconcat ("TO:<a@b.c> ORCPT=rfc822;", orcpt_tail, NULL);
+                g_autofree char *rover = g_strconcat (rok, "o", NULL);
+                g_autofree char *a = mail_verdict (ok, FALSE, &out);
+                g_autofree char *b = NULL, *c = NULL, *d = NULL;
+
+                g_assert_cmpstr (a, ==, "");
+                gsmtp_mail_params_clear (&out);
+                b = mail_verdict (over, FALSE, &out);
+                g_assert_cmpstr (b, ==, "501 5.5.4");
+                c = rcpt_verdict (rok, FALSE, &rout);
+                g_assert_cmpstr (c, ==, "");
+                gsmtp_rcpt_params_clear (&rout);
+                d = rcpt_verdict (rover, FALSE, &rout);
+                g_assert_cmpstr (d, ==, "501 5.5.4");
+        }
 }
 
 static void
@@ -964,10 +1238,10 @@ test_peer_v4_mapped (void)
                         "header would name it (one client for the per-address limit, an IPv4 literal in Received)");
         g_assert_cmpstr (g_smtp_peer_get_host (a), ==, "192.0.2.1");
         g_assert_cmpstr (g_smtp_peer_get_host (b), ==, "2001:db8::1");
-        received = gsmtp_received_format (a, "mx.example.org", NULL);
+        received = gsmtp_received_format (a, "mx.example.org", NULL, FALSE);
         g_assert_nonnull (strstr (received, "([192.0.2.1])"));
         g_free (received);
-        received = gsmtp_received_format (b, "mx.example.org", NULL);
+        received = gsmtp_received_format (b, "mx.example.org", NULL, FALSE);
         g_assert_nonnull (strstr (received, "([IPv6:2001:db8::1])"));
 }
 
@@ -978,6 +1252,9 @@ main (int argc, char **argv)
         gsmtp_ensure_gmime ();
         g_test_add_func ("/reply/format-and-parse", test_reply);
         g_test_add_func ("/address/mailboxes-and-domains", test_address);
+        g_test_add_func ("/address/utf8", test_address_utf8);
+        g_test_add_func ("/xtext/decode", test_xtext);
+        g_test_add_func ("/esmtp/params", test_esmtp_params);
         g_test_add_func ("/command/tokenizer", test_command);
         g_test_add_func ("/sasl/decode", test_sasl);
         g_test_add_func ("/data-reader/end-and-unstuffing", test_data_reader);

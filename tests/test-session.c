@@ -125,13 +125,15 @@ test_ehlo (Fx *fx, gconstpointer unused)
 {
         g_autofree char *out = NULL;
 
-        g_test_summary ("EHLO advertises PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES; no STARTTLS or AUTH unconfigured");
+        g_test_summary ("EHLO advertises PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, DSN, "
+                        "LIMITS; no STARTTLS, AUTH or REQUIRETLS unconfigured and without TLS");
         fx_start (fx);
         g_free (fx_take (fx));
         fx_feed (fx, "EHLO client.test\r\n");
         out = fx_take (fx);
         g_assert_cmpstr (out, ==, "250-mx.example.org Hello client.test\r\n250-PIPELINING\r\n"
-                         "250-SIZE 10485760\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
+                         "250-SIZE 10485760\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+                         "250-SMTPUTF8\r\n250-DSN\r\n250 LIMITS RCPTMAX=100\r\n");
         fx_chat (fx, "HELO other.test\r\n", "250 mx.example.org Hello other.test\r\n");
         g_assert_false (g_smtp_peer_get_esmtp (gsmtp_session_get_peer (fx->session)));
         g_assert_cmpstr (g_smtp_peer_get_helo (gsmtp_session_get_peer (fx->session)), ==, "other.test");
@@ -205,7 +207,8 @@ test_sequence (Fx *fx, gconstpointer unused)
         fx_chat (fx, "MAIL FROM: <a@x.test> BODY=8BITMIME\r\n", "250 2.1.0 *");
         fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "503 5.5.1 Nested MAIL command\r\n");
         fx_chat (fx, "DATA\r\n", "554 5.5.1 No valid recipients\r\n");
-        fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=NEVER\r\n", "555 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=SOMETIMES\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<b@example.org> FOO=BAR\r\n", "555 5.5.4 *");
         fx_chat (fx, "RCPT TO:<@relay.test:b@example.org>\r\n", "250 2.1.5 *");
         fx_chat (fx, "DATA extra\r\n", "501 5.5.4 *");
         fx_chat (fx, "RCPT TO:<\xff\xfe@example.org>\r\n", "501 5.1.3 *");
@@ -670,6 +673,8 @@ test_xclient (Fx *fx, gconstpointer unused)
         g_assert_nonnull (strstr (out, "250 XCLIENT NAME ADDR PORT PROTO HELO LOGIN\r\n"));
         fx_chat (fx, "XCLIENT FOO=1\r\n", "501 5.5.4 *");
         fx_chat (fx, "XCLIENT ADDR=not-an-ip\r\n", "501 5.5.4 *");
+        /* values are xtext, decoded by the one strict decoder DSN uses too */
+        fx_chat (fx, "XCLIENT HELO=bad+zzxtext\r\n", "501 5.5.4 *");
         fx_chat (fx, "MAIL FROM:<a@x.test>\r\nXCLIENT ADDR=192.0.2.5\r\nRSET\r\n", "250 2.1.0 OK\r\n503 5.5.1 *250 2.0.0 *");
         fx_chat (fx, "XCLIENT ADDR=192.0.2.5 PORT=4242 NAME=[UNAVAILABLE] HELO=real+2Eclient.test PROTO=ESMTP LOGIN=bob\r\n",
                  "220 mx.example.org ESMTP gsmtp\r\n");
@@ -727,6 +732,186 @@ test_protocol_log (Fx *fx, gconstpointer unused)
         captured = NULL;
 }
 
+/* ---- SMTPUTF8, DSN, REQUIRETLS, LIMITS ---- */
+
+static GSmtpReply *
+keep_stage (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        g_ptr_array_add (data, g_object_ref (stage));
+        return g_smtp_stage_accept_default (stage);
+}
+
+static void
+test_smtputf8 (Fx *fx, gconstpointer unused)
+{
+        g_autoptr(GPtrArray) stages = g_ptr_array_new_with_free_func (g_object_unref);
+        GSmtpEnvelope *env;
+        const char *received;
+
+        g_test_summary ("RFC 6531: UTF-8 addresses need SMTPUTF8 (MAIL 550, RCPT 553, X.6.7); malformed "
+                        "UTF-8 is 501; U-labels and A-labels of a local domain are local and one mailbox; "
+                        "stages, envelope and the Received header (UTF8SMTP) say so");
+        g_smtp_server_add_domain (fx->server, "b\xc3\xbc" "cher.example");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_MAIL, keep_stage, stages, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test>\r\n", "550 5.6.7 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
+        fx_chat (fx, "RCPT TO:<j\xc3\xb6rg@example.org>\r\n", "553 5.6.7 *");
+        fx_chat (fx, "RCPT TO:<b@example.org> ORCPT=utf-8;j\xc3\xb6rg@example.org\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RSET\r\n", "250 *");
+        fx_chat (fx, "MAIL FROM:<\xc3@x.test> SMTPUTF8\r\n", "501 5.1.7 *");
+        fx_chat (fx, "MAIL FROM:<\xed\xa0\x80@x.test> SMTPUTF8\r\n", "501 5.1.7 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> SMTPUTF8=1\r\n", "501 5.5.4 *");
+        g_assert_cmpuint (stages->len, ==, 1);
+        g_assert_false (g_smtp_envelope_is_smtputf8 (g_smtp_stage_get_envelope (stages->pdata[0])));
+        fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test> smtputf8\r\n", "250 2.1.0 OK\r\n");
+        g_assert_true (g_smtp_envelope_is_smtputf8 (g_smtp_stage_get_envelope (stages->pdata[1])));
+        g_assert_cmpstr (g_smtp_stage_get_local_part (stages->pdata[1]), ==, "j\xc3\xb6rg");
+        fx_chat (fx, "RCPT TO:<\xc3\xbc@xn--bcher-kva.example>\r\n", "250 2.1.5 OK\r\n");
+        fx_chat (fx, "RCPT TO:<u@B\xc3\x9c" "CHER.example>\r\n", "250 2.1.5 OK\r\n");
+        /* the same mailbox through the U-label: merged */
+        fx_chat (fx, "RCPT TO:<\xc3\xbc@b\xc3\xbc" "cher.example>\r\n", "250 2.1.5 OK\r\n");
+        fx_chat (fx, "RCPT TO:<u@b\xc3\xbc" "cher.evil>\r\n", "550 5.7.1 *");
+        fx_chat (fx, "RCPT TO:<\xc2\x85@example.org>\r\n", "501 5.1.3 *");
+        fx_chat (fx, "RCPT TO:<u@e\xcc\x81.example>\r\n", "501 5.1.3 *");
+        fx_chat (fx, "DATA\r\n", "354 *");
+        fx_chat (fx, "Subject: gr\xc3\xbc\xc3\x9f" "e\r\n\r\nhi\r\n.\r\n", "250 2.0.0 *");
+        env = fx->messages->pdata[0];
+        g_assert_true (g_smtp_envelope_is_smtputf8 (env));
+        g_assert_cmpstr (g_smtp_envelope_get_sender (env), ==, "j\xc3\xb6rg@x.test");
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (env), ==, 2);
+        g_assert_cmpstr (g_smtp_envelope_get_recipients (env)[0], ==, "\xc3\xbc@xn--bcher-kva.example");
+        g_assert_cmpstr (g_smtp_envelope_get_recipients (env)[1], ==, "u@B\xc3\x9c" "CHER.example");
+        received = g_smtp_envelope_get_received_header (env);
+        g_assert_nonnull (strstr (received, " with UTF8SMTP id "));
+        g_assert_cmpstr (g_mime_message_get_subject (g_smtp_envelope_get_message (env)), ==,
+                         "gr\xc3\xbc\xc3\x9f" "e");
+
+        /* the next transaction is ASCII again */
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 *");
+        g_assert_false (g_smtp_envelope_is_smtputf8 (fx->messages->pdata[1]));
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[1]), " with ESMTP id "));
+}
+
+static void
+test_dsn (Fx *fx, gconstpointer unused)
+{
+        g_autoptr(GPtrArray) stages = g_ptr_array_new_with_free_func (g_object_unref);
+        GSmtpEnvelope *env, *seen;
+
+        g_test_summary ("RFC 3461: RET, ENVID, NOTIFY, ORCPT decoded onto the envelope per recipient, "
+                        "through copy-on-write and in RCPT stage snapshots; malformed or repeated ones 501, "
+                        "unknown ones 555");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_RCPT, keep_stage, stages, NULL);
+        fx_greet (fx);
+        fx_chat (fx, "MAIL FROM:<a@x.test> RET=FULL RET=HDRS\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> RET=NONE\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> ENVID=a+\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> ENVID=a+0Db\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> ret=hdrs ENVID=QQ+2B314159\r\n", "250 2.1.0 OK\r\n");
+        fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+40example.org\r\n",
+                 "250 2.1.5 OK\r\n");
+        fx_chat (fx, "RCPT TO:<c@example.org> NOTIFY=NEVER\r\n", "250 2.1.5 OK\r\n");
+        fx_chat (fx, "RCPT TO:<d@example.org>\r\n", "250 2.1.5 OK\r\n");
+        fx_chat (fx, "RCPT TO:<e@example.org> NOTIFY=NEVER,DELAY\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<e@example.org> NOTIFY=DELAY notify=DELAY\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<e@example.org> ORCPT=rfc822;a+ZZ\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<e@example.org> ORCPT=rfc822;a ORCPT=rfc822;b\r\n", "501 5.5.4 *");
+        fx_chat (fx, "RCPT TO:<e@example.org> XYZ=1\r\n", "555 5.5.4 *");
+        /* the same mailbox again: merged, its first DSN request stands */
+        fx_chat (fx, "RCPT TO:<b@EXAMPLE.org> NOTIFY=NEVER\r\n", "250 2.1.5 OK\r\n");
+        fx_chat (fx, "DATA\r\n", "354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+
+        env = fx->messages->pdata[0];
+        g_assert_cmpint (g_smtp_envelope_get_dsn_ret (env), ==, GSMTP_DSN_RET_HDRS);
+        g_assert_cmpstr (g_smtp_envelope_get_dsn_envid (env), ==, "QQ+314159");
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (env), ==, 3);
+        g_assert_cmpuint (g_smtp_envelope_get_dsn_notify (env, 0), ==, GSMTP_DSN_NOTIFY_SUCCESS | GSMTP_DSN_NOTIFY_FAILURE);
+        g_assert_cmpstr (g_smtp_envelope_get_dsn_orcpt (env, 0), ==, "rfc822;b@example.org");
+        g_assert_cmpuint (g_smtp_envelope_get_dsn_notify (env, 1), ==, GSMTP_DSN_NOTIFY_NEVER);
+        g_assert_null (g_smtp_envelope_get_dsn_orcpt (env, 1));
+        g_assert_cmpuint (g_smtp_envelope_get_dsn_notify (env, 2), ==, GSMTP_DSN_NOTIFY_UNSPECIFIED);
+        g_assert_null (g_smtp_envelope_get_dsn_orcpt (env, 2));
+        g_assert_cmpuint (g_smtp_envelope_get_dsn_notify (env, 3), ==, GSMTP_DSN_NOTIFY_UNSPECIFIED);
+        g_assert_null (g_smtp_envelope_get_dsn_orcpt (env, 99));
+        /* the raw parameters stay for the application */
+        g_assert_cmpstr (g_hash_table_lookup (g_smtp_envelope_get_mail_parameters (env), "ENVID"), ==, "QQ+2B314159");
+
+        /* each RCPT stage: its own DSN request, and the envelope as it was */
+        g_assert_cmpuint (stages->len, ==, 4);
+        g_assert_cmpuint (g_smtp_stage_get_dsn_notify (stages->pdata[0]), ==,
+                          GSMTP_DSN_NOTIFY_SUCCESS | GSMTP_DSN_NOTIFY_FAILURE);
+        g_assert_cmpstr (g_smtp_stage_get_dsn_orcpt (stages->pdata[0]), ==, "rfc822;b@example.org");
+        g_assert_cmpstr (g_hash_table_lookup (g_smtp_stage_get_parameters (stages->pdata[0]), "ORCPT"), ==,
+                         "rfc822;b+40example.org");
+        g_assert_cmpuint (g_smtp_stage_get_dsn_notify (stages->pdata[1]), ==, GSMTP_DSN_NOTIFY_NEVER);
+        g_assert_null (g_smtp_stage_get_dsn_orcpt (stages->pdata[2]));
+        seen = g_smtp_stage_get_envelope (stages->pdata[2]);
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (seen), ==, 2);
+        g_assert_cmpstr (g_smtp_envelope_get_dsn_orcpt (seen, 0), ==, "rfc822;b@example.org");
+        g_assert_cmpuint (g_smtp_envelope_get_dsn_notify (seen, 1), ==, GSMTP_DSN_NOTIFY_NEVER);
+        g_assert_cmpint (g_smtp_envelope_get_dsn_ret (seen), ==, GSMTP_DSN_RET_HDRS);
+        g_assert_cmpstr (g_smtp_envelope_get_dsn_envid (seen), ==, "QQ+314159");
+        seen = g_smtp_stage_get_envelope (stages->pdata[0]);
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (seen), ==, 0);
+        g_assert_null (g_smtp_envelope_get_dsn_orcpt (seen, 0));
+}
+
+static void
+test_requiretls (Fx *fx, gconstpointer unused)
+{
+        g_autofree char *out = NULL;
+
+        g_test_summary ("RFC 8689: REQUIRETLS is offered and accepted only under TLS (530 5.7.0 "
+                        "outside); the envelope carries it.  Received says UTF8SMTPS under TLS");
+        fx_start (fx);
+        g_free (fx_take (fx));
+        fx_feed (fx, "EHLO client.test\r\n");
+        out = fx_take (fx);
+        g_assert_null (strstr (out, "REQUIRETLS"));
+        fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS\r\n", "530 5.7.0 *");
+        gsmtp_session_free (fx->session);
+
+        /* as on an implicit-TLS listener */
+        gsmtp_peer_set_tls (fx->peer, "TLSv1.3", "TLS_AES_128_GCM_SHA256", NULL);
+        fx->session = gsmtp_session_new (gsmtp_server_get_session_host (fx->server), fx->peer, TRUE,
+                                         &fx_callbacks, fx);
+        gsmtp_session_start (fx->session);
+        g_free (fx_take (fx));
+        fx_feed (fx, "EHLO client.test\r\n");
+        g_free (out);
+        out = fx_take (fx);
+        g_assert_nonnull (strstr (out, "\r\n250-REQUIRETLS\r\n"));
+        fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS=yes\r\n", "501 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        g_assert_true (g_smtp_envelope_requires_tls (fx->messages->pdata[0]));
+        g_assert_false (g_smtp_envelope_requires_tls (fx->messages->pdata[1]));
+        /* RFC 6531 4.3 under TLS: UTF8SMTPS */
+        fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test> SMTPUTF8\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[2]),
+                                  " with UTF8SMTPS (TLSv1.3 with cipher "));
+        g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[1]), " with ESMTPS ("));
+}
+
+static void
+test_limits_keyword (Fx *fx, gconstpointer unused)
+{
+        g_test_summary ("RFC 9422: LIMITS RCPTMAX is max-recipients; HELO gets no keywords");
+        g_object_set (fx->server, "max-recipients", 7, NULL);
+        fx_start (fx);
+        g_free (fx_take (fx));
+        fx_chat (fx, "EHLO client.test\r\n", "250-*\r\n250 LIMITS RCPTMAX=7\r\n");
+        fx_chat (fx, "HELO client.test\r\n", "250 mx.example.org Hello client.test\r\n");
+        fx_chat (fx, "MAIL FROM:<a@x.test> SMTPUTF8\r\n", "555 5.5.4 *");
+        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org> NOTIFY=NEVER\r\n", "250 *555 5.5.4 *");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -755,5 +940,9 @@ main (int argc, char **argv)
         ADD ("byte-at-a-time", test_byte_at_a_time);
         ADD ("protocol-log", test_protocol_log);
         ADD ("xclient", test_xclient);
+        ADD ("smtputf8", test_smtputf8);
+        ADD ("dsn", test_dsn);
+        ADD ("requiretls", test_requiretls);
+        ADD ("limits-keyword", test_limits_keyword);
         return g_test_run ();
 }

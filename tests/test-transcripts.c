@@ -1,8 +1,10 @@
 /* test-transcripts.c — protocol dialogues in tests/transcripts/NAME.smtp, replayed
  * against a session fed directly (as Postfix's .in/.ref and OpenSMTPD's
- * smtpscript).  "C: line" is sent with CRLF; "R: bytes" is sent raw with \r and
- * \n escapes; "S: prefix" must match the next reply line; "! name=value" sets a
- * server property; "! batch" ... "! end" sends the C: lines between in one write. */
+ * smtpscript).  "C: line" is sent with CRLF; "R: bytes" is sent raw with \r,
+ * \n and \xHH escapes; "S: prefix" must match the next reply line; "S+ prefix" matches
+ * one or more reply lines (an EHLO reply's keywords, however many there are);
+ * "! name=value" sets a server property; "! batch" ... "! end" sends the C:
+ * lines between in one write. */
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-session.h"
@@ -52,6 +54,9 @@ unescape (const char *s)
                 } else if (s[0] == '\\' && s[1] == 'n') {
                         g_string_append_c (out, '\n');
                         s++;
+                } else if (s[0] == '\\' && s[1] == 'x' && g_ascii_isxdigit (s[2]) && g_ascii_isxdigit (s[3])) {
+                        g_string_append_c (out, (char) (g_ascii_xdigit_value (s[2]) * 16 + g_ascii_xdigit_value (s[3])));
+                        s += 3;
                 } else {
                         g_string_append_c (out, *s);
                 }
@@ -134,6 +139,19 @@ test_transcript (gconstpointer data)
                         g_autofree char *raw = unescape (line + 3);
 
                         gsmtp_session_feed (r.session, (const guint8 *) raw, strlen (raw));
+                } else if (g_str_has_prefix (line, "S+ ")) {
+                        guint n = 0;
+
+                        replay_collect (&r);
+                        while (!g_queue_is_empty (&r.lines) &&
+                               g_str_has_prefix (g_queue_peek_head (&r.lines), line + 3)) {
+                                g_free (g_queue_pop_head (&r.lines));
+                                n++;
+                        }
+                        if (n == 0)
+                                g_error ("%s:%u: expected lines \"%s\", got \"%s\"", path, r.lineno, line + 3,
+                                         g_queue_is_empty (&r.lines) ? "(nothing)"
+                                                                     : (char *) g_queue_peek_head (&r.lines));
                 } else if (g_str_has_prefix (line, "S: ")) {
                         g_autofree char *got = NULL;
 

@@ -62,6 +62,10 @@ GHashTable *g_smtp_stage_get_parameters (GSmtpStage *self);
 GSMTP_AVAILABLE_IN_ALL
 GSmtpEnvelope *g_smtp_stage_get_envelope (GSmtpStage *self);
 GSMTP_AVAILABLE_IN_ALL
+GSmtpDsnNotify g_smtp_stage_get_dsn_notify (GSmtpStage *self);
+GSMTP_AVAILABLE_IN_ALL
+const char *g_smtp_stage_get_dsn_orcpt (GSmtpStage *self);
+GSMTP_AVAILABLE_IN_ALL
 GSmtpReply *g_smtp_stage_get_default_reply (GSmtpStage *self);
 GSMTP_AVAILABLE_IN_ALL
 GSmtpReply *g_smtp_stage_accept_default (GSmtpStage *self);
