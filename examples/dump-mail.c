@@ -252,6 +252,11 @@ print_json (GSmtpEnvelope *env, GMimeMessage *msg)
         json_string (out, subject);
         g_string_append (out, ",\"message_id\":");
         json_string (out, message_id);
+        g_string_append (out, ",\"body\":");
+        json_string (out, g_smtp_envelope_get_body (env));
+        g_string_append_printf (out, ",\"chunked\":%s,\"lmtp\":%s",
+                                g_smtp_envelope_is_chunked (env) ? "true" : "false",
+                                g_smtp_peer_is_lmtp (peer) ? "true" : "false");
         g_string_append (out, ",\"parts\":[");
         if (msg != NULL)
                 g_mime_message_foreach (msg, print_part, &walk);
@@ -392,7 +397,7 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 typedef struct {
         char   **listen, **listen_tls, **domains;
         char    *hostname, *tls_cert, *tls_key, *auth_file, *maildir;
-        gboolean require_tls, allow_insecure_auth, json, proxy_protocol;
+        gboolean require_tls, allow_insecure_auth, json, proxy_protocol, lmtp;
         int      max_connections, max_line, max_recipients, timeout, workers;
         gint64   max_size;
 } Options;
@@ -431,6 +436,7 @@ listen_all (GSmtpServer *server, const Options *o, GSmtpListenFlags extra, gbool
 
                 for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
                         GSmtpListenFlags flags = extra | (tls ? GSMTP_LISTEN_IMPLICIT_TLS : 0) |
+                                                 (o->lmtp ? GSMTP_LISTEN_LMTP : 0) |
                                                  (!tls && o->proxy_protocol ? GSMTP_LISTEN_PROXY_PROTOCOL : 0);
                         g_autofree char *host = NULL;
                         guint16 port = 0;
@@ -530,6 +536,7 @@ main (int argc, char **argv)
                 { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "One JSON object per message", NULL },
                 { "workers", 0, 0, G_OPTION_ARG_INT, &o.workers, "Processes sharing the ports (SO_REUSEPORT)", "N" },
                 { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &o.proxy_protocol, "--listen ports expect a PROXY v1 header (HAProxy)", NULL },
+                { "lmtp", 0, 0, G_OPTION_ARG_NONE, &o.lmtp, "Speak LMTP (RFC 2033) instead of SMTP", NULL },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = g_option_context_new ("- receive mail and print it");

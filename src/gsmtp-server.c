@@ -43,8 +43,8 @@ struct _GSmtpServer {
         GPtrArray       *xclient_networks;      /* (owned) (element-type GInetAddressMask) */
         Handler          handlers[GSMTP_STAGE_DATA + 1];
 
-        GSocketService  *services[4];           /* (owned) (nullable): one per kind of listener,
-                                                 * indexed by SERVICE_TLS | SERVICE_PROXY */
+        GSocketService  *services[8];           /* (owned) (nullable): one per kind of listener,
+                                                 * indexed by SERVICE_TLS | SERVICE_PROXY | SERVICE_LMTP */
         GHashTable      *connections;           /* (owned): GSmtpConnection set, holding a ref each */
         GHashTable      *per_address;           /* (owned): host → number of connections */
         guint8          *read_buffer;           /* (owned) (nullable) */
@@ -111,7 +111,8 @@ G_DEFINE_FLAGS_TYPE (GSmtpListenFlags, g_smtp_listen_flags,
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_DEFAULT, "default"),
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_IMPLICIT_TLS, "implicit-tls"),
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_REUSE_PORT, "reuse-port"),
-        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_PROXY_PROTOCOL, "proxy-protocol"))
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_PROXY_PROTOCOL, "proxy-protocol"),
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_LMTP, "lmtp"))
 
 G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_NORMALIZE, "normalize"),
@@ -120,6 +121,7 @@ G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
 /* Listeners of one kind share a GSocketService, which tells them apart. */
 #define SERVICE_TLS   1
 #define SERVICE_PROXY 2
+#define SERVICE_LMTP  4
 
 /* The server from the host struct it embeds. */
 #define SERVER_OF(h) ((GSmtpServer *) ((char *) (h) - G_STRUCT_OFFSET (GSmtpServer, host)))
@@ -906,10 +908,16 @@ server_incoming (GSocketService *service, GSocketConnection *socket_connection,
                                       "421 4.7.0 Too many connections, try again later\r\n");
                 return TRUE;
         }
-        if (service == self->services[SERVICE_TLS] || service == self->services[SERVICE_TLS | SERVICE_PROXY])
-                flags |= GSMTP_CONNECTION_IMPLICIT_TLS;
-        if (service == self->services[SERVICE_PROXY] || service == self->services[SERVICE_TLS | SERVICE_PROXY])
-                flags |= GSMTP_CONNECTION_PROXY;
+        for (guint kind = 0; kind < G_N_ELEMENTS (self->services); kind++) {
+                if (service != self->services[kind])
+                        continue;
+                if (kind & SERVICE_TLS)
+                        flags |= GSMTP_CONNECTION_IMPLICIT_TLS;
+                if (kind & SERVICE_PROXY)
+                        flags |= GSMTP_CONNECTION_PROXY;
+                if (kind & SERVICE_LMTP)
+                        flags |= GSMTP_CONNECTION_LMTP;
+        }
         /* the per-address limit is the connection's to check: behind a PROXY
          * header, the address is not the socket's */
         conn = gsmtp_connection_new (&self->host, socket_connection, flags);
@@ -997,7 +1005,8 @@ static GSocketService *
 server_get_service (GSmtpServer *self, GSmtpListenFlags flags)
 {
         GSocketService **slot = &self->services[((flags & GSMTP_LISTEN_IMPLICIT_TLS) ? SERVICE_TLS : 0) |
-                                                 ((flags & GSMTP_LISTEN_PROXY_PROTOCOL) ? SERVICE_PROXY : 0)];
+                                                 ((flags & GSMTP_LISTEN_PROXY_PROTOCOL) ? SERVICE_PROXY : 0) |
+                                                 ((flags & GSMTP_LISTEN_LMTP) ? SERVICE_LMTP : 0)];
 
         if (*slot == NULL) {
                 *slot = g_socket_service_new ();

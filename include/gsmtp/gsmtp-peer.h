@@ -37,5 +37,7 @@ GSMTP_AVAILABLE_IN_ALL
 const char *g_smtp_peer_get_username (GSmtpPeer *self);
 GSMTP_AVAILABLE_IN_ALL
 const char *g_smtp_peer_get_protocol (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+gboolean g_smtp_peer_is_lmtp (GSmtpPeer *self);
 
 G_END_DECLS

@@ -18,6 +18,10 @@ G_BEGIN_DECLS
  * @GSMTP_LISTEN_PROXY_PROTOCOL: every connection starts with a PROXY protocol v1
  *   header (HAProxy): the client's address is taken from it.  Not with
  *   %GSMTP_LISTEN_IMPLICIT_TLS.
+ * @GSMTP_LISTEN_LMTP: the listener speaks LMTP (RFC 2033) instead of SMTP:
+ *   `LHLO` instead of `HELO`/`EHLO`, and after the message one reply per
+ *   accepted recipient (g_smtp_stage_set_recipient_reply()).  LMTP is for a
+ *   final delivery agent behind an MTA, never for port 25.  Since: 0.2
  *
  * How a listener added with g_smtp_server_listen() treats its connections.
  *
@@ -28,6 +32,7 @@ typedef enum {
         GSMTP_LISTEN_IMPLICIT_TLS = 1 << 0,
         GSMTP_LISTEN_REUSE_PORT = 1 << 1,
         GSMTP_LISTEN_PROXY_PROTOCOL = 1 << 2,
+        GSMTP_LISTEN_LMTP = 1 << 3,
 } GSmtpListenFlags;
 
 GSMTP_AVAILABLE_IN_ALL
