@@ -18,6 +18,7 @@ static const struct {
         { "sasl", fuzz_sasl },
         { "reply", fuzz_reply },
         { "proxy", fuzz_proxy },
+        { "chunk", fuzz_chunk },
 };
 
 int

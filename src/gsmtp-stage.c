@@ -103,6 +103,13 @@ g_smtp_stage_init (GSmtpStage *self)
         g_mutex_init (&self->lock);
 }
 
+static void
+reply_unref_nullable (gpointer reply)
+{
+        if (reply != NULL)
+                g_smtp_reply_unref (reply);
+}
+
 /* No per-recipient reply is taken from now on (the session has the answer). */
 static void
 stage_seal (GSmtpStage *self)
@@ -642,7 +649,7 @@ g_smtp_stage_set_recipient_reply (GSmtpStage *self, guint index, GSmtpReply *rep
                 return;
         }
         if (self->recipient_replies == NULL) {
-                self->recipient_replies = g_ptr_array_new_full (n, (GDestroyNotify) g_smtp_reply_unref);
+                self->recipient_replies = g_ptr_array_new_full (n, reply_unref_nullable);
                 g_ptr_array_set_size (self->recipient_replies, n);
         }
         if (self->recipient_replies->pdata[index] != NULL)

@@ -2,9 +2,10 @@
  * against a session fed directly (as Postfix's .in/.ref and OpenSMTPD's
  * smtpscript).  "C: line" is sent with CRLF; "R: bytes" is sent raw with \r and
  * \n escapes; "S: prefix" must match the next reply line; "! name=value" sets a
- * server property; "! batch" ... "! end" sends the C: lines between in one write.
- * An "S: NNN " line (a reply's last line) passes over the "NNN-" lines before
- * it that no S: line named: an EHLO reply grows as extensions are added.
+ * server property; "! batch" ... "! end" sends the C: and R: lines between in one write.
+ * Within a multi-line reply ("NNN-" lines), an S: line with that code matches
+ * the next line it is a prefix of, passing over the others: an EHLO reply
+ * grows as extensions are added, and a transcript names the lines it is about.
  * "! lmtp" makes the session an LMTP one (a listener with GSMTP_LISTEN_LMTP);
  * "! reply ADDRESS CODE X.Y.Z TEXT" makes the DATA handler answer CODE for that
  * recipient (g_smtp_stage_set_recipient_reply()), "! reply * CODE ..." for the
@@ -171,15 +172,18 @@ test_transcript (gconstpointer data)
                 } else if (g_str_has_prefix (line, "R: ")) {
                         g_autofree char *raw = unescape (line + 3);
 
-                        gsmtp_session_feed (r.session, (const guint8 *) raw, strlen (raw));
+                        if (batch != NULL)
+                                g_string_append (batch, raw);
+                        else
+                                gsmtp_session_feed (r.session, (const guint8 *) raw, strlen (raw));
                 } else if (g_str_has_prefix (line, "S: ")) {
                         g_autofree char *got = NULL;
 
                         replay_collect (&r);
                         got = g_queue_pop_head (&r.lines);
-                        /* "S: 250 " passes over "250-" lines (see the top) */
-                        while (got != NULL && strlen (line + 3) >= 4 && line[6] == ' ' &&
-                               strlen (got) >= 4 && got[3] == '-' && strncmp (got, line + 3, 3) == 0) {
+                        /* within a multi-line reply, lines no S: names are passed over */
+                        while (got != NULL && strlen (line + 3) >= 3 && strlen (got) >= 4 && got[3] == '-' &&
+                               strncmp (got, line + 3, 3) == 0 && !g_str_has_prefix (got, line + 3)) {
                                 g_free (got);
                                 got = g_queue_pop_head (&r.lines);
                         }
