@@ -286,7 +286,9 @@ print_human (GSmtpEnvelope *env, GMimeMessage *msg)
                 g_string_append_printf (out, "  %s)\n", g_smtp_envelope_get_reverse_path (env));
         for (guint i = 0; rcpts[i] != NULL; i++)
                 g_string_append_printf (out, "RCPT TO: <%s>\n", rcpts[i]);
-        g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes\n", g_smtp_envelope_get_size (env));
+        g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes%s%s\n", g_smtp_envelope_get_size (env),
+                                g_smtp_envelope_is_chunked (env) ? ", by BDAT" : "",
+                                g_strcmp0 (g_smtp_envelope_get_body (env), "BINARYMIME") == 0 ? ", binary" : "");
         if (msg != NULL) {
                 GMimeHeaderList *headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
 

@@ -384,8 +384,8 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:data-timeout:
          *
-         * Seconds one message transfer (DATA) may last in all, however live the
-         * client (421 4.4.2).
+         * Seconds one message transfer (DATA, or all the BDAT chunks of one
+         * message) may last in all, however live the client (421 4.4.2).
          *
          * Since: 0.1
          */
@@ -395,7 +395,8 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:bare-linefeed:
          *
-         * Bare CR or LF in DATA: normalize or reject.
+         * Bare CR or LF in DATA: normalize or reject.  The same for text sent
+         * by BDAT; a BODY=BINARYMIME message is kept as sent.
          *
          * Since: 0.1
          */
@@ -517,6 +518,12 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
          * The DATA stage answered 2xx: the message is the application's.
          * Emitted once per message, in the server's main context, just before
          * the reply goes to the client.
+         *
+         * Under LMTP (%GSMTP_LISTEN_LMTP) the answer is per recipient: the
+         * signal is emitted once when at least one recipient got 2xx, and
+         * @envelope lists only those (the others are the client's to retry
+         * or bounce; same data, same trace header).  It is not emitted when
+         * none did.
          *
          * Since: 0.2
          */

@@ -776,10 +776,10 @@ command_lookup (const char *verb)
 }
 
 static const char *
-out_of_order_text (const CommandSpec *spec, SessionState state)
+out_of_order_text (GSmtpSession *self, const CommandSpec *spec, SessionState state)
 {
         if (state == SESSION_READY)
-                return "Send HELO/EHLO first";
+                return self->lmtp ? "Send LHLO first" : "Send HELO/EHLO first";
         if (state == SESSION_BDAT && !g_str_equal (spec->verb, "MAIL"))
                 return "BDAT transfer in progress";     /* RFC 3030 2: no DATA after BDAT */
         if (g_str_equal (spec->verb, "MAIL"))
@@ -817,7 +817,7 @@ session_dispatch (GSmtpSession *self, const char *line)
                 return;
         }
         if (!(spec->allowed & (1u << self->state)))
-                refusal = g_smtp_reply_new (503, "5.5.1", out_of_order_text (spec, self->state));
+                refusal = g_smtp_reply_new (503, "5.5.1", out_of_order_text (self, spec, self->state));
         else if (self->limits.require_tls && !self->tls_active && !(spec->flags & PRE_TLS))
                 refusal = g_smtp_reply_new (530, "5.7.0", "Must issue a STARTTLS command first");
         else if (spec->check != NULL)

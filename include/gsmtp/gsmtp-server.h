@@ -48,7 +48,9 @@ GType g_smtp_listen_flags_get_type (void);
  *
  * What the server does with bare LF and bare CR in message data (the SMTP
  * smuggling family: neither ever ends the data).  Postfix's
- * `smtpd_forbid_bare_newline`.
+ * `smtpd_forbid_bare_newline`.  Text sent by BDAT (RFC 3030) gets the same,
+ * so that a message is stored in one form however it came; a message sent
+ * with `BODY=BINARYMIME` is kept as sent.
  *
  * Since: 0.1
  */
