@@ -384,6 +384,7 @@ gsmtp_session_stage_enhanced (GSmtpStageKind kind, guint code)
 #define IN(s)   (1u << SESSION_##s)
 #define GREETED (IN (IDLE) | IN (MAIL) | IN (RCPT) | IN (BDAT))
 #define ANY     (IN (READY) | GREETED)
+#define TX      (IN (MAIL) | IN (RCPT) | IN (BDAT))
 
 enum {
         PRE_TLS = 1 << 0,       /* allowed before STARTTLS when TLS is required */
@@ -712,8 +713,8 @@ static void
 proceed_help (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
         gsmtp_session_say (self, 214, "2.0.0",
-                           self->lmtp ? "Commands: LHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT"
-                                      : "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT");
+                           self->lmtp ? "Commands: LHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT" :
+                           "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT");
 }
 
 static void
@@ -763,7 +764,7 @@ static const CommandSpec commands[] = {
         { "HELP",     ANY,                    PRE_TLS | JUNK, NULL,                        proceed_help                  },
         { "XCLIENT",  IN (READY) | IN (IDLE), PRE_TLS,        gsmtp_session_check_xclient, gsmtp_session_proceed_xclient },
         { "LHLO",     ANY,                    PRE_TLS,        gsmtp_session_check_lhlo,    proceed_ehlo                  },
-        { "BDAT",     IN (MAIL) | IN (RCPT) | IN (BDAT), CHUNK, gsmtp_session_check_bdat,  gsmtp_session_proceed_bdat    },
+        { "BDAT",     TX,                     CHUNK,          gsmtp_session_check_bdat,    gsmtp_session_proceed_bdat    },
 };
 
 static const CommandSpec *
@@ -934,7 +935,8 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
         gsmtp_envelope_set_chunked (self->tx, chunked);
         if (!gsmtp_data_reader_finish (reader, self->tx, &error)) {
                 g_warning ("gsmtp: %s", error != NULL ? error->message : "cannot keep the message");
-                gsmtp_session_refuse_message (self, g_smtp_reply_new (451, "4.3.0", "Local error storing the message"));
+                gsmtp_session_refuse_message (self, g_smtp_reply_new (451, "4.3.0",
+                                                                      "Local error storing the message"));
                 return;
         }
         received = gsmtp_received_format (self->peer, gsmtp_session_hostname (self),
