@@ -136,7 +136,7 @@ kill -TERM "$pid"; wait "$pid"; pid=
 
 # Exim relays into dump-mail: it sends BDAT when CHUNKING is offered
 start_dump "$work/log3" "$work/out3"
-printf 'Subject: via exim\n\n.leading dot\nbody\n' | "$S/tests/peers/exim-relay.sh" "$port" smtp a@x.test b@example.org 2>"$work/exim"; rc=$?
+printf 'Subject: via exim\n\n.leading dot\nbody\n' | sh "$S/tests/peers/exim-relay.sh" "$port" smtp a@x.test b@example.org 2>"$work/exim"; rc=$?
 if [ $rc -eq 77 ]; then
   skip "Exim relays by BDAT" "$(tail -1 "$work/exim")"
   skip "Exim: message as sent" "no Exim"

@@ -94,7 +94,7 @@ fi
 
 # Exim's smtp transport with protocol = lmtp: it also sends BDAT when offered
 printf 'Subject: via exim lmtp\n\nhello\n' |
-  "$S/tests/peers/exim-relay.sh" "$port" lmtp a@x.test b@example.org c@example.org 2>"$work/exim"; rc=$?
+  sh "$S/tests/peers/exim-relay.sh" "$port" lmtp a@x.test b@example.org c@example.org 2>"$work/exim"; rc=$?
 if [ $rc -eq 77 ]; then
   skip "Exim LMTP with BDAT: one reply per recipient" "$(tail -1 "$work/exim")"
   skip "Exim LMTP: JSON" "no Exim"
