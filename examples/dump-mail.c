@@ -367,6 +367,11 @@ print_json (GSmtpEnvelope *env, GMimeMessage *msg)
         g_string_append (out, ",\"message_id\":");
         json_string (out, message_id);
         print_json_extensions (out, env);
+        g_string_append (out, ",\"body\":");
+        json_string (out, g_smtp_envelope_get_body (env));
+        g_string_append_printf (out, ",\"chunked\":%s,\"lmtp\":%s",
+                                g_smtp_envelope_is_chunked (env) ? "true" : "false",
+                                g_smtp_peer_is_lmtp (peer) ? "true" : "false");
         g_string_append (out, ",\"parts\":[");
         if (msg != NULL)
                 g_mime_message_foreach (msg, print_part, &walk);
@@ -400,7 +405,9 @@ print_human (GSmtpEnvelope *env, GMimeMessage *msg)
                 g_string_append_printf (out, "  %s)\n", esc (pool, g_smtp_envelope_get_reverse_path (env)));
         for (guint i = 0; rcpts[i] != NULL; i++)
                 g_string_append_printf (out, "RCPT TO: <%s>\n", esc (pool, rcpts[i]));
-        g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes\n", g_smtp_envelope_get_size (env));
+        g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes%s%s\n", g_smtp_envelope_get_size (env),
+                                g_smtp_envelope_is_chunked (env) ? ", by BDAT" : "",
+                                g_strcmp0 (g_smtp_envelope_get_body (env), "BINARYMIME") == 0 ? ", binary" : "");
         if (msg != NULL) {
                 GMimeHeaderList *headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
 
@@ -507,7 +514,7 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 typedef struct {
         char   **listen, **listen_tls, **domains, **xclient_networks;
         char    *hostname, *tls_cert, *tls_key, *tls_priority, *auth_file, *maildir;
-        gboolean require_tls, allow_insecure_auth, json, proxy_protocol;
+        gboolean require_tls, allow_insecure_auth, json, proxy_protocol, lmtp;
         gint64   max_connections, max_connections_per_address, max_line, max_recipients;
         gint64   timeout, data_timeout, workers, max_size;
 } Options;
@@ -554,6 +561,7 @@ listen_all (GSmtpServer *server, const Options *o, GSmtpListenFlags extra, gbool
 
                 for (guint i = 0; specs != NULL && specs[i] != NULL; i++) {
                         GSmtpListenFlags flags = extra | (tls ? GSMTP_LISTEN_IMPLICIT_TLS : 0) |
+                                                 (o->lmtp ? GSMTP_LISTEN_LMTP : 0) |
                                                  (o->proxy_protocol ? GSMTP_LISTEN_PROXY_PROTOCOL : 0);
                         g_autofree char *host = NULL;
                         guint16 port = 0;
@@ -696,6 +704,7 @@ main (int argc, char **argv)
                 { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "One JSON object per message", NULL },
                 { "workers", 0, 0, G_OPTION_ARG_INT64, &o.workers, "Processes sharing the ports (SO_REUSEPORT)", "N" },
                 { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &o.proxy_protocol, "--listen and --listen-tls ports expect a PROXY v1 or v2 header (HAProxy)", NULL },
+                { "lmtp", 0, 0, G_OPTION_ARG_NONE, &o.lmtp, "Speak LMTP (RFC 2033) instead of SMTP", NULL },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = g_option_context_new ("- receive mail and print it");

@@ -1,6 +1,6 @@
 /* fuzz-session.c — a whole server session from a byte script with chunk
  * boundaries taken from the input (first byte: 0x80 strict pipelining, 0x40
- * unused since the PROXY header moved to fuzz-proxy, the rest the chunk size).  Invariants: every reply line ends in CRLF,
+ * LMTP (was the PROXY header, now fuzz-proxy's), the rest the chunk size).  Invariants: every reply line ends in CRLF,
  * has a code from 200 to 599, and is at most 512 bytes; buffered input stays
  * bounded. */
 #include "config.h"
@@ -74,6 +74,7 @@ FUZZ_ENTRY (session)
                 g_autoptr(GSocketAddress) lo = g_inet_socket_address_new_from_string ("127.0.0.1", 1025);
 
                 peer = gsmtp_peer_new (lo, NULL);
+                gsmtp_peer_set_lmtp (peer, (data[0] & 0x40) != 0);
         }
         session = gsmtp_session_new (gsmtp_server_get_session_host (server), peer, FALSE, NULL, NULL);
         gsmtp_session_start (session);

@@ -22,3 +22,4 @@ int fuzz_sasl (const uint8_t *data, size_t size);
 int fuzz_reply (const uint8_t *data, size_t size);
 int fuzz_proxy (const uint8_t *data, size_t size);
 int fuzz_xtext (const uint8_t *data, size_t size);
+int fuzz_chunk (const uint8_t *data, size_t size);

@@ -19,6 +19,7 @@ static const struct {
         { "reply", fuzz_reply },
         { "proxy", fuzz_proxy },
         { "xtext", fuzz_xtext },
+        { "chunk", fuzz_chunk },
 };
 
 int

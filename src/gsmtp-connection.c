@@ -42,6 +42,7 @@ struct _GSmtpConnection {
                                          * the per-address limit, to release the same one */
         gboolean           implicit_tls;
         gboolean           expect_proxy;
+        gboolean           lmtp;
         guint              idle_timeout;        /* s; 0: none */
         guint              data_timeout;        /* s */
         guint              handshake_timeout;   /* s */
@@ -530,6 +531,8 @@ connection_begin (GSmtpConnection *self, gboolean early, gboolean tls_active)
                 connection_session_peer_changed,
         };
 
+        /* the session learns its protocol from the peer it starts with */
+        gsmtp_peer_set_lmtp (self->peer, self->lmtp);
         self->session = gsmtp_session_new (&self->host->session, self->peer, tls_active, &callbacks, self);
         if (!connection_count_address (self, self->peer)) {
                 /* Postfix anvil's smtpd_client_connection_count_limit */
@@ -641,6 +644,7 @@ gsmtp_connection_new (GSmtpConnectionHost *host, GSocketConnection *socket, GSmt
         self->socket = g_object_ref (socket);
         self->implicit_tls = (flags & GSMTP_CONNECTION_IMPLICIT_TLS) != 0;
         self->expect_proxy = (flags & GSMTP_CONNECTION_PROXY) != 0;
+        self->lmtp = (flags & GSMTP_CONNECTION_LMTP) != 0;
         self->idle_timeout = host->session.limits->idle_timeout;
         self->data_timeout = host->session.limits->data_timeout;
         self->handshake_timeout = host->session.limits->tls_handshake_timeout;

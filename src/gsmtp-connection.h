@@ -30,10 +30,11 @@ struct _GSmtpConnectionHost {
         const GSmtpConnectionHostFuncs *funcs;
 };
 
-/* Where the client's address comes from. */
+/* Where the client's address comes from, and what the session speaks. */
 typedef enum {
         GSMTP_CONNECTION_IMPLICIT_TLS = 1 << 0,         /* TLS from the first byte (RFC 8314) */
         GSMTP_CONNECTION_PROXY        = 1 << 1,         /* a PROXY header comes first */
+        GSMTP_CONNECTION_LMTP         = 1 << 2,         /* the session speaks LMTP (RFC 2033) */
 } GSmtpConnectionFlags;
 
 GSmtpConnection *gsmtp_connection_new      (GSmtpConnectionHost *host, GSocketConnection *socket,

@@ -426,6 +426,76 @@ gsmtp_data_reader_feed (GSmtpDataReader *r, const guint8 *data, gsize len, gbool
         return i;
 }
 
+/* BDAT content: appends all @len bytes (the caller knows where the chunk
+ * ends).  @binary: BODY=BINARYMIME, the bytes are the message as they are.
+ * Otherwise they are text, as DATA's after unstuffing: each bare CR or LF
+ * ends a line (stored as CRLF, or the message is refused under REJECT), and
+ * lines are held to the cap.  A CR at the end of one chunk pairs with an LF
+ * at the start of the next.  Linear: each byte is searched once for CR and
+ * once for LF. */
+void
+gsmtp_data_reader_feed_raw (GSmtpDataReader *r, const guint8 *data, gsize len, gboolean binary)
+{
+        Scan scan = { data, len, 0, 0, FALSE, FALSE };
+        gsize i = 0;
+
+        if (binary) {
+                reader_emit (r, data, len);
+                return;
+        }
+        while (i < len) {
+                if (r->status != GSMTP_DATA_OK) {
+                        /* refused: the rest is counted, not looked at */
+                        r->size += len - i;
+                        return;
+                }
+                if (r->state == ST_CR) {
+                        if (data[i] == '\n') {
+                                reader_crlf_line_end (r);
+                                i++;
+                        } else {
+                                reader_bare_line_end (r);
+                        }
+                        r->line_len = 0;
+                        continue;
+                }
+                {
+                        gsize j = MIN (scan_cr (r, &scan, i), scan_lf (r, &scan, i));
+
+                        if (j > i) {
+                                reader_count_line (r, j - i);
+                                reader_emit (r, data + i, j - i);
+                                i = j;
+                        } else if (data[i] == '\r') {
+                                r->state = ST_CR;
+                                i++;
+                        } else {
+                                reader_bare_line_end (r);
+                                r->line_len = 0;
+                                i++;
+                        }
+                }
+        }
+}
+
+/* The message is refused before its bytes come (a BDAT chunk that cannot
+ * fit): they are counted, never stored. */
+void
+gsmtp_data_reader_refuse (GSmtpDataReader *r, GSmtpDataStatus status)
+{
+        reader_fail (r, status);
+}
+
+/* The last chunk came: a CR that ended it was a bare one. */
+void
+gsmtp_data_reader_end_raw (GSmtpDataReader *r)
+{
+        if (r->status == GSMTP_DATA_OK && r->state == ST_CR) {
+                reader_bare_line_end (r);
+                r->line_len = 0;
+        }
+}
+
 GSmtpDataStatus
 gsmtp_data_reader_get_status (GSmtpDataReader *r)
 {

@@ -21,6 +21,10 @@ GSmtpDataReader *gsmtp_data_reader_new        (gsize max_size, gsize max_line_le
 void             gsmtp_data_reader_free       (GSmtpDataReader *reader);
 gsize            gsmtp_data_reader_feed       (GSmtpDataReader *reader, const guint8 *data,
                                                gsize len, gboolean *done);
+void             gsmtp_data_reader_feed_raw   (GSmtpDataReader *reader, const guint8 *data,
+                                               gsize len, gboolean binary);
+void             gsmtp_data_reader_end_raw    (GSmtpDataReader *reader);
+void             gsmtp_data_reader_refuse     (GSmtpDataReader *reader, GSmtpDataStatus status);
 GSmtpDataStatus  gsmtp_data_reader_get_status (GSmtpDataReader *reader);
 gsize            gsmtp_data_reader_get_size   (GSmtpDataReader *reader);
 gsize            gsmtp_data_reader_get_n_examined (GSmtpDataReader *reader);

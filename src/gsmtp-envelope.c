@@ -21,7 +21,7 @@ struct _GSmtpEnvelope {
         GPtrArray    *recipients;       /* (owned) (element-type utf8): NULL-terminated */
         GArray       *recipient_params; /* (owned) (element-type GSmtpRcptParams): one a recipient */
         GSmtpMailParams mail_ext;       /* SMTPUTF8, REQUIRETLS, RET, ENVID (owned) */
-        GHashTable   *recipient_set;    /* (owned): mailbox keys, to drop true duplicates */
+        GHashTable   *recipient_set;    /* (owned): mailbox key → index + 1, to drop true duplicates */
         GByteArray   *array;            /* (owned) (nullable): in-memory data */
         GMappedFile  *mapped;           /* (owned) (nullable): spilled data */
         int           spill_fd;         /* (owned): -1 unless spilled */
@@ -29,6 +29,7 @@ struct _GSmtpEnvelope {
         char         *received;         /* (owned) (nullable): value of the trace header */
         GMimeMessage *message;          /* (owned) (nullable): parsed on first request */
         gboolean      parse_failed;
+        gboolean      chunked;          /* the data came by BDAT (RFC 3030) */
 };
 
 /**
@@ -135,8 +136,11 @@ gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipient,
         char *key = gsmtp_address_mailbox_key (recipient);
         GSmtpRcptParams copy = { 0 };
 
-        if (!g_hash_table_add (self->recipient_set, key))
+        if (g_hash_table_contains (self->recipient_set, key)) {
+                g_free (key);
                 return FALSE;
+        }
+        g_hash_table_insert (self->recipient_set, key, GUINT_TO_POINTER (self->recipients->len));
         /* keep the array NULL-terminated for g_smtp_envelope_get_recipients() */
         g_ptr_array_insert (self->recipients, self->recipients->len - 1, g_strdup (recipient));
         if (ext != NULL) {
@@ -151,6 +155,15 @@ gboolean
 gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient)
 {
         return gsmtp_envelope_add_recipient_ext (self, recipient, NULL);
+}
+
+/* Where @recipient (or a true duplicate of it) is in the recipients, or -1. */
+int
+gsmtp_envelope_find_recipient (GSmtpEnvelope *self, const char *recipient)
+{
+        g_autofree char *key = gsmtp_address_mailbox_key (recipient);
+
+        return (int) GPOINTER_TO_UINT (g_hash_table_lookup (self->recipient_set, key)) - 1;
 }
 
 /* The transaction so far, for the session to go on with while the old one
@@ -197,6 +210,41 @@ gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **
         self->mapped = g_mapped_file_new_from_fd (fd, FALSE, error);
         if (self->mapped != NULL)
                 self->data = g_mapped_file_get_bytes (self->mapped);
+}
+
+void
+gsmtp_envelope_set_chunked (GSmtpEnvelope *self, gboolean chunked)
+{
+        self->chunked = chunked;
+}
+
+/* The whole message, for the recipients @keep says only (LMTP: those it was
+ * accepted for), with everything MAIL and their RCPTs asked for.  The bytes
+ * are shared, never copied; the copy parses its own GMimeMessage when asked,
+ * so the two can be read from different threads. */
+GSmtpEnvelope *
+gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep)
+{
+        GSmtpEnvelope *self = gsmtp_envelope_new (other->peer, other->mailer_daemon);
+
+        gsmtp_envelope_set_sender (self, other->sender, other->mail_params);
+        gsmtp_envelope_set_mail_ext (self, &other->mail_ext);
+        for (guint i = 0; i + 1 < other->recipients->len; i++)
+                if (keep[i])
+                        gsmtp_envelope_add_recipient_ext (self, other->recipients->pdata[i],
+                                                          &g_array_index (other->recipient_params,
+                                                                          GSmtpRcptParams, i));
+        if (other->array != NULL)
+                self->array = g_byte_array_ref (other->array);
+        if (other->mapped != NULL)
+                self->mapped = g_mapped_file_ref (other->mapped);
+        if (other->spill_fd >= 0)
+                self->spill_fd = dup (other->spill_fd);
+        if (other->data != NULL)
+                self->data = g_bytes_ref (other->data);
+        self->received = g_strdup (other->received);
+        self->chunked = other->chunked;
+        return self;
 }
 
 void
@@ -596,4 +644,53 @@ g_smtp_envelope_get_dsn_orcpt (GSmtpEnvelope *self, guint index)
         if (index >= self->recipient_params->len)
                 return NULL;
         return g_array_index (self->recipient_params, GSmtpRcptParams, index).orcpt;
+}
+
+/**
+ * g_smtp_envelope_get_body:
+ * @self: an envelope
+ *
+ * The `BODY=` parameter of MAIL FROM, upper-case: `"7BIT"`, `"8BITMIME"`
+ * (RFC 6152) or `"BINARYMIME"` (RFC 3030: the message came by BDAT and its
+ * bytes are as sent, bare CR and LF included; relaying it to a server
+ * without BINARYMIME means encoding its binary parts first).
+ *
+ * Returns: (nullable): the body type, or %NULL when MAIL had no `BODY=`
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_envelope_get_body (GSmtpEnvelope *self)
+{
+        static const char *const bodies[] = { "7BIT", "8BITMIME", "BINARYMIME" };
+        const char *value;
+
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        if (self->mail_params == NULL ||
+            (value = g_hash_table_lookup (self->mail_params, "BODY")) == NULL)
+                return NULL;
+        for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
+                if (g_ascii_strcasecmp (value, bodies[i]) == 0)
+                        return bodies[i];
+        return NULL;
+}
+
+/**
+ * g_smtp_envelope_is_chunked:
+ * @self: an envelope
+ *
+ * Tells whether the message came in BDAT chunks (RFC 3030 CHUNKING) rather
+ * than after DATA.  Its bytes are then exactly what the chunks held (no
+ * dot-unstuffing was needed); without `BODY=BINARYMIME` a bare CR or LF was
+ * still treated as with DATA (see #GSmtpServer:bare-linefeed).
+ *
+ * Returns: %TRUE when the message came by BDAT
+ *
+ * Since: 0.2
+ */
+gboolean
+g_smtp_envelope_is_chunked (GSmtpEnvelope *self)
+{
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), FALSE);
+        return self->chunked;
 }

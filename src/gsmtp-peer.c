@@ -18,6 +18,7 @@ struct _GSmtpPeer {
         guint16          port;
         char            *helo;          /* (owned) (nullable) */
         gboolean         esmtp;
+        gboolean         lmtp;          /* the listener speaks LMTP (RFC 2033) */
         gboolean         tls;
         char            *tls_version;   /* (owned) (nullable) */
         char            *tls_cipher;    /* (owned) (nullable) */
@@ -112,6 +113,7 @@ gsmtp_peer_dup (GSmtpPeer *other)
         self->port = other->port;
         self->helo = g_strdup (other->helo);
         self->esmtp = other->esmtp;
+        self->lmtp = other->lmtp;
         self->tls = other->tls;
         self->tls_version = g_strdup (other->tls_version);
         self->tls_cipher = g_strdup (other->tls_cipher);
@@ -171,6 +173,12 @@ gsmtp_peer_set_helo (GSmtpPeer *self, const char *helo, gboolean esmtp)
         g_free (self->helo);
         self->helo = g_strdup (helo);
         self->esmtp = esmtp;
+}
+
+void
+gsmtp_peer_set_lmtp (GSmtpPeer *self, gboolean lmtp)
+{
+        self->lmtp = lmtp;
 }
 
 void
@@ -437,11 +445,12 @@ g_smtp_peer_get_username (GSmtpPeer *self)
  * g_smtp_peer_get_protocol:
  * @self: a peer
  *
- * Gets the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA".
- * The "S" follows g_smtp_peer_get_tls(): TLS ended at a trusted proxy in
- * front of gsmtp counts, as the client's hop to the site was encrypted.
+ * Gets the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or
+ * "ESMTPSA"; under LMTP, "LMTP", "LMTPS", "LMTPA" or "LMTPSA".  The "S"
+ * follows g_smtp_peer_get_tls(): TLS ended at a trusted proxy in front of
+ * gsmtp counts, as the client's hop to the site was encrypted.
  *
- * Returns: the RFC 3848 protocol name: "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA"
+ * Returns: the RFC 3848 protocol name
  *
  * Since: 0.1
  */
@@ -449,6 +458,13 @@ const char *
 g_smtp_peer_get_protocol (GSmtpPeer *self)
 {
         g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
+        if (self->lmtp) {
+                if (self->tls && self->username != NULL)
+                        return "LMTPSA";
+                if (self->tls)
+                        return "LMTPS";
+                return self->username != NULL ? "LMTPA" : "LMTP";
+        }
         if (!self->esmtp)
                 return "SMTP";
         if (self->tls && self->username != NULL)
@@ -591,4 +607,24 @@ g_smtp_peer_get_proxy_authority (GSmtpPeer *self)
 {
         g_return_val_if_fail (GSMTP_IS_PEER (self), NULL);
         return self->proxy_authority;
+}
+
+/**
+ * g_smtp_peer_is_lmtp:
+ * @self: a peer
+ *
+ * Tells whether the session speaks LMTP (RFC 2033): the client came to a
+ * listener made with %GSMTP_LISTEN_LMTP, greets with `LHLO`, and gets one
+ * reply per recipient after the message (see
+ * g_smtp_stage_set_recipient_reply()).
+ *
+ * Returns: %TRUE for an LMTP session
+ *
+ * Since: 0.2
+ */
+gboolean
+g_smtp_peer_is_lmtp (GSmtpPeer *self)
+{
+        g_return_val_if_fail (GSMTP_IS_PEER (self), FALSE);
+        return self->lmtp;
 }

@@ -29,6 +29,7 @@ void gsmtp_peer_set_username (GSmtpPeer *self, const char *username);
 void gsmtp_peer_set_proxy (GSmtpPeer *self, GSocketAddress *proxy_address, const char *authority);
 void gsmtp_peer_set_proxy_tls (GSmtpPeer *self, const char *version, const char *cipher,
                                const char *client_cn, gboolean client_verified);
+void gsmtp_peer_set_lmtp (GSmtpPeer *self, gboolean lmtp);
 
 /* gsmtp-envelope.c: the transaction; the session fills it, handlers read it */
 GSmtpEnvelope *gsmtp_envelope_new (GSmtpPeer *peer, const char *mailer_daemon);
@@ -43,6 +44,9 @@ GSmtpEnvelope *gsmtp_envelope_copy (GSmtpEnvelope *other);
 void gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data);
 void gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error);
 void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
+int gsmtp_envelope_find_recipient (GSmtpEnvelope *self, const char *recipient);
+void gsmtp_envelope_set_chunked (GSmtpEnvelope *self, gboolean chunked);
+GSmtpEnvelope *gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep);
 
 /* gsmtp-received.c */
 char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,
@@ -63,5 +67,6 @@ void gsmtp_stage_attach (GSmtpStage *self, GSmtpStageDone done, gpointer session
 void gsmtp_stage_detach (GSmtpStage *self);
 void gsmtp_stage_cancel (GSmtpStage *self);
 void gsmtp_stage_flush (GSmtpStage *self);
+GSmtpReply *gsmtp_stage_dup_recipient_reply (GSmtpStage *self, guint index);
 
 G_END_DECLS

@@ -115,7 +115,8 @@ G_DEFINE_FLAGS_TYPE (GSmtpListenFlags, g_smtp_listen_flags,
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_DEFAULT, "default"),
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_IMPLICIT_TLS, "implicit-tls"),
         G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_REUSE_PORT, "reuse-port"),
-        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_PROXY_PROTOCOL, "proxy-protocol"))
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_PROXY_PROTOCOL, "proxy-protocol"),
+        G_DEFINE_ENUM_VALUE (GSMTP_LISTEN_LMTP, "lmtp"))
 
 G_DEFINE_ENUM_TYPE (GSmtpBareLinefeed, g_smtp_bare_linefeed,
         G_DEFINE_ENUM_VALUE (GSMTP_BARE_LINEFEED_NORMALIZE, "normalize"),
@@ -395,8 +396,8 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:data-timeout:
          *
-         * Seconds one message transfer (DATA) may last in all, however live the
-         * client (421 4.4.2).
+         * Seconds one message transfer (DATA, or all the BDAT chunks of one
+         * message) may last in all, however live the client (421 4.4.2).
          *
          * Since: 0.1
          */
@@ -406,7 +407,8 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:bare-linefeed:
          *
-         * Bare CR or LF in DATA: normalize or reject.
+         * Bare CR or LF in DATA: normalize or reject.  The same for text sent
+         * by BDAT; a BODY=BINARYMIME message is kept as sent.
          *
          * Since: 0.1
          */
@@ -560,6 +562,12 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
          * The DATA stage answered 2xx: the message is the application's.
          * Emitted once per message, in the server's main context, just before
          * the reply goes to the client.
+         *
+         * Under LMTP (%GSMTP_LISTEN_LMTP) the answer is per recipient: the
+         * signal is emitted once when at least one recipient got 2xx, and
+         * @envelope lists only those (the others are the client's to retry
+         * or bounce; same data, same trace header).  It is not emitted when
+         * none did.
          *
          * Since: 0.2
          */
@@ -1029,6 +1037,8 @@ server_incoming (GSocketConnection *socket_connection, GSmtpListenFlags flags, g
                 conn_flags |= GSMTP_CONNECTION_IMPLICIT_TLS;
         if (flags & GSMTP_LISTEN_PROXY_PROTOCOL)
                 conn_flags |= GSMTP_CONNECTION_PROXY;
+        if (flags & GSMTP_LISTEN_LMTP)
+                conn_flags |= GSMTP_CONNECTION_LMTP;
         /* the per-address limit is the connection's to check: behind a PROXY
          * header, the address is not the socket's */
         conn = gsmtp_connection_new (&self->host, socket_connection, conn_flags);

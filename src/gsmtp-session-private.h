@@ -16,6 +16,7 @@ typedef enum {
         SESSION_MAIL,           /* MAIL accepted, no recipient yet */
         SESSION_RCPT,           /* at least one recipient */
         SESSION_DATA,           /* reading the message */
+        SESSION_BDAT,           /* between the BDAT chunks of one message (RFC 3030) */
         SESSION_AUTH,           /* reading SASL responses */
         SESSION_CLOSED,
 } SessionState;
@@ -30,6 +31,7 @@ typedef void (*GSmtpProceedFunc) (GSmtpSession *self, GSmtpStage *stage, GSmtpRe
                                   const char *args);
 
 typedef struct _GSmtpSessionAuth GSmtpSessionAuth;
+typedef struct _GSmtpSessionBdat GSmtpSessionBdat;
 
 struct _GSmtpSession {
         GSmtpSessionHost   *host;       /* (unowned) (nullable): NULL once closed */
@@ -56,6 +58,10 @@ struct _GSmtpSession {
         GSmtpProceedFunc    pending_proceed;
 
         GSmtpSessionAuth   *auth;       /* (owned) (nullable): an AUTH exchange's state */
+        GSmtpSessionBdat   *bdat;       /* (owned) (nullable): BDAT's chunk state, once used */
+        gboolean            lmtp;       /* LMTP (RFC 2033): LHLO, a reply per recipient */
+        GArray             *lmtp_rcpts; /* (owned) (nullable) (element-type guint): under LMTP,
+                                         * the envelope index of each accepted RCPT, in order */
         GSource            *delay;      /* (owned) (nullable): a reply held back on purpose */
         GSmtpReply         *delayed;    /* (owned) (nullable): the reply @delay holds */
         const char         *delayed_enhanced;
@@ -77,6 +83,8 @@ void      gsmtp_session_reply            (GSmtpSession *self, GSmtpReply *reply,
 void      gsmtp_session_say              (GSmtpSession *self, guint code, const char *enhanced,
                                           const char *text);
 void      gsmtp_session_reply_plain      (GSmtpSession *self, GSmtpReply *reply);
+void      gsmtp_session_reply_uncounted  (GSmtpSession *self, GSmtpReply *reply, const char *enhanced);
+void      gsmtp_session_count_error      (GSmtpSession *self);
 void      gsmtp_session_send_banner      (GSmtpSession *self);
 void      gsmtp_session_enter_state      (GSmtpSession *self, SessionState state);
 void      gsmtp_session_reset_transaction (GSmtpSession *self);
@@ -87,6 +95,12 @@ void      gsmtp_session_delay_reply      (GSmtpSession *self, GSmtpReply *reply,
 gboolean  gsmtp_session_set_peer         (GSmtpSession *self, GSmtpPeer *peer);
 GSmtpPeer *gsmtp_session_edit_peer       (GSmtpSession *self);
 const char *gsmtp_session_stage_enhanced (GSmtpStageKind kind, guint code);
+GSmtpReply *gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage **out_stage);
+void      gsmtp_session_notify_accepted  (GSmtpSession *self, GSmtpEnvelope *envelope);
+GSmtpReply *gsmtp_session_queued_reply   (GSmtpSession *self, GSmtpReply *reply);
+GSmtpReply *gsmtp_session_data_refusal   (GSmtpSession *self);
+void      gsmtp_session_refuse_message   (GSmtpSession *self, GSmtpReply *reply);
+void      gsmtp_session_end_data         (GSmtpSession *self, gboolean chunked);
 
 /* host queries; safe once the host is gone */
 const char *gsmtp_session_hostname       (GSmtpSession *self);
@@ -106,5 +120,19 @@ void      gsmtp_session_auth_free        (GSmtpSessionAuth *auth);
 GSmtpReply *gsmtp_session_check_xclient  (GSmtpSession *self, const char *args, GSmtpStage **out_stage);
 void      gsmtp_session_proceed_xclient  (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply,
                                           const char *args);
+
+/* gsmtp-session-lmtp.c (RFC 2033) */
+GSmtpReply *gsmtp_session_check_lhlo     (GSmtpSession *self, const char *args, GSmtpStage **out_stage);
+void      gsmtp_session_lmtp_rcpt_added  (GSmtpSession *self, const char *recipient);
+void      gsmtp_session_lmtp_data_end    (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply);
+
+/* gsmtp-session-bdat.c (RFC 3030 CHUNKING, BINARYMIME) */
+GSmtpReply *gsmtp_session_check_bdat     (GSmtpSession *self, const char *args, GSmtpStage **out_stage);
+void      gsmtp_session_proceed_bdat     (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply,
+                                          const char *args);
+void      gsmtp_session_bdat_refuse      (GSmtpSession *self, const char *args, GSmtpReply *refusal);
+gboolean  gsmtp_session_bdat_in_chunk    (GSmtpSession *self);
+gsize     gsmtp_session_bdat_feed        (GSmtpSession *self, const guint8 *data, gsize len);
+void      gsmtp_session_bdat_free        (GSmtpSessionBdat *bdat);
 
 G_END_DECLS

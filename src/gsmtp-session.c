@@ -3,8 +3,9 @@
  * and the error budget, STARTTLS state resets, draining on stop.
  * Not: sockets, timers on sockets, TLS handshakes, the PROXY header
  * (gsmtp-connection.c); the grammar of one line (gsmtp-command.c); message
- * bytes (gsmtp-data-reader.c); AUTH and XCLIENT (gsmtp-session-auth.c,
- * gsmtp-session-xclient.c), which plug into the table below.
+ * bytes (gsmtp-data-reader.c); AUTH, XCLIENT, LMTP and BDAT
+ * (gsmtp-session-auth.c, gsmtp-session-xclient.c, gsmtp-session-lmtp.c,
+ * gsmtp-session-bdat.c), which plug into the table below.
  * RFC 5321 (3, 4.1, 4.3.2, 4.5.3), RFC 2920 (PIPELINING), RFC 1870 (SIZE),
  * RFC 6152 (8BITMIME), RFC 2034/3463 (enhanced codes), RFC 3207 (STARTTLS);
  * the keywords and address rules of RFC 6531 (SMTPUTF8), RFC 3461 (DSN),
@@ -20,7 +21,7 @@
 #include <string.h>
 
 static const char *const state_names[] = {
-        "BANNER", "READY", "IDLE", "MAIL", "RCPT", "DATA", "AUTH", "CLOSED",
+        "BANNER", "READY", "IDLE", "MAIL", "RCPT", "DATA", "BDAT", "AUTH", "CLOSED",
 };
 
 static void session_process (GSmtpSession *self);
@@ -65,6 +66,12 @@ session_notify (GSmtpSession *self, GSmtpSessionEvent event, GSmtpEnvelope *enve
                 self->host->funcs->notify (self->host, event, self->peer, envelope);
 }
 
+void
+gsmtp_session_notify_accepted (GSmtpSession *self, GSmtpEnvelope *envelope)
+{
+        session_notify (self, GSMTP_SESSION_EVENT_MESSAGE_ACCEPTED, envelope);
+}
+
 /* ---- output ---------------------------------------------------------------- */
 
 void
@@ -88,6 +95,12 @@ session_count_error (GSmtpSession *self)
         if (self->closing || ++self->n_errors < self->limits.max_errors)
                 return;
         gsmtp_session_say (self, 421, "4.7.0", "Too many errors, closing connection");
+}
+
+void
+gsmtp_session_count_error (GSmtpSession *self)
+{
+        session_count_error (self);
 }
 
 static void
@@ -121,6 +134,15 @@ gsmtp_session_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced
                 session_count_error (self);
 }
 
+/* One of a group of replies that counts as one (LMTP's replies per
+ * recipient): written, never counted, never closing.  Takes @reply. */
+void
+gsmtp_session_reply_uncounted (GSmtpSession *self, GSmtpReply *reply, const char *enhanced)
+{
+        session_write_reply (self, reply, enhanced);
+        g_smtp_reply_unref (reply);
+}
+
 void
 gsmtp_session_say (GSmtpSession *self, guint code, const char *enhanced, const char *text)
 {
@@ -143,7 +165,8 @@ gsmtp_session_reply_plain (GSmtpSession *self, GSmtpReply *reply)
 void
 gsmtp_session_send_banner (GSmtpSession *self)
 {
-        g_autofree char *banner = g_strdup_printf ("%s ESMTP gsmtp", gsmtp_session_hostname (self));
+        g_autofree char *banner = g_strdup_printf ("%s %s gsmtp", gsmtp_session_hostname (self),
+                                                   self->lmtp ? "LMTP" : "ESMTP");
 
         gsmtp_session_reply_plain (self, g_smtp_reply_new (220, NULL, banner));
 }
@@ -164,8 +187,9 @@ gsmtp_session_reset_transaction (GSmtpSession *self)
 {
         g_clear_object (&self->tx);
         g_clear_pointer (&self->reader, gsmtp_data_reader_free);
-        if (self->state == SESSION_MAIL || self->state == SESSION_RCPT ||
-            self->state == SESSION_DATA || self->state == SESSION_AUTH)
+        g_clear_pointer (&self->lmtp_rcpts, g_array_unref);
+        if (self->state == SESSION_MAIL || self->state == SESSION_RCPT || self->state == SESSION_DATA ||
+            self->state == SESSION_BDAT || self->state == SESSION_AUTH)
                 gsmtp_session_enter_state (self, SESSION_IDLE);
 }
 
@@ -177,6 +201,7 @@ gsmtp_session_close (GSmtpSession *self)
         self->closing = TRUE;
         g_clear_object (&self->tx);
         g_clear_pointer (&self->reader, gsmtp_data_reader_free);
+        g_clear_pointer (&self->lmtp_rcpts, g_array_unref);
         if (self->pending != NULL) {
                 gsmtp_stage_cancel (self->pending);
                 g_clear_object (&self->pending);
@@ -361,12 +386,14 @@ gsmtp_session_stage_enhanced (GSmtpStageKind kind, guint code)
 /* ---- commands ---------------------------------------------------------------- */
 
 #define IN(s)   (1u << SESSION_##s)
-#define GREETED (IN (IDLE) | IN (MAIL) | IN (RCPT))
+#define GREETED (IN (IDLE) | IN (MAIL) | IN (RCPT) | IN (BDAT))
 #define ANY     (IN (READY) | GREETED)
+#define TX      (IN (MAIL) | IN (RCPT) | IN (BDAT))
 
 enum {
         PRE_TLS = 1 << 0,       /* allowed before STARTTLS when TLS is required */
         JUNK    = 1 << 1,       /* counts against max-junk-commands (Postfix's list) */
+        CHUNK   = 1 << 2,       /* bytes follow the line: a refusal still reads them (BDAT) */
 };
 
 typedef struct {
@@ -385,8 +412,9 @@ check_no_args (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         return NULL;
 }
 
-static GSmtpReply *
-check_helo (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
+/* HELO, EHLO and LHLO: the client's name, and the stage that decides on it. */
+GSmtpReply *
+gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
         g_autofree char *name = NULL;
         const char *end = strchr (args, ' ');
@@ -400,6 +428,15 @@ check_helo (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         *out_stage = gsmtp_stage_new (GSMTP_STAGE_HELO, self->peer, name, NULL, NULL);
         gsmtp_stage_set_default_reply (*out_stage, g_smtp_reply_new (250, "2.0.0", NULL));
         return NULL;
+}
+
+static GSmtpReply *
+check_helo (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
+{
+        /* RFC 2033 4.1: an LMTP server refuses HELO and EHLO */
+        if (self->lmtp)
+                return g_smtp_reply_new (500, "5.5.1", "This is an LMTP server: use LHLO");
+        return gsmtp_session_check_hostname (self, args, out_stage);
 }
 
 static void
@@ -420,6 +457,8 @@ session_greet (GSmtpSession *self, GSmtpStage *stage, gboolean esmtp)
                 g_ptr_array_add (lines, g_strdup_printf ("SIZE %" G_GSIZE_FORMAT,
                                                          self->limits.max_message_size));
                 g_ptr_array_add (lines, g_strdup ("8BITMIME"));
+                g_ptr_array_add (lines, g_strdup ("CHUNKING"));
+                g_ptr_array_add (lines, g_strdup ("BINARYMIME"));
                 g_ptr_array_add (lines, g_strdup ("ENHANCEDSTATUSCODES"));
                 /* RFC 6531 3.1 (it needs the 8BITMIME above); RFC 3461; RFC
                  * 8689: REQUIRETLS only where it can be used, under TLS; RFC
@@ -505,8 +544,10 @@ check_mail_params (GSmtpSession *self, GHashTable *params)
                                 return g_smtp_reply_new (552, "5.3.4",
                                                          "Message size exceeds fixed maximum message size");
                 } else if (g_str_equal (key, "BODY")) {
+                        /* RFC 6152; RFC 3030 3: BINARYMIME, then only by BDAT */
                         if (value == NULL || (g_ascii_strcasecmp (value, "7BIT") != 0 &&
-                                              g_ascii_strcasecmp (value, "8BITMIME") != 0))
+                                              g_ascii_strcasecmp (value, "8BITMIME") != 0 &&
+                                              g_ascii_strcasecmp (value, "BINARYMIME") != 0))
                                 return g_smtp_reply_new (501, "5.5.4", "Bad BODY parameter");
                 } else if (g_str_equal (key, "AUTH")) {
                         /* RFC 4954 5: accepted, and trusted only as far as the session is */
@@ -639,6 +680,8 @@ proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
                 /* A recipient named twice gets the message once; only true
                  * duplicates merge (local parts are case-sensitive). */
                 gsmtp_envelope_add_recipient_ext (self->tx, g_smtp_stage_get_argument (stage), &ext);
+                if (self->lmtp)
+                        gsmtp_session_lmtp_rcpt_added (self, g_smtp_stage_get_argument (stage));
                 gsmtp_session_enter_state (self, SESSION_RCPT);
         }
         gsmtp_session_reply (self, reply,
@@ -650,9 +693,12 @@ check_data (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
         if (args[0] != '\0')
                 return g_smtp_reply_new (501, "5.5.4", "Syntax error: no parameters allowed");
-        /* RFC 2920 3.1: DATA after refused recipients gets 554 */
+        /* RFC 2920 3.1: DATA after refused recipients gets 554; RFC 2033 4.2: 503 in LMTP */
         if (self->tx == NULL || g_smtp_envelope_get_n_recipients (self->tx) == 0)
-                return g_smtp_reply_new (554, "5.5.1", "No valid recipients");
+                return g_smtp_reply_new (self->lmtp ? 503 : 554, "5.5.1", "No valid recipients");
+        /* RFC 3030 3: a BINARYMIME message can only come by BDAT */
+        if (g_strcmp0 (g_smtp_envelope_get_body (self->tx), "BINARYMIME") == 0)
+                return g_smtp_reply_new (503, "5.5.1", "BODY=BINARYMIME needs BDAT, not DATA");
         return NULL;
 }
 
@@ -701,7 +747,8 @@ static void
 proceed_help (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
         gsmtp_session_say (self, 214, "2.0.0",
-                           "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
+                           self->lmtp ? "Commands: LHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT" :
+                           "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT");
 }
 
 static void
@@ -750,6 +797,8 @@ static const CommandSpec commands[] = {
         { "EXPN",     ANY,                    JUNK,           NULL,                        proceed_expn                  },
         { "HELP",     ANY,                    PRE_TLS | JUNK, NULL,                        proceed_help                  },
         { "XCLIENT",  IN (READY) | IN (IDLE), PRE_TLS,        gsmtp_session_check_xclient, gsmtp_session_proceed_xclient },
+        { "LHLO",     ANY,                    PRE_TLS,        gsmtp_session_check_lhlo,    proceed_ehlo                  },
+        { "BDAT",     TX,                     CHUNK,          gsmtp_session_check_bdat,    gsmtp_session_proceed_bdat    },
 };
 
 static const CommandSpec *
@@ -762,13 +811,16 @@ command_lookup (const char *verb)
 }
 
 static const char *
-out_of_order_text (const CommandSpec *spec, SessionState state)
+out_of_order_text (GSmtpSession *self, const CommandSpec *spec, SessionState state)
 {
         if (state == SESSION_READY)
-                return "Send HELO/EHLO first";
+                return self->lmtp ? "Send LHLO first" : "Send HELO/EHLO first";
+        if (state == SESSION_BDAT && !g_str_equal (spec->verb, "MAIL"))
+                return "BDAT transfer in progress";     /* RFC 3030 2: no DATA after BDAT */
         if (g_str_equal (spec->verb, "MAIL"))
                 return "Nested MAIL command";
-        if (g_str_equal (spec->verb, "RCPT") || g_str_equal (spec->verb, "DATA"))
+        if (g_str_equal (spec->verb, "RCPT") || g_str_equal (spec->verb, "DATA") ||
+            g_str_equal (spec->verb, "BDAT"))
                 return "Need MAIL command first";
         return "Bad sequence of commands";
 }
@@ -800,7 +852,7 @@ session_dispatch (GSmtpSession *self, const char *line)
                 return;
         }
         if (!(spec->allowed & (1u << self->state)))
-                refusal = g_smtp_reply_new (503, "5.5.1", out_of_order_text (spec, self->state));
+                refusal = g_smtp_reply_new (503, "5.5.1", out_of_order_text (self, spec, self->state));
         else if (self->limits.require_tls && !self->tls_active && !(spec->flags & PRE_TLS))
                 refusal = g_smtp_reply_new (530, "5.7.0", "Must issue a STARTTLS command first");
         else if (spec->check != NULL)
@@ -808,6 +860,11 @@ session_dispatch (GSmtpSession *self, const char *line)
 
         if (refusal != NULL) {
                 g_clear_object (&stage);
+                /* its chunk comes all the same, and is not a command */
+                if (spec->flags & CHUNK) {
+                        gsmtp_session_bdat_refuse (self, cmd.args, refusal);
+                        return;
+                }
                 /* RCPT past max-recipients: 452 without counting, up to the
                  * overshoot limit (Postfix's smtpd_recipient_overshoot_limit) */
                 if (g_smtp_reply_get_code (refusal) == 452 && self->tx != NULL &&
@@ -851,36 +908,56 @@ session_log_command (GSmtpSession *self, const char *line)
 static void proceed_data_end (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply,
                               const char *args);
 
-static void
-session_end_data (GSmtpSession *self)
+/* Why the message being read is refused, or NULL while it is fine. */
+GSmtpReply *
+gsmtp_session_data_refusal (GSmtpSession *self)
 {
-        g_autoptr(GSmtpDataReader) reader = g_steal_pointer (&self->reader);
+        switch (gsmtp_data_reader_get_status (self->reader)) {
+        case GSMTP_DATA_TOO_BIG:
+                return g_smtp_reply_new (552, "5.3.4", "Message size exceeds fixed maximum message size");
+        case GSMTP_DATA_LINE_TOO_LONG:
+                return g_smtp_reply_new (500, "5.5.2", "Message has a line too long");
+        case GSMTP_DATA_BARE_LINEFEED:
+                return g_smtp_reply_new (550, "5.5.2", "Message contains bare CR or LF, refused");
+        case GSMTP_DATA_IO_ERROR:
+                return g_smtp_reply_new (451, "4.3.0", "Local error storing the message");
+        case GSMTP_DATA_OK:
+        default:
+                return NULL;
+        }
+}
+
+/* The message is refused whole and the transaction ends.  Takes @reply.
+ * RFC 2033 4.2: under LMTP each accepted RCPT still gets a reply, the same
+ * one; they count as one error. */
+void
+gsmtp_session_refuse_message (GSmtpSession *self, GSmtpReply *reply)
+{
+        guint n = self->lmtp && self->lmtp_rcpts != NULL ? self->lmtp_rcpts->len : 1;
+
+        for (guint i = 1; i < n; i++)
+                session_write_reply (self, reply, NULL);
+        gsmtp_session_reset_transaction (self);
+        gsmtp_session_reply (self, reply, NULL);
+}
+
+/* The whole message is here (after DATA's CRLF.CRLF, or BDAT LAST): the
+ * application decides on it.  @chunked: it came by BDAT. */
+void
+gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
+{
+        g_autoptr(GSmtpDataReader) reader = NULL;
         g_autoptr(GError) error = NULL;
         g_autofree char *received = NULL;
+        GSmtpReply *refusal = gsmtp_session_data_refusal (self);
         GSmtpStage *stage;
 
         gsmtp_session_log (self, "C:", "<message data>", 14);
-        switch (gsmtp_data_reader_get_status (reader)) {
-        case GSMTP_DATA_TOO_BIG:
-                gsmtp_session_say (self, 552, "5.3.4", "Message size exceeds fixed maximum message size");
-                gsmtp_session_reset_transaction (self);
+        if (refusal != NULL) {
+                gsmtp_session_refuse_message (self, refusal);
                 return;
-        case GSMTP_DATA_LINE_TOO_LONG:
-                gsmtp_session_say (self, 500, "5.5.2", "Message has a line too long");
-                gsmtp_session_reset_transaction (self);
-                return;
-        case GSMTP_DATA_BARE_LINEFEED:
-                gsmtp_session_say (self, 550, "5.5.2", "Message contains bare CR or LF, refused");
-                gsmtp_session_reset_transaction (self);
-                return;
-        case GSMTP_DATA_IO_ERROR:
-                gsmtp_session_say (self, 451, "4.3.0", "Local error storing the message");
-                gsmtp_session_reset_transaction (self);
-                return;
-        case GSMTP_DATA_OK:
-        default:
-                break;
         }
+        reader = g_steal_pointer (&self->reader);
         /* From here on the transaction's envelope is the message's, and
          * nothing changes it any more. */
         if (g_atomic_int_get (&G_OBJECT (self->tx)->ref_count) > 1) {
@@ -889,10 +966,11 @@ session_end_data (GSmtpSession *self)
                 g_object_unref (self->tx);
                 self->tx = copy;
         }
+        gsmtp_envelope_set_chunked (self->tx, chunked);
         if (!gsmtp_data_reader_finish (reader, self->tx, &error)) {
                 g_warning ("gsmtp: %s", error != NULL ? error->message : "cannot keep the message");
-                gsmtp_session_say (self, 451, "4.3.0", "Local error storing the message");
-                gsmtp_session_reset_transaction (self);
+                gsmtp_session_refuse_message (self, g_smtp_reply_new (451, "4.3.0",
+                                                                      "Local error storing the message"));
                 return;
         }
         received = gsmtp_received_format (self->peer, gsmtp_session_hostname (self),
@@ -904,26 +982,38 @@ session_end_data (GSmtpSession *self)
         gsmtp_session_ask (self, stage, proceed_data_end);
 }
 
+/* A plain 250 after the data says where the message went: "OK: queued as
+ * <session id>.<n>".  Takes @reply and returns the one to send. */
+GSmtpReply *
+gsmtp_session_queued_reply (GSmtpSession *self, GSmtpReply *reply)
+{
+        char count[16];
+        g_autofree char *text = NULL;
+        guint code = g_smtp_reply_get_code (reply);
+
+        if (code < 200 || code >= 300 || g_smtp_reply_get_enhanced_code (reply) != NULL ||
+            !g_str_equal (g_smtp_reply_get_text (reply), "OK"))
+                return reply;
+        g_snprintf (count, sizeof count, ".%u", self->n_accepted);
+        text = g_strconcat ("OK: queued as ", g_smtp_peer_get_session_id (self->peer), count, NULL);
+        g_smtp_reply_unref (reply);
+        return g_smtp_reply_new (code, "2.0.0", text);
+}
+
 static void
 proceed_data_end (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
         guint code = g_smtp_reply_get_code (reply);
 
+        if (self->lmtp) {
+                gsmtp_session_lmtp_data_end (self, stage, reply);
+                return;
+        }
         /* A 250 here means the application has the whole message. */
         if (code >= 200 && code < 300) {
                 self->n_accepted++;
                 self->n_junk = 0;
-                if (g_smtp_reply_get_enhanced_code (reply) == NULL &&
-                    g_str_equal (g_smtp_reply_get_text (reply), "OK")) {
-                        char count[16];
-                        g_autofree char *text = NULL;
-
-                        g_snprintf (count, sizeof count, ".%u", self->n_accepted);
-                        text = g_strconcat ("OK: queued as ", g_smtp_peer_get_session_id (self->peer),
-                                            count, NULL);
-                        g_smtp_reply_unref (reply);
-                        reply = g_smtp_reply_new (code, "2.0.0", text);
-                }
+                reply = gsmtp_session_queued_reply (self, reply);
                 session_notify (self, GSMTP_SESSION_EVENT_MESSAGE_ACCEPTED,
                                 g_smtp_stage_get_envelope (stage));
         } else if (code < 400) {
@@ -970,7 +1060,11 @@ session_run (GSmtpSession *self, const guint8 *buf, gsize buf_len)
 
                         pos += gsmtp_data_reader_feed (self->reader, data, avail, &done);
                         if (done)
-                                session_end_data (self);
+                                gsmtp_session_end_data (self, FALSE);
+                        continue;
+                }
+                if (gsmtp_session_bdat_in_chunk (self)) {
+                        pos += gsmtp_session_bdat_feed (self, data, avail);
                         continue;
                 }
                 lf = memchr (data, '\n', avail);
@@ -1061,6 +1155,7 @@ gsmtp_session_new (GSmtpSessionHost *host, GSmtpPeer *peer, gboolean tls_active,
         self->peer = g_object_ref (peer);
         self->state = SESSION_BANNER;
         self->tls_active = tls_active;
+        self->lmtp = g_smtp_peer_is_lmtp (peer);
         self->out = g_string_sized_new (256);
         self->line = g_string_sized_new (128);
         self->callbacks = callbacks;
@@ -1077,6 +1172,7 @@ gsmtp_session_free (GSmtpSession *self)
         g_clear_pointer (&self->delayed, g_smtp_reply_unref);
         g_clear_pointer (&self->delayed_then, g_smtp_reply_unref);
         g_clear_pointer (&self->auth, gsmtp_session_auth_free);
+        g_clear_pointer (&self->bdat, gsmtp_session_bdat_free);
         g_clear_pointer (&self->in, g_byte_array_unref);
         g_string_free (self->out, TRUE);
         g_string_free (self->line, TRUE);
@@ -1162,7 +1258,7 @@ gsmtp_session_feed (GSmtpSession *self, const guint8 *data, gsize len)
 void
 gsmtp_session_eof (GSmtpSession *self)
 {
-        /* A message not ended by CRLF.CRLF is never delivered. */
+        /* A message not ended by CRLF.CRLF or BDAT LAST is never delivered. */
         gsmtp_session_close (self);
 }
 
@@ -1285,10 +1381,13 @@ gsmtp_session_wants_input (GSmtpSession *self)
         return TRUE;
 }
 
+/* Reading a message: after DATA, from the first BDAT to the last, or the
+ * bytes of any chunk (a refused one too): the data timeout bounds it all. */
 gboolean
 gsmtp_session_in_data (GSmtpSession *self)
 {
-        return self->state == SESSION_DATA;
+        return self->state == SESSION_DATA || self->state == SESSION_BDAT ||
+               gsmtp_session_bdat_in_chunk (self);
 }
 
 /* A stage is out with the application, or a reply is held back on purpose: no
@@ -1304,5 +1403,6 @@ gsmtp_session_is_waiting (GSmtpSession *self)
 gboolean
 gsmtp_session_has_partial_line (GSmtpSession *self)
 {
-        return self->state != SESSION_DATA && ((self->in != NULL && self->in->len > 0) || self->discarding_line);
+        return self->state != SESSION_DATA && !gsmtp_session_bdat_in_chunk (self) &&
+               ((self->in != NULL && self->in->len > 0) || self->discarding_line);
 }

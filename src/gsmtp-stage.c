@@ -34,6 +34,13 @@ struct _GSmtpStage {
         gpointer        session;        /* (unowned) (nullable) */
         GMainContext   *context;        /* (owned) (nullable): the server's, where @done runs */
         GCancellable   *cancellable;    /* (owned) (nullable) (atomic): made when first asked for */
+
+        /* LMTP's per-recipient answers (DATA only), set by the handler from
+         * any thread until the stage is answered; @lock guards both. */
+        GMutex          lock;
+        GPtrArray      *recipient_replies; /* (owned) (nullable) (element-type GSmtpReply):
+                                            * by envelope index; NULL entries: the stage's reply */
+        gboolean        sealed;         /* answered: no more per-recipient replies */
 };
 
 typedef enum {
@@ -82,6 +89,8 @@ g_smtp_stage_finalize (GObject *object)
         g_clear_pointer (&self->answer, g_smtp_reply_unref);
         g_clear_pointer (&self->context, g_main_context_unref);
         g_clear_object (&self->cancellable);
+        g_clear_pointer (&self->recipient_replies, g_ptr_array_unref);
+        g_mutex_clear (&self->lock);
         G_OBJECT_CLASS (g_smtp_stage_parent_class)->finalize (object);
 }
 
@@ -94,6 +103,23 @@ g_smtp_stage_class_init (GSmtpStageClass *klass)
 static void
 g_smtp_stage_init (GSmtpStage *self)
 {
+        g_mutex_init (&self->lock);
+}
+
+static void
+reply_unref_nullable (gpointer reply)
+{
+        if (reply != NULL)
+                g_smtp_reply_unref (reply);
+}
+
+/* No per-recipient reply is taken from now on (the session has the answer). */
+static void
+stage_seal (GSmtpStage *self)
+{
+        g_mutex_lock (&self->lock);
+        self->sealed = TRUE;
+        g_mutex_unlock (&self->lock);
 }
 
 GSmtpStage *
@@ -171,6 +197,7 @@ gsmtp_stage_detach (GSmtpStage *self)
 {
         self->done = NULL;
         self->session = NULL;
+        stage_seal (self);
 }
 
 /* In @context's thread: an answer already given but still on its way is
@@ -189,8 +216,10 @@ gsmtp_stage_cancel (GSmtpStage *self)
 {
         GCancellable *cancellable;
 
-        gsmtp_stage_detach (self);
+        /* cancelled first: a per-recipient reply set from another thread
+         * after the seal is then known to be late, not wrong */
         g_atomic_int_set (&self->cancelled, TRUE);
+        gsmtp_stage_detach (self);
         cancellable = g_atomic_pointer_get (&self->cancellable);
         if (cancellable != NULL)
                 g_cancellable_cancel (cancellable);
@@ -530,6 +559,8 @@ g_smtp_stage_complete (GSmtpStage *self, GSmtpReply *reply)
                 g_smtp_reply_unref (reply);
                 return;
         }
+        /* per-recipient replies set before this call are part of the answer */
+        stage_seal (self);
         self->answer = reply;
         g_atomic_int_set (&self->state, STAGE_COMPLETED);
         if (self->context == NULL || g_main_context_is_owner (self->context)) {
@@ -629,4 +660,78 @@ g_smtp_stage_get_cancellable (GSmtpStage *self)
         if (g_atomic_int_get (&self->cancelled))
                 g_cancellable_cancel (cancellable);
         return cancellable;
+}
+
+/**
+ * g_smtp_stage_set_recipient_reply:
+ * @self: a DATA stage
+ * @index: the recipient, as an index into g_smtp_envelope_get_recipients()
+ * @reply: (transfer full): the answer for that recipient
+ *
+ * LMTP (RFC 2033, see g_smtp_peer_is_lmtp()) answers the end of the message
+ * once per recipient, so the application can accept it for some and refuse
+ * it for others: a mailbox that is full gets `452 4.2.2`, the others `250`.
+ * Set the replies that differ before returning the stage's reply, or, when
+ * deferred, before g_smtp_stage_complete(); each recipient not set gets the
+ * stage's own reply.  Safe from any thread until the stage is answered (a
+ * worker per mailbox may set its own), so the last one to finish completes.
+ *
+ * A recipient named by several RCPT commands (the same mailbox twice) gets
+ * the message once, and its reply is given to each of those RCPTs.
+ *
+ * In SMTP the message has one reply, the stage's, and this is ignored.
+ * Setting a reply after the stage was answered is a programming error: it is
+ * ignored with a critical warning (unless the session ended first, see
+ * g_smtp_stage_is_cancelled()).
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_stage_set_recipient_reply (GSmtpStage *self, guint index, GSmtpReply *reply)
+{
+        guint n;
+
+        g_return_if_fail (GSMTP_IS_STAGE (self));
+        g_return_if_fail (reply != NULL);
+        if (self->kind != GSMTP_STAGE_DATA || self->envelope == NULL) {
+                g_critical ("gsmtp: g_smtp_stage_set_recipient_reply() on a stage other than DATA");
+                g_smtp_reply_unref (reply);
+                return;
+        }
+        n = g_smtp_envelope_get_n_recipients (self->envelope);
+        if (index >= n) {
+                g_critical ("gsmtp: g_smtp_stage_set_recipient_reply(): recipient %u of %u", index, n);
+                g_smtp_reply_unref (reply);
+                return;
+        }
+        g_mutex_lock (&self->lock);
+        if (self->sealed) {
+                g_mutex_unlock (&self->lock);
+                if (!g_atomic_int_get (&self->cancelled))
+                        g_critical ("gsmtp: g_smtp_stage_set_recipient_reply() after the stage was answered");
+                g_smtp_reply_unref (reply);
+                return;
+        }
+        if (self->recipient_replies == NULL) {
+                self->recipient_replies = g_ptr_array_new_full (n, reply_unref_nullable);
+                g_ptr_array_set_size (self->recipient_replies, n);
+        }
+        if (self->recipient_replies->pdata[index] != NULL)
+                g_smtp_reply_unref (self->recipient_replies->pdata[index]);
+        self->recipient_replies->pdata[index] = reply;
+        g_mutex_unlock (&self->lock);
+}
+
+/* The reply set for recipient @index, or NULL for the stage's own. */
+GSmtpReply *
+gsmtp_stage_dup_recipient_reply (GSmtpStage *self, guint index)
+{
+        GSmtpReply *reply = NULL;
+
+        g_mutex_lock (&self->lock);
+        if (self->recipient_replies != NULL && index < self->recipient_replies->len &&
+            self->recipient_replies->pdata[index] != NULL)
+                reply = g_smtp_reply_ref (self->recipient_replies->pdata[index]);
+        g_mutex_unlock (&self->lock);
+        return reply;
 }

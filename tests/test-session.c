@@ -125,15 +125,15 @@ test_ehlo (Fx *fx, gconstpointer unused)
 {
         g_autofree char *out = NULL;
 
-        g_test_summary ("EHLO advertises PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, DSN, "
-                        "LIMITS; no STARTTLS, AUTH or REQUIRETLS unconfigured and without TLS");
+        g_test_summary ("EHLO advertises PIPELINING, SIZE, 8BITMIME, CHUNKING, BINARYMIME, ENHANCEDSTATUSCODES, "
+                        "SMTPUTF8, DSN, LIMITS; no STARTTLS, AUTH or REQUIRETLS unconfigured and without TLS");
         fx_start (fx);
         g_free (fx_take (fx));
         fx_feed (fx, "EHLO client.test\r\n");
         out = fx_take (fx);
         g_assert_cmpstr (out, ==, "250-mx.example.org Hello client.test\r\n250-PIPELINING\r\n"
-                         "250-SIZE 10485760\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
-                         "250-SMTPUTF8\r\n250-DSN\r\n250 LIMITS RCPTMAX=100\r\n");
+                         "250-SIZE 10485760\r\n250-8BITMIME\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"
+                         "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n250 LIMITS RCPTMAX=100\r\n");
         fx_chat (fx, "HELO other.test\r\n", "250 mx.example.org Hello other.test\r\n");
         g_assert_false (g_smtp_peer_get_esmtp (gsmtp_session_get_peer (fx->session)));
         g_assert_cmpstr (g_smtp_peer_get_helo (gsmtp_session_get_peer (fx->session)), ==, "other.test");

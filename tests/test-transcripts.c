@@ -3,8 +3,15 @@
  * smtpscript).  "C: line" is sent with CRLF; "R: bytes" is sent raw with \r,
  * \n and \xHH escapes; "S: prefix" must match the next reply line; "S+ prefix" matches
  * one or more reply lines (an EHLO reply's keywords, however many there are);
- * "! name=value" sets a server property; "! batch" ... "! end" sends the C:
- * lines between in one write. */
+ * "! name=value" sets a server property; "! batch" ... "! end" sends the C: and R:
+ * lines between in one write.
+ * Within a multi-line reply ("NNN-" lines), an S: line with that code matches
+ * the next line it is a prefix of, passing over the others: an EHLO reply
+ * grows as extensions are added, and a transcript names the lines it is about.
+ * "! lmtp" makes the session an LMTP one (a listener with GSMTP_LISTEN_LMTP);
+ * "! reply ADDRESS CODE X.Y.Z TEXT" makes the DATA handler answer CODE for that
+ * recipient (g_smtp_stage_set_recipient_reply()), "! reply * CODE ..." for the
+ * message (the stage's own reply; 250 when not given). */
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-session.h"
@@ -12,10 +19,32 @@
 
 #include <string.h>
 
+/* "CODE X.Y.Z TEXT" */
+static GSmtpReply *
+reply_parse (const char *spec)
+{
+        g_auto(GStrv) parts = g_strsplit (spec, " ", 3);
+
+        g_assert_nonnull (parts[0]);
+        g_assert_nonnull (parts[1]);
+        return g_smtp_reply_new ((guint) g_ascii_strtoull (parts[0], NULL, 10), parts[1], parts[2]);
+}
+
+/* The DATA handler, as the script's "! reply" lines say: ADDRESS → reply spec. */
 static GSmtpReply *
 accept_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
 {
-        return g_smtp_reply_new_code (250);
+        GHashTable *replies = data;
+        const char *const *rcpts = g_smtp_envelope_get_recipients (g_smtp_stage_get_envelope (stage));
+        const char *whole = g_hash_table_lookup (replies, "*");
+
+        for (guint i = 0; rcpts[i] != NULL; i++) {
+                const char *spec = g_hash_table_lookup (replies, rcpts[i]);
+
+                if (spec != NULL)
+                        g_smtp_stage_set_recipient_reply (stage, i, reply_parse (spec));
+        }
+        return whole != NULL ? reply_parse (whole) : g_smtp_reply_new_code (250);
 }
 
 typedef struct {
@@ -96,17 +125,27 @@ test_transcript (gconstpointer data)
         g_autoptr(GSmtpPeer) peer = gsmtp_peer_new (NULL, NULL);
         g_autoptr(GString) batch = NULL;
         g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) replies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
         Replay r = { 0 };
         char *banner;
 
         g_assert_true (g_file_get_contents (path, &text, NULL, &error));
         g_smtp_server_add_domain (server, "example.org");
-        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, accept_data, NULL, NULL);
+        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, accept_data, replies, NULL);
         lines = g_strsplit (text, "\n", -1);
         /* settings first: they apply from the banner on */
-        for (guint i = 0; lines[i] != NULL; i++)
-                if (g_str_has_prefix (lines[i], "! ") && strchr (lines[i], '=') != NULL)
+        for (guint i = 0; lines[i] != NULL; i++) {
+                if (g_str_equal (lines[i], "! lmtp")) {
+                        gsmtp_peer_set_lmtp (peer, TRUE);
+                } else if (g_str_has_prefix (lines[i], "! reply ")) {
+                        g_auto(GStrv) kv = g_strsplit (lines[i] + 8, " ", 2);
+
+                        g_assert_nonnull (kv[1]);
+                        g_hash_table_insert (replies, g_strdup (kv[0]), g_strdup (kv[1]));
+                } else if (g_str_has_prefix (lines[i], "! ") && strchr (lines[i], '=') != NULL) {
                         server_set (server, lines[i] + 2);
+                }
+        }
         g_queue_init (&r.lines);
         r.session = gsmtp_session_new (gsmtp_server_get_session_host (server), peer, FALSE, NULL, NULL);
         gsmtp_session_start (r.session);
@@ -138,7 +177,10 @@ test_transcript (gconstpointer data)
                 } else if (g_str_has_prefix (line, "R: ")) {
                         g_autofree char *raw = unescape (line + 3);
 
-                        gsmtp_session_feed (r.session, (const guint8 *) raw, strlen (raw));
+                        if (batch != NULL)
+                                g_string_append (batch, raw);
+                        else
+                                gsmtp_session_feed (r.session, (const guint8 *) raw, strlen (raw));
                 } else if (g_str_has_prefix (line, "S+ ")) {
                         guint n = 0;
 
@@ -157,6 +199,12 @@ test_transcript (gconstpointer data)
 
                         replay_collect (&r);
                         got = g_queue_pop_head (&r.lines);
+                        /* within a multi-line reply, lines no S: names are passed over */
+                        while (got != NULL && strlen (line + 3) >= 3 && strlen (got) >= 4 && got[3] == '-' &&
+                               strncmp (got, line + 3, 3) == 0 && !g_str_has_prefix (got, line + 3)) {
+                                g_free (got);
+                                got = g_queue_pop_head (&r.lines);
+                        }
                         if (got == NULL || !g_str_has_prefix (got, line + 3))
                                 g_error ("%s:%u: expected \"%s\", got \"%s\"", path, r.lineno, line + 3,
                                          got != NULL ? got : "(nothing)");

@@ -84,6 +84,10 @@ GSMTP_AVAILABLE_IN_ALL
 GMimeMessage *g_smtp_envelope_get_message (GSmtpEnvelope *self);
 GSMTP_AVAILABLE_IN_ALL
 GSmtpPeer *g_smtp_envelope_get_peer (GSmtpEnvelope *self);
+GSMTP_AVAILABLE_IN_ALL
+const char *g_smtp_envelope_get_body (GSmtpEnvelope *self);
+GSMTP_AVAILABLE_IN_ALL
+gboolean g_smtp_envelope_is_chunked (GSmtpEnvelope *self);
 
 GSMTP_AVAILABLE_IN_ALL
 gboolean g_smtp_envelope_is_smtputf8 (GSmtpEnvelope *self);

@@ -51,5 +51,7 @@ GSMTP_AVAILABLE_IN_ALL
 gboolean g_smtp_peer_get_proxy_tls_client_verified (GSmtpPeer *self);
 GSMTP_AVAILABLE_IN_ALL
 const char *g_smtp_peer_get_proxy_authority (GSmtpPeer *self);
+GSMTP_AVAILABLE_IN_ALL
+gboolean g_smtp_peer_is_lmtp (GSmtpPeer *self);
 
 G_END_DECLS

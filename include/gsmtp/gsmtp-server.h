@@ -21,6 +21,10 @@ G_BEGIN_DECLS
  *   g_smtp_peer_get_proxy_tls()).  With %GSMTP_LISTEN_IMPLICIT_TLS the header
  *   comes before the TLS handshake.  A connection without a valid header is
  *   closed unanswered: only the proxy should reach such a listener.
+ * @GSMTP_LISTEN_LMTP: the listener speaks LMTP (RFC 2033) instead of SMTP:
+ *   `LHLO` instead of `HELO`/`EHLO`, and after the message one reply per
+ *   accepted recipient (g_smtp_stage_set_recipient_reply()).  LMTP is for a
+ *   final delivery agent behind an MTA, never for port 25.  Since: 0.2
  *
  * How a listener added with g_smtp_server_listen() treats its connections.
  *
@@ -31,6 +35,7 @@ typedef enum {
         GSMTP_LISTEN_IMPLICIT_TLS = 1 << 0,
         GSMTP_LISTEN_REUSE_PORT = 1 << 1,
         GSMTP_LISTEN_PROXY_PROTOCOL = 1 << 2,
+        GSMTP_LISTEN_LMTP = 1 << 3,
 } GSmtpListenFlags;
 
 GSMTP_AVAILABLE_IN_ALL
@@ -46,7 +51,9 @@ GType g_smtp_listen_flags_get_type (void);
  *
  * What the server does with bare LF and bare CR in message data (the SMTP
  * smuggling family: neither ever ends the data).  Postfix's
- * `smtpd_forbid_bare_newline`.
+ * `smtpd_forbid_bare_newline`.  Text sent by BDAT (RFC 3030) gets the same,
+ * so that a message is stored in one form however it came; a message sent
+ * with `BODY=BINARYMIME` is kept as sent.
  *
  * Since: 0.1
  */

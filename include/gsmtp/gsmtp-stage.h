@@ -82,5 +82,7 @@ GSMTP_AVAILABLE_IN_ALL
 gboolean g_smtp_stage_is_cancelled (GSmtpStage *self);
 GSMTP_AVAILABLE_IN_ALL
 GCancellable *g_smtp_stage_get_cancellable (GSmtpStage *self);
+GSMTP_AVAILABLE_IN_ALL
+void g_smtp_stage_set_recipient_reply (GSmtpStage *self, guint index, GSmtpReply *reply);
 
 G_END_DECLS
