@@ -37,7 +37,7 @@ struct _GSmtpPoller {
         int            epfd;
         GPtrArray     *graveyard;       /* (owned): removed watches, freed after dispatch */
         GPtrArray     *again;           /* (owned): watches to run at the next dispatch */
-        gboolean       dispatching;
+        guint          depth;           /* dispatches under way: a handler may run a nested loop */
 };
 
 static void
@@ -73,7 +73,7 @@ poller_dispatch (GSource *source, GSourceFunc callback, gpointer data)
         do
                 n = epoll_wait (poller->epfd, events, EVENTS_PER_DISPATCH, 0);
         while (n < 0 && errno == EINTR);
-        poller->dispatching = TRUE;
+        poller->depth++;
         for (int i = 0; i < n; i++) {
                 GSmtpWatch *watch = events[i].data.ptr;
                 guint32 e = events[i].events;
@@ -92,8 +92,9 @@ poller_dispatch (GSource *source, GSourceFunc callback, gpointer data)
                 else
                         watch->func (watch->data, G_IO_IN);
         }
-        poller->dispatching = FALSE;
-        g_ptr_array_set_size (poller->graveyard, 0);
+        /* what was removed meanwhile goes once no dispatch can still see it */
+        if (--poller->depth == 0)
+                g_ptr_array_set_size (poller->graveyard, 0);
         gsmtp_poller_free (poller);     /* the dispatch's reference */
         return G_SOURCE_CONTINUE;
 }
@@ -110,10 +111,10 @@ watch_dispatch (GSource *source, GSourceFunc callback, gpointer data)
 
         g_source_modify_unix_fd (watch->source, watch->tag, 0);
         g_atomic_ref_count_inc (&poller->ref);
-        poller->dispatching = TRUE;
+        poller->depth++;
         watch->func (watch->data, cond);
-        poller->dispatching = FALSE;
-        g_ptr_array_set_size (poller->graveyard, 0);
+        if (--poller->depth == 0)
+                g_ptr_array_set_size (poller->graveyard, 0);
         gsmtp_poller_free (poller);
         return G_SOURCE_CONTINUE;
 }
@@ -138,6 +139,11 @@ gsmtp_poller_new (GMainContext *context)
         poller->source = g_source_new (&poller_funcs, sizeof (OwnedSource));
         ((OwnedSource *) poller->source)->owner = poller;
         g_source_add_unix_fd (poller->source, poller->epfd, G_IO_IN);
+        /* A source that may not recurse is blocked around each dispatch: GLib
+         * takes its fd out of the poll set and puts it back, and each of those
+         * wakes the context through its eventfd: three system calls a dispatch,
+         * a message on a busy server.  The dispatch is re-entrant instead. */
+        g_source_set_can_recurse (poller->source, TRUE);
         g_source_attach (poller->source, poller->context);
 #endif
         return poller;
@@ -244,7 +250,7 @@ gsmtp_watch_remove (GSmtpWatch *watch)
          * dispatch under way may still see, after that dispatch */
         if (watch->queued)
                 return;
-        if (watch->poller->dispatching)
+        if (watch->poller->depth > 0)
                 g_ptr_array_add (watch->poller->graveyard, watch);
         else
                 watch_free (watch);

@@ -610,6 +610,70 @@ test_snapshots (Fx *fx, gconstpointer unused)
         g_assert_null (g_smtp_envelope_get_data (g_smtp_stage_get_envelope (fx->kept->pdata[20])));
 }
 
+/* ---- a handler that runs a nested main loop ------------------------------------------- */
+
+typedef struct {
+        Fx      *fx;
+        GThread *other;
+        int      other_done;            /* (atomic) */
+        gboolean nested;
+} Nested;
+
+static void
+script_other_client (Fx *fx, LineClient *lc)
+{
+        send_message (lc, "c@example.org");
+        line_client_expect (lc, "250 2.0.0");
+        line_client_chat (lc, "QUIT", "221 ");
+        g_assert_true (line_client_closed (lc));
+}
+
+static gpointer
+other_client_thread (gpointer data)
+{
+        Nested *n = data;
+        ClientJob job = { n->fx, script_other_client };
+        LineClient *lc = line_client_new (n->fx->port);
+
+        line_client_expect (lc, "220 ");
+        job.script (job.fx, lc);
+        line_client_free (lc);
+        g_atomic_int_set (&n->other_done, TRUE);
+        g_main_context_wakeup (NULL);
+        return NULL;
+}
+
+/* Like a GTK application showing a modal dialog: the handler runs the
+ * server's context itself, and another whole session comes and goes inside. */
+static GSmtpReply *
+nested_mail (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        Nested *n = data;
+
+        if (n->nested)
+                return g_smtp_reply_new_code (250);
+        n->nested = TRUE;
+        n->other = g_thread_new ("other", other_client_thread, n);
+        while (!g_atomic_int_get (&n->other_done))
+                g_main_context_iteration (NULL, TRUE);
+        g_thread_join (n->other);
+        return g_smtp_reply_new_code (250);
+}
+
+static void
+test_nested_loop_in_handler (Fx *fx, gconstpointer unused)
+{
+        Nested n = { fx, NULL, FALSE, FALSE };
+
+        g_test_summary ("A handler that runs the server's main context itself (a modal dialog): another "
+                        "session starts, delivers and ends inside it, and the first goes on");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_MAIL, nested_mail, &n, NULL);
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_DATA, count_data, fx, NULL);
+        fx_client (fx, script_one_message);
+        g_assert_true (g_atomic_int_get (&n.other_done));
+        g_assert_cmpuint (fx->n_messages, ==, 2);
+}
+
 /* ---- signals: observing without deciding ---------------------------------------------- */
 
 static void
@@ -679,5 +743,6 @@ main (int argc, char **argv)
         ADD ("stop-cancelled", test_stop_cancelled);
         ADD ("snapshots", test_snapshots);
         ADD ("signals", test_signals);
+        ADD ("nested-loop-in-handler", test_nested_loop_in_handler);
         return g_test_run ();
 }
