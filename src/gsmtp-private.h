@@ -34,6 +34,9 @@ void gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data);
 void gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error);
 void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
 GHashTable *gsmtp_envelope_get_recipient_set (GSmtpEnvelope *self);
+struct _GSmtpMimeLimits;
+void gsmtp_envelope_set_mime_limits (GSmtpEnvelope *self, const struct _GSmtpMimeLimits *limits);
+void gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self);
 
 /* gsmtp-received.c */
 char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,

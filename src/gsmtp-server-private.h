@@ -2,6 +2,7 @@
 #pragma once
 
 #include "gsmtp-private.h"
+#include "gsmtp-mime-limits.h"
 
 G_BEGIN_DECLS
 
@@ -30,6 +31,8 @@ typedef struct {
         gboolean          require_tls;
         gboolean          allow_insecure_auth;
         gboolean          protocol_log;
+        gboolean          parse_messages;       /* in the worker pool, before the DATA stage */
+        GSmtpMimeLimits   mime;
 } GSmtpLimits;
 
 const GSmtpLimits *gsmtp_server_get_limits      (GSmtpServer *server);
@@ -37,6 +40,7 @@ gboolean           gsmtp_server_has_tls         (GSmtpServer *server);
 gboolean           gsmtp_server_has_auth        (GSmtpServer *server);
 gboolean           gsmtp_server_allows_xclient  (GSmtpServer *server, GSmtpPeer *peer);
 GSmtpReply        *gsmtp_server_decide          (GSmtpServer *server, GSmtpStage *stage);
+gboolean           gsmtp_server_parses_messages (GSmtpServer *server);
 
 G_END_DECLS
 

@@ -13,6 +13,7 @@
 #include "gsmtp-address.h"
 #include "gsmtp-data-reader.h"
 #include "gsmtp-sasl.h"
+#include "gsmtp-message-parser.h"
 
 #include <string.h>
 
@@ -68,6 +69,7 @@ struct _GSmtpSession {
         GSmtpDataReader    *reader;     /* (owned) (nullable): in SESSION_DATA */
         GSmtpStage         *pending;    /* (owned) (nullable): out to the application */
         ProceedFunc         pending_proceed;
+        GSmtpParseJob      *parsing;    /* (owned) (nullable): the message, in the parsing pool */
 
         AuthStep            auth_step;
         char               *auth_user;  /* (owned) (nullable): LOGIN's first answer */
@@ -184,6 +186,7 @@ session_close (GSmtpSession *self)
                 gsmtp_stage_detach (self->pending);
                 g_clear_object (&self->pending);
         }
+        g_clear_pointer (&self->parsing, gsmtp_parse_job_release);
         session_enter_state (self, SESSION_CLOSED);
 }
 
@@ -207,7 +210,7 @@ session_refuse (GSmtpSession *self, GSmtpReply *reply)
 static void
 session_maybe_drain (GSmtpSession *self)
 {
-        if (!self->draining || self->closing || self->pending != NULL)
+        if (!self->draining || self->closing || self->pending != NULL || self->parsing != NULL)
                 return;
         if (self->state == SESSION_READY || self->state == SESSION_IDLE ||
             self->state == SESSION_AUTH || self->state == SESSION_BANNER ||
@@ -1046,6 +1049,8 @@ session_log_command (GSmtpSession *self, const char *line)
         }
 }
 
+static void session_ask_data (GSmtpSession *self);
+static void session_data_parsed (gpointer data);
 static void proceed_data_end (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply,
                               const char *args);
 
@@ -1055,7 +1060,6 @@ session_end_data (GSmtpSession *self)
         g_autoptr(GSmtpDataReader) reader = g_steal_pointer (&self->reader);
         g_autoptr(GError) error = NULL;
         g_autofree char *received = NULL;
-        GSmtpStage *stage;
 
         session_log (self, "C:", "<message data>", 14);
         switch (gsmtp_data_reader_get_status (reader)) {
@@ -1088,9 +1092,35 @@ session_end_data (GSmtpSession *self)
         received = gsmtp_received_format (self->peer, g_smtp_server_get_hostname (self->server),
                                           g_smtp_envelope_get_recipients (self->tx));
         gsmtp_envelope_set_received (self->tx, received);
-        stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
+        /* parsed in a worker first, so that the handler never waits for GMime;
+         * meanwhile the session waits as for a deferred stage */
+        self->parsing = gsmtp_parse_job_start (self->tx, &self->limits->mime,
+                                               gsmtp_server_parses_messages (self->server),
+                                               session_data_parsed, self);
+        if (self->parsing == NULL)
+                session_ask_data (self);
+}
+
+static void
+session_ask_data (GSmtpSession *self)
+{
+        GSmtpStage *stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
+
         gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (250, "2.0.0", NULL));
         session_ask (self, stage, proceed_data_end);
+}
+
+/* On the session's context, once the pool parsed the message. */
+static void
+session_data_parsed (gpointer data)
+{
+        GSmtpSession *self = data;
+
+        g_clear_pointer (&self->parsing, gsmtp_parse_job_release);
+        session_ask_data (self);
+        session_process (self);
+        if (self->wakeup != NULL)
+                self->wakeup (self->wakeup_data);
 }
 
 static void
@@ -1177,7 +1207,7 @@ session_run (GSmtpSession *self, const guint8 *buf, gsize buf_len)
         gsize pos = 0;
 
         while (!self->closing && !self->tls_pending && self->pending == NULL &&
-               self->delay_id == 0 && pos < buf_len) {
+               self->parsing == NULL && self->delay_id == 0 && pos < buf_len) {
                 const guint8 *data = buf + pos;
                 gsize avail = buf_len - pos, len;
                 const guint8 *lf;
@@ -1423,7 +1453,8 @@ gsmtp_session_shutdown (GSmtpSession *self, gboolean force)
         /* The grace period is over.  A message whose DATA stage is out with the
          * application still gets its answer, so that a 250 is never lost and a
          * message never delivered twice; everything else ends now. */
-        if (self->pending != NULL && g_smtp_stage_get_kind (self->pending) == GSMTP_STAGE_DATA) {
+        if ((self->pending != NULL && g_smtp_stage_get_kind (self->pending) == GSMTP_STAGE_DATA) ||
+            self->parsing != NULL) {
                 self->close_after_stage = TRUE;
                 return;
         }
@@ -1478,7 +1509,7 @@ gsmtp_session_wants_input (GSmtpSession *self)
 {
         if (self->closing || self->tls_pending || self->delay_id != 0)
                 return FALSE;
-        if (self->pending != NULL)
+        if (self->pending != NULL || self->parsing != NULL)
                 return self->in == NULL || self->in->len < self->limits->max_line_length;
         return TRUE;
 }
