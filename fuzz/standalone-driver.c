@@ -17,6 +17,7 @@ static const struct {
         { "session", fuzz_session },
         { "sasl", fuzz_sasl },
         { "reply", fuzz_reply },
+        { "mime", fuzz_mime },
 };
 
 int

@@ -34,8 +34,13 @@ struct _GSmtpParseJob {
         GMainContext    *context;       /* (owned): where @done runs */
         GSmtpParseDone   done;          /* (nullable): NULL once released; read and written on @context only */
         gpointer         user_data;
+
+        GMutex           lock;          /* for the two below, between the worker and @context */
+        gboolean         released;
+        GSource         *source;        /* (owned) (nullable): the way back, once attached */
 };
 
+static GMutex test_hook_lock;
 static GSmtpParseHook test_hook;
 static gpointer test_hook_data;
 
@@ -48,6 +53,7 @@ parse_job_unref (gpointer data)
                 return;
         g_object_unref (job->envelope);
         g_main_context_unref (job->context);
+        g_mutex_clear (&job->lock);
         g_free (job);
 }
 
@@ -56,7 +62,12 @@ parse_job_deliver (gpointer data)
 {
         GSmtpParseJob *job = data;
         GSmtpParseDone done = g_steal_pointer (&job->done);
+        GSource *source;
 
+        g_mutex_lock (&job->lock);
+        source = g_steal_pointer (&job->source);
+        g_mutex_unlock (&job->lock);
+        g_clear_pointer (&source, g_source_unref);
         if (done != NULL)
                 done (job->user_data);
         return G_SOURCE_REMOVE;
@@ -66,11 +77,16 @@ static void
 parse_job_run (gpointer data, gpointer unused)
 {
         GSmtpParseJob *job = data;
-        GSmtpParseHook hook = (GSmtpParseHook) g_atomic_pointer_get (&test_hook);
+        GSmtpParseHook hook;
+        gpointer hook_data;
         GSource *source;
 
+        g_mutex_lock (&test_hook_lock);
+        hook = test_hook;
+        hook_data = test_hook_data;
+        g_mutex_unlock (&test_hook_lock);
         if (hook != NULL)
-                hook (g_atomic_pointer_get (&test_hook_data));
+                hook (job->envelope, hook_data);
         gsmtp_envelope_ensure_parsed (job->envelope);
 #ifdef __GLIBC__
         /* glibc keeps a worker thread's arena after the message is freed:
@@ -78,12 +94,20 @@ parse_job_run (gpointer data, gpointer unused)
         if (g_smtp_envelope_get_size (job->envelope) > TRIM_AFTER_BYTES)
                 malloc_trim (0);
 #endif
+        g_mutex_lock (&job->lock);
+        if (job->released) {
+                /* nobody waits: no way back, which could outlive the context */
+                g_mutex_unlock (&job->lock);
+                parse_job_unref (job);
+                return;
+        }
         source = g_idle_source_new ();
         g_source_set_priority (source, G_PRIORITY_DEFAULT);
         g_source_set_static_name (source, "gsmtp parse done");
         g_source_set_callback (source, parse_job_deliver, job, parse_job_unref);
+        job->source = source;
         g_source_attach (source, job->context);
-        g_source_unref (source);
+        g_mutex_unlock (&job->lock);
 }
 
 static GThreadPool *
@@ -118,6 +142,7 @@ gsmtp_parse_job_start (GSmtpEnvelope *envelope, const GSmtpMimeLimits *limits, g
                 return NULL;
         gsmtp_ensure_gmime ();
         job = g_new0 (GSmtpParseJob, 1);
+        g_mutex_init (&job->lock);
         g_atomic_ref_count_init (&job->ref);
         g_atomic_ref_count_inc (&job->ref);     /* the worker's */
         job->envelope = g_object_ref (envelope);
@@ -128,18 +153,31 @@ gsmtp_parse_job_start (GSmtpEnvelope *envelope, const GSmtpMimeLimits *limits, g
         return job;
 }
 
-/* The caller no longer wants the result: @done will not be called.  Call on
- * the context the job was started on. */
+/* The caller no longer wants the result: @done will not be called, and
+ * nothing of the job stays in the context.  Call on the context the job was
+ * started on. */
 void
 gsmtp_parse_job_release (GSmtpParseJob *job)
 {
+        GSource *source;
+
         job->done = NULL;
+        g_mutex_lock (&job->lock);
+        job->released = TRUE;
+        source = g_steal_pointer (&job->source);
+        g_mutex_unlock (&job->lock);
+        if (source != NULL) {
+                g_source_destroy (source);      /* drops the worker's reference */
+                g_source_unref (source);
+        }
         parse_job_unref (job);
 }
 
 void
 gsmtp_parse_set_test_hook (GSmtpParseHook hook, gpointer data)
 {
-        g_atomic_pointer_set (&test_hook_data, data);
-        g_atomic_pointer_set (&test_hook, hook);
+        g_mutex_lock (&test_hook_lock);
+        test_hook = hook;
+        test_hook_data = data;
+        g_mutex_unlock (&test_hook_lock);
 }

@@ -17,7 +17,7 @@ GSmtpParseJob *gsmtp_parse_job_start   (GSmtpEnvelope *envelope, const GSmtpMime
 void           gsmtp_parse_job_release (GSmtpParseJob *job);
 
 /* For tests: called in the worker thread as each job starts. */
-typedef void (*GSmtpParseHook) (gpointer data);
+typedef void (*GSmtpParseHook) (GSmtpEnvelope *envelope, gpointer data);
 void           gsmtp_parse_set_test_hook (GSmtpParseHook hook, gpointer data);
 
 G_END_DECLS

@@ -34,8 +34,8 @@
 #define _GNU_SOURCE 1   /* memmem(): linear, where a naive search is not */
 #include "config.h"
 #include "gsmtp-mime-limits.h"
+#include "gsmtp-private.h"
 
-#include <gmime/gmime.h>
 #include <string.h>
 
 /* GMime reads 4096 bytes at a time (SCAN_BUF in gmime-parser.c): a line longer
@@ -101,52 +101,6 @@ static gboolean
 is_ttoken (guint8 c)
 {
         return !is_ctrl (c) && !is_lwsp (c) && strchr ("()<>@,;:\\\"/[]?=", c) == NULL;
-}
-
-/* A comment from the '(' at @p: GMime's g_mime_skip_comment().  Returns the
- * position after its ')' or @end when it never closes; *clean tells whether
- * GMime could never start parsing inside it (no ',' or ';' to resume at). */
-static const guint8 *
-comment_end (const guint8 *p, const guint8 *end, gboolean *clean)
-{
-        int depth = 1;
-
-        *clean = TRUE;
-        for (p++; p < end && depth > 0; p++) {
-                if (*p == '\\' && p + 1 < end)
-                        p++;
-                else if (*p == '(')
-                        depth++;
-                else if (*p == ')')
-                        depth--;
-                else if (*p == ',' || *p == ';')
-                        *clean = FALSE;
-        }
-        if (depth > 0)
-                *clean = FALSE;
-        return p;
-}
-
-/* A quoted string from the '"' at @p: GMime's g_mime_skip_quoted(). */
-static const guint8 *
-quoted_end (const guint8 *p, const guint8 *end, gboolean *clean)
-{
-        gboolean escaped = FALSE;
-
-        *clean = TRUE;
-        for (p++; p < end; p++) {
-                if (*p == '\\') {
-                        escaped = !escaped;
-                        continue;
-                }
-                if (!escaped && *p == '"')
-                        return p + 1;
-                escaped = FALSE;
-                if (*p == ',' || *p == ';')
-                        *clean = FALSE;
-        }
-        *clean = FALSE;
-        return end;
 }
 
 /* GMime's skip_cfws(): white space and comments.  FALSE for a comment that
@@ -395,38 +349,24 @@ name_is_address (const char *name, gsize len)
 
 /* An address header: group openings and tokens.
  * GMime's address parser recurses at each group (address_list_parse ->
- * group_parse), and after an error it resumes at the next ',' or ';' wherever
- * that is, also inside a quoted string or a comment.  So every ':' may open a
- * group, except inside a quoted string or comment that is closed and holds no
- * ',' or ';', where GMime cannot resume: an upper bound on its depth.
+ * group_parse), each level taking one ':'.  It does not take a ':' inside a
+ * quoted string or a comment, but after an error it resumes at the next ','
+ * or ';' wherever that is, even inside one, and pairs the quotes that follow
+ * from there: no reading of the quotes is sure to be GMime's.  So every ':'
+ * counts: an upper bound on its depth, and real headers have few.
  * Each address GMime makes ends at or holds one of , ; : @ < > and each ','
  * may make it rescan the rest of the list: counting those bounds both the
- * objects it builds and its work.  Linear in the value. */
+ * objects it builds and its work. */
 static void
 scanner_check_addresses (Scanner *sc, const guint8 *v, gsize len)
 {
-        const guint8 *p = v, *end = v + len, *plain_until = v;
         guint groups = 0, tokens = 1;
 
-        for (const guint8 *c = v; c < end; c++)
-                if (strchr (",;:@<>", *c) != NULL && *c != '\0')
-                        tokens++;
-        while (p < end) {
-                if (p >= plain_until && (*p == '"' || *p == '(')) {
-                        gboolean clean;
-                        const guint8 *q = *p == '"' ? quoted_end (p, end, &clean)
-                                                    : comment_end (p, end, &clean);
-
-                        if (clean) {
-                                p = q;
-                                continue;
-                        }
-                        /* GMime may read it as plain text: so do we */
-                        plain_until = q;
-                } else if (*p == ':') {
+        for (gsize i = 0; i < len; i++) {
+                if (v[i] == ':')
                         groups++;
-                }
-                p++;
+                if (v[i] != '\0' && strchr (",;:@<>", v[i]) != NULL)
+                        tokens++;
         }
         sc->stats->address_groups = MAX (sc->stats->address_groups, groups);
         sc->stats->address_tokens += tokens;
@@ -485,6 +425,16 @@ scanner_end_field (Scanner *sc)
 }
 
 static void
+scanner_append_field (Scanner *sc, const guint8 *line, gsize len)
+{
+        if (sc->field->len + len > sc->limits->max_header_size)
+                scanner_fail (sc, g_strdup_printf ("header field larger than %u bytes",
+                                                   sc->limits->max_header_size));
+        else
+                g_string_append_len (sc->field, (const char *) line, len);
+}
+
+static void
 scanner_begin_block (Scanner *sc, BlockKind block, gboolean parent_digest)
 {
         sc->in_header = TRUE;
@@ -501,7 +451,7 @@ scanner_begin_block (Scanner *sc, BlockKind block, gboolean parent_digest)
 
 /* GMime's g_mime_parse_content_type(): type "/" subtype, with comments around. */
 static gboolean
-parse_content_type (const char *value, char **type, char **subtype, const char **rest)
+parse_content_type (const char *value, char **type, char **subtype)
 {
         const guint8 *p = (const guint8 *) value, *end = p + strlen (value), *s;
 
@@ -522,33 +472,26 @@ parse_content_type (const char *value, char **type, char **subtype, const char *
                 return FALSE;
         }
         *subtype = g_strndup ((const char *) s, p - s);
-        *rest = (const char *) p;
         return TRUE;
 }
 
-/* The boundary GMime will use: the first "boundary" parameter, read by GMime's
- * parameter parser as _g_mime_content_type_parse() calls it. */
+/* The boundary GMime will use, and whether the parts default to
+ * message/rfc822: GMime's parser decides that a part is a multipart from the
+ * raw Content-Type, but the multipart then reads its boundary and subtype from
+ * the field's decoded value (gmime-object.c, process_header()): so do we,
+ * with the same functions. */
 static char *
-content_type_boundary (const char *rest)
+content_type_boundary (const char *raw, gboolean *digest)
 {
-        const guint8 *p = (const guint8 *) rest, *end = p + strlen (rest);
-        GMimeParamList *params;
-        GMimeParam *param;
-        char *boundary = NULL;
+        g_autofree char *unfolded = g_mime_utils_header_unfold (raw);
+        g_autofree char *decoded = g_mime_utils_header_decode_text (NULL, unfolded);
+        GMimeContentType *ct = g_mime_content_type_parse (NULL, decoded);
+        const char *boundary = g_mime_content_type_get_parameter (ct, "boundary");
+        char *copy = g_strdup (boundary);
 
-        skip_cfws (&p, end);
-        while (p < end && *p != ';')
-                p++;
-        if (p >= end || p + 1 >= end)
-                return NULL;
-        params = g_mime_param_list_parse (NULL, (const char *) p + 1);
-        if (params == NULL)
-                return NULL;
-        param = g_mime_param_list_get_parameter (params, "boundary");
-        if (param != NULL && g_mime_param_get_value (param) != NULL)
-                boundary = g_strdup (g_mime_param_get_value (param));
-        g_object_unref (params);
-        return boundary;
+        *digest = g_mime_content_type_is_type (ct, "multipart", "digest");
+        g_object_unref (ct);
+        return copy;
 }
 
 static gboolean
@@ -563,7 +506,6 @@ static void
 scanner_end_block (Scanner *sc, BlockEnd how)
 {
         g_autofree char *type = NULL, *subtype = NULL;
-        const char *rest = NULL;
         gboolean multipart, message;
 
         sc->in_header = FALSE;
@@ -580,7 +522,7 @@ scanner_end_block (Scanner *sc, BlockEnd how)
                 return;
         }
         if (sc->content_type == NULL ||
-            !parse_content_type (sc->content_type, &type, &subtype, &rest)) {
+            !parse_content_type (sc->content_type, &type, &subtype)) {
                 gboolean digest = sc->block == BLOCK_PART && sc->parent_digest;
 
                 type = g_strdup (digest ? "message" : "text");
@@ -591,13 +533,13 @@ scanner_end_block (Scanner *sc, BlockEnd how)
                   sc->encoding != GMIME_CONTENT_ENCODING_BASE64 &&
                   sc->encoding != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
                   sc->encoding != GMIME_CONTENT_ENCODING_UUENCODE;
-        if (multipart && rest != NULL) {
-                g_autofree char *boundary = content_type_boundary (rest);
+        if (multipart) {
+                gboolean digest;
+                g_autofree char *boundary = content_type_boundary (sc->content_type, &digest);
 
                 /* without a boundary, GMime keeps the whole body as the prologue */
                 if (boundary != NULL)
-                        scanner_push (sc, FRAME_MULTIPART, g_ascii_strcasecmp (subtype, "digest") == 0,
-                                      boundary);
+                        scanner_push (sc, FRAME_MULTIPART, digest, boundary);
         } else if (message && how == END_BLANK) {
                 if (scanner_push (sc, FRAME_MESSAGE, FALSE, NULL))
                         scanner_begin_block (sc, BLOCK_EMBEDDED, FALSE);
@@ -609,8 +551,9 @@ static void
 scanner_header_line (Scanner *sc, const guint8 *line, gsize len, gsize next)
 {
         gsize line_len = next - sc->pos;        /* with its LF */
+        gboolean has_lf = next > sc->pos + len;
         gboolean eoln = len == 0 || (len == 1 && line[0] == '\r');
-        gboolean valid = TRUE, final;
+        gboolean valid = TRUE, name_cut = FALSE, final;
 
         if (sc->check_folded && !is_blank (line[0])) {
                 scanner_end_field (sc);
@@ -628,22 +571,9 @@ scanner_header_line (Scanner *sc, const guint8 *line, gsize len, gsize next)
                                 break;
                 }
                 valid = i < len && line[i] == ':' && i > 0;
+                name_cut = i == len;
         }
         sc->scanning_name = FALSE;
-        if (eoln && next > sc->pos + len) {
-                scanner_end_field (sc);
-                sc->pos = next;
-                scanner_end_block (sc, END_BLANK);
-                return;
-        }
-        if (scanner_match (sc, line, len, &final) >= 0) {
-                scanner_end_block (sc, END_BOUNDARY);   /* the body code takes the line */
-                return;
-        }
-        if (scanner_ambiguous (sc, line, len, TRUE)) {
-                scanner_fail (sc, g_strdup ("ambiguous MIME boundary"));
-                return;
-        }
         sc->n_lines++;
         sc->block_size += line_len;
         if (sc->block_size > sc->limits->max_header_block_size) {
@@ -651,20 +581,39 @@ scanner_header_line (Scanner *sc, const guint8 *line, gsize len, gsize next)
                                                    sc->limits->max_header_block_size));
                 return;
         }
+        if (!has_lf) {
+                /* the data ends inside this line: GMime gives up on a field
+                 * name without its ':', and takes anything else as it is */
+                sc->pos = next;
+                if (!name_cut)
+                        scanner_append_field (sc, line, line_len);
+                return;
+        }
+        if (eoln) {
+                scanner_end_field (sc);
+                sc->pos = next;
+                scanner_end_block (sc, END_BLANK);
+                return;
+        }
+        if (scanner_match (sc, line, len, &final) >= 0) {
+                sc->n_lines--;
+                sc->block_size -= line_len;
+                scanner_end_block (sc, END_BOUNDARY);   /* the body code takes the line */
+                return;
+        }
+        if (scanner_ambiguous (sc, line, len, TRUE)) {
+                scanner_fail (sc, g_strdup ("ambiguous MIME boundary"));
+                return;
+        }
+        sc->pos = next;
         if (!valid && sc->n_fields == 0) {
                 /* before the first field, a line that is none is skipped */
                 sc->scanning_name = TRUE;
                 sc->check_folded = FALSE;
         } else {
-                if (sc->field->len + line_len > sc->limits->max_header_size) {
-                        scanner_fail (sc, g_strdup_printf ("header field larger than %u bytes",
-                                                           sc->limits->max_header_size));
-                        return;
-                }
-                g_string_append_len (sc->field, (const char *) line, line_len);
+                scanner_append_field (sc, line, line_len);
                 sc->check_folded = TRUE;
         }
-        sc->pos = next;
 }
 
 /* One line of a body, prologue or epilogue: only boundaries matter. */
@@ -710,6 +659,7 @@ gsmtp_mime_limits_check (const GSmtpMimeLimits *limits, const guint8 *data, gsiz
         Scanner sc = { 0 };
 
         memset (stats, 0, sizeof *stats);
+        gsmtp_ensure_gmime ();          /* for its parameter parser */
         sc.limits = limits;
         sc.stats = stats;
         sc.data = data;

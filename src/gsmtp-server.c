@@ -537,9 +537,9 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         /**
          * GSmtpServer:max-address-groups:
          *
-         * Most group openings (RFC 5322 `name:`, every `:` outside quoted
-         * strings and comments) in one address header of a message that is
-         * parsed.  GMime parses groups recursively, so this bounds its stack.
+         * Most group openings (RFC 5322 `name:`; every `:` counts, quoted or
+         * not) in one address header of a message that is parsed.  GMime
+         * parses groups recursively, so this bounds its stack.
          *
          * Since: 0.2
          */
