@@ -179,7 +179,10 @@ envelope_parse (GSmtpEnvelope *self, const GSmtpMimeLimits *limits, GMimeMessage
         gsize size;
         const guint8 *data = g_bytes_get_data (self->data, &size);
 
-        *out_error = gsmtp_mime_limits_check (limits, data, size, &stats);
+        if (self->mapped != NULL)
+                *out_error = gsmtp_mime_limits_check_mapped (limits, data, size, &stats);
+        else
+                *out_error = gsmtp_mime_limits_check (limits, data, size, &stats);
         if (*out_error != NULL)
                 return;
         gsmtp_ensure_gmime ();

@@ -42,5 +42,7 @@ typedef struct {
 void  gsmtp_mime_limits_init  (GSmtpMimeLimits *limits);
 char *gsmtp_mime_limits_check (const GSmtpMimeLimits *limits, const guint8 *data, gsize len,
                                GSmtpMimeStats *stats);
+char *gsmtp_mime_limits_check_mapped (const GSmtpMimeLimits *limits, const guint8 *data, gsize len,
+                                      GSmtpMimeStats *stats);
 
 G_END_DECLS

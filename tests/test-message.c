@@ -6,7 +6,10 @@
 #include "gsmtp-message-parser.h"
 #include "gsmtp-server-private.h"
 
+#include <gio/gunixinputstream.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define WAIT_MS 30000
 
@@ -681,6 +684,65 @@ test_lazy (gconstpointer data)
         g_mutex_clear (&lazy.lock);
 }
 
+/* examples/dump-mail --json: the mime_error field of ../shared/CONTRACT.md */
+static void
+test_dump_mail_json (void)
+{
+        const char *builddir = g_getenv ("GSMTP_BUILDDIR") != NULL ? g_getenv ("GSMTP_BUILDDIR") : ".";
+        g_autofree char *dump = g_build_filename (builddir, "examples", "dump-mail", NULL);
+        const char *argv[] = { dump, "--listen", "127.0.0.1:0", "--domain", "example.org", "--json", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GInputStream) out_stream = NULL, err_stream = NULL;
+        g_autoptr(GDataInputStream) out = NULL, err = NULL;
+        g_autoptr(GString) deep = nested_multiparts (101);
+        g_autoptr(GString) fine = g_string_new (multipart_message);
+        g_autofree char *listening = NULL, *line1 = NULL, *line2 = NULL;
+        guint64 port = 0;
+        GPid pid;
+        int out_fd, err_fd;
+        LineClient *a;
+
+        g_test_summary ("dump-mail --json says mime_error: the reason, or null");
+        if (!g_file_test (dump, G_FILE_TEST_IS_EXECUTABLE)) {
+                g_test_skip ("no examples/dump-mail");
+                return;
+        }
+        g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                  NULL, &out_fd, &err_fd, &error);
+        g_assert_no_error (error);
+        out_stream = g_unix_input_stream_new (out_fd, TRUE);
+        err_stream = g_unix_input_stream_new (err_fd, TRUE);
+        out = g_data_input_stream_new (out_stream);
+        err = g_data_input_stream_new (err_stream);
+        listening = g_data_input_stream_read_line (err, NULL, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_true (g_str_has_prefix (listening, "listening on 127.0.0.1:"));
+        g_assert_true (g_ascii_string_to_unsigned (strrchr (listening, ':') + 1, 10, 1, 65535, &port, NULL));
+
+        a = client_in_data ((guint16) port);
+        client_send_message (a, deep->str, deep->len);
+        line_client_expect (a, "250 ");
+        line_client_chat (a, "MAIL FROM:<a@x.test>", "250 ");
+        line_client_chat (a, "RCPT TO:<b@example.org>", "250 ");
+        line_client_chat (a, "DATA", "354 ");
+        client_send_message (a, fine->str, fine->len);
+        line_client_expect (a, "250 ");
+        line_client_chat (a, "QUIT", "221 ");
+        line_client_free (a);
+
+        line1 = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_nonnull (strstr (line1, ",\"mime_error\":\"MIME nesting deeper than 100\""));
+        g_assert_nonnull (strstr (line1, "\"subject\":null"));
+        line2 = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_nonnull (strstr (line2, ",\"mime_error\":null"));
+        g_assert_nonnull (strstr (line2, "\"subject\":\"kept\""));
+        kill (pid, SIGTERM);
+        waitpid (pid, NULL, 0);
+        g_spawn_close_pid (pid);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -707,5 +769,6 @@ main (int argc, char **argv)
         g_test_add_func ("/message/pool/stop", test_stop_while_parsing);
         g_test_add_data_func ("/message/lazy/parses", GINT_TO_POINTER (FALSE), test_lazy);
         g_test_add_data_func ("/message/lazy/limits", GINT_TO_POINTER (TRUE), test_lazy);
+        g_test_add_func ("/message/dump-mail-json", test_dump_mail_json);
         return g_test_run ();
 }
