@@ -746,7 +746,7 @@ test_dump_mail_json (void)
 int
 main (int argc, char **argv)
 {
-        g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init (&argc, &argv, NULL);
         g_test_bug_base ("issue ");
         g_mutex_init (&hold.lock);
         g_cond_init (&hold.cond);

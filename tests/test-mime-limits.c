@@ -409,7 +409,7 @@ test_every_prefix (void)
 int
 main (int argc, char **argv)
 {
-        g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init (&argc, &argv, NULL);
         g_test_bug_base ("issue ");
         g_test_add_func ("/mime-limits/plain", test_plain);
         g_test_add_func ("/mime-limits/groups/nested", test_nested_groups);
