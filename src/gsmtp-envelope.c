@@ -167,24 +167,27 @@ gsmtp_envelope_set_mime_limits (GSmtpEnvelope *self, const GSmtpMimeLimits *limi
         g_mutex_unlock (&self->lock);
 }
 
-/* The limits, then GMime, on the bytes as received.  Runs on any thread: it
- * reads only what DATA fixed. */
-static void
-envelope_parse (GSmtpEnvelope *self, const GSmtpMimeLimits *limits, GMimeMessage **out_message,
-                char **out_error)
+/* The limits, on the bytes as received.  Runs on any thread: it reads only
+ * what DATA fixed. */
+static char *
+envelope_scan (GSmtpEnvelope *self, const GSmtpMimeLimits *limits, GSmtpMimeStats *stats)
 {
-        g_autoptr(GMimeStream) stream = NULL;
-        g_autoptr(GMimeParser) parser = NULL;
-        GSmtpMimeStats stats;
         gsize size;
         const guint8 *data = g_bytes_get_data (self->data, &size);
 
         if (self->mapped != NULL)
-                *out_error = gsmtp_mime_limits_check_mapped (limits, data, size, &stats);
-        else
-                *out_error = gsmtp_mime_limits_check (limits, data, size, &stats);
-        if (*out_error != NULL)
-                return;
+                return gsmtp_mime_limits_check_mapped (limits, data, size, stats);
+        return gsmtp_mime_limits_check (limits, data, size, stats);
+}
+
+/* GMime, once the limits passed; any thread. */
+static GMimeMessage *
+envelope_parse (GSmtpEnvelope *self)
+{
+        g_autoptr(GMimeStream) stream = NULL;
+        g_autoptr(GMimeParser) parser = NULL;
+        GMimeMessage *message;
+
         gsmtp_ensure_gmime ();
         if (self->mapped != NULL) {
                 int fd = dup (self->spill_fd);
@@ -192,41 +195,24 @@ envelope_parse (GSmtpEnvelope *self, const GSmtpMimeLimits *limits, GMimeMessage
                 /* read(2) through the page cache rather than a second mapping:
                  * parsing a 100 MiB message then leaves the process's memory
                  * flat.  The stream owns the descriptor; parts hold the stream. */
-                if (fd >= 0)
-                        stream = g_mime_stream_fs_new_with_bounds (fd, 0, size);
+                if (fd < 0)
+                        return NULL;
+                stream = g_mime_stream_fs_new_with_bounds (fd, 0, g_bytes_get_size (self->data));
         } else {
                 stream = gsmtp_bytes_stream_new (self->data);
         }
-        if (stream == NULL)
-                return;
         parser = g_mime_parser_new_with_stream (stream);
         g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
-        *out_message = g_mime_parser_construct_message (parser, NULL);
-        if (*out_message != NULL && self->received != NULL)
-                g_mime_object_prepend_header (GMIME_OBJECT (*out_message), "Received",
-                                              self->received, NULL);
+        message = g_mime_parser_construct_message (parser, NULL);
+        if (message != NULL && self->received != NULL)
+                g_mime_object_prepend_header (GMIME_OBJECT (message), "Received", self->received, NULL);
+        return message;
 }
 
-/* Parses the message once, whoever asks first: the server's parsing pool, or
- * the application.  Two threads asking at once both parse; the first result
- * is kept. */
-void
-gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self)
+/* The first result is kept; takes both. */
+static void
+envelope_set_parsed (GSmtpEnvelope *self, GMimeMessage *message, char *error)
 {
-        GMimeMessage *message = NULL;
-        char *error = NULL;
-        GSmtpMimeLimits limits;
-
-        g_mutex_lock (&self->lock);
-        if (self->parsed || self->data == NULL) {
-                g_mutex_unlock (&self->lock);
-                return;
-        }
-        limits = self->mime_limits;
-        g_mutex_unlock (&self->lock);
-
-        envelope_parse (self, &limits, &message, &error);
-
         g_mutex_lock (&self->lock);
         if (!self->parsed) {
                 self->parsed = TRUE;
@@ -236,6 +222,56 @@ gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self)
         g_mutex_unlock (&self->lock);
         g_clear_object (&message);
         g_free (error);
+}
+
+/* Whether there is something to parse; then the limits to parse it behind. */
+static gboolean
+envelope_needs_parse (GSmtpEnvelope *self, GSmtpMimeLimits *limits)
+{
+        gboolean needed;
+
+        g_mutex_lock (&self->lock);
+        needed = !self->parsed && self->data != NULL;
+        *limits = self->mime_limits;
+        g_mutex_unlock (&self->lock);
+        return needed;
+}
+
+/* Parses the message once, whoever asks first: the server's parsing pool, or
+ * the application.  Two threads asking at once both parse; the first result
+ * is kept. */
+void
+gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self)
+{
+        GSmtpMimeLimits limits;
+        GSmtpMimeStats stats;
+        char *error;
+
+        if (!envelope_needs_parse (self, &limits))
+                return;
+        error = envelope_scan (self, &limits, &stats);
+        envelope_set_parsed (self, error == NULL ? envelope_parse (self) : NULL, error);
+}
+
+/* For the main loop: scans a message of at most @max_size bytes, and parses it
+ * when GMime's work is estimated at most @max_cost ns.  Returns TRUE when the
+ * message needs nothing more: parsed, or past a limit. */
+gboolean
+gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_cost)
+{
+        GSmtpMimeLimits limits;
+        GSmtpMimeStats stats;
+        char *error;
+
+        if (!envelope_needs_parse (self, &limits))
+                return TRUE;
+        if (g_bytes_get_size (self->data) > max_size)
+                return FALSE;
+        error = envelope_scan (self, &limits, &stats);
+        if (error == NULL && gsmtp_mime_stats_parse_cost (&stats, g_bytes_get_size (self->data)) > max_cost)
+                return FALSE;
+        envelope_set_parsed (self, error == NULL ? envelope_parse (self) : NULL, error);
+        return TRUE;
 }
 
 /**

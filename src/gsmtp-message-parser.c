@@ -27,6 +27,12 @@
 #define MAX_PARSE_THREADS 4
 /* A parse that built more than this returns its worker's arena to the system */
 #define TRIM_AFTER_BYTES (4 * 1024 * 1024)
+/* Handing a message to a worker and back costs about 15 us of CPU on one core
+ * (S2 of make bench: 52 -> 66 us a message).  A message of at most 16 KiB whose
+ * scan predicts less than 0.5 ms of GMime is parsed on the spot; the scan of
+ * 16 KiB takes at most about 1 ms, even crafted. */
+#define INLINE_MAX_BYTES (16 * 1024)
+#define INLINE_MAX_COST_NS (500 * 1000)
 
 struct _GSmtpParseJob {
         gatomicrefcount  ref;
@@ -127,8 +133,9 @@ parse_pool (void)
 
 /* The message of @envelope is parsed behind @limits.  With @in_pool, in a
  * worker thread now, and @done is called on the caller's thread-default
- * context when it is; returns the job, which the caller releases.  Without,
- * returns NULL: the message is parsed when the application first asks.
+ * context when it is; returns the job, which the caller releases.  Returns
+ * NULL when there is nothing to wait for: without @in_pool the message is
+ * parsed when the application first asks; a small, simple one is parsed now.
  *
  * The queue holds at most one job a session: the sessions bound it. */
 GSmtpParseJob *
@@ -138,7 +145,7 @@ gsmtp_parse_job_start (GSmtpEnvelope *envelope, const GSmtpMimeLimits *limits, g
         GSmtpParseJob *job;
 
         gsmtp_envelope_set_mime_limits (envelope, limits);
-        if (!in_pool)
+        if (!in_pool || gsmtp_envelope_parse_if_cheap (envelope, INLINE_MAX_BYTES, INLINE_MAX_COST_NS))
                 return NULL;
         gsmtp_ensure_gmime ();
         job = g_new0 (GSmtpParseJob, 1);

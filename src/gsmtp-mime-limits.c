@@ -364,14 +364,17 @@ name_is_address (const char *name, gsize len)
 static void
 scanner_check_addresses (Scanner *sc, const guint8 *v, gsize len)
 {
-        guint groups = 0, tokens = 1;
+        guint groups = 0, tokens = 1, commas = 0;
 
         for (gsize i = 0; i < len; i++) {
                 if (v[i] == ':')
                         groups++;
+                else if (v[i] == ',')
+                        commas++;
                 if (v[i] != '\0' && strchr (",;:@<>", v[i]) != NULL)
                         tokens++;
         }
+        sc->stats->address_work += (guint64) commas * len;
         sc->stats->address_groups = MAX (sc->stats->address_groups, groups);
         sc->stats->address_tokens += tokens;
         if (groups > sc->limits->max_address_groups)
@@ -642,6 +645,17 @@ scanner_body_line (Scanner *sc, const guint8 *line, gsize len, gsize next)
         scanner_begin_block (sc, BLOCK_PART, g_array_index (sc->frames, Frame, frame).digest);
 }
 
+/* An upper estimate of GMime's time to parse a message the scan passed, in
+ * nanoseconds, from what makes it work (measured with GMime 3.2.13 on the
+ * project's 2-core VM, rounded up): 2 ns a byte, 3 us a part, 0.6 us a header
+ * field, 2.5 ns a comma times the length of its address header. */
+guint64
+gsmtp_mime_stats_parse_cost (const GSmtpMimeStats *stats, gsize len)
+{
+        return 2 * (guint64) len + 3000 * (guint64) stats->parts + 600 * (guint64) stats->headers +
+               stats->address_work * 5 / 2;
+}
+
 /* A spilled message is a file mapping: the pages already read go back to
  * the page cache, so that scanning 100 MiB leaves the process's memory flat.
  * Nothing before the current line is read again: header lines are copied. */
@@ -677,7 +691,8 @@ scanner_run (const GSmtpMimeLimits *limits, const guint8 *data, gsize len, gbool
         sc.field = g_string_new (NULL);
         scanner_begin_block (&sc, BLOCK_MESSAGE, FALSE);
 
-        while (sc.error == NULL && sc.pos < len) {
+        /* a body that no boundary can end is content to the end: done */
+        while (sc.error == NULL && sc.pos < len && (sc.in_header || sc.n_multiparts > 0)) {
                 const guint8 *line = data + sc.pos;
                 const guint8 *lf = memchr (line, '\n', len - sc.pos);
                 gsize line_len = lf != NULL ? (gsize) (lf - line) : len - sc.pos;

@@ -37,11 +37,13 @@ typedef struct {
         guint headers;                  /* header fields that GMime keeps */
         guint address_groups;           /* most group openings in one address header */
         guint address_tokens;           /* , ; : @ < > in all address headers, plus one each */
+        guint64 address_work;           /* commas times length, summed over address headers */
 } GSmtpMimeStats;
 
 void  gsmtp_mime_limits_init  (GSmtpMimeLimits *limits);
 char *gsmtp_mime_limits_check (const GSmtpMimeLimits *limits, const guint8 *data, gsize len,
                                GSmtpMimeStats *stats);
+guint64 gsmtp_mime_stats_parse_cost (const GSmtpMimeStats *stats, gsize len);
 char *gsmtp_mime_limits_check_mapped (const GSmtpMimeLimits *limits, const guint8 *data, gsize len,
                                       GSmtpMimeStats *stats);
 

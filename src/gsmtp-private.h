@@ -37,6 +37,7 @@ GHashTable *gsmtp_envelope_get_recipient_set (GSmtpEnvelope *self);
 struct _GSmtpMimeLimits;
 void gsmtp_envelope_set_mime_limits (GSmtpEnvelope *self, const struct _GSmtpMimeLimits *limits);
 void gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self);
+gboolean gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_cost);
 
 /* gsmtp-received.c */
 char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,

@@ -469,8 +469,9 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
          * Parse each message in worker threads before the DATA handler runs,
          * so that g_smtp_envelope_get_message() returns at once and a large or
          * complex message never holds the main loop (the session waits, as
-         * while a stage is deferred).  When %FALSE, the message is parsed on
-         * the first call of g_smtp_envelope_get_message(), on the caller's
+         * while a stage is deferred); a small message that is cheap to parse
+         * is parsed on the spot.  When %FALSE, the message is parsed on the
+         * first call of g_smtp_envelope_get_message(), on the caller's
          * thread.  Only servers with a DATA handler parse.
          *
          * Since: 0.2

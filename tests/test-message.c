@@ -129,6 +129,23 @@ static const char multipart_message[] =
         "From: c@example.org\r\nSubject: inner\r\n\r\nthe inner body\r\n"
         "--outer--\r\n";
 
+/* multipart_message with a fourth part: more than the server parses on the
+ * spot (16 KiB), so that the worker pool parses it */
+static GString *
+padded_message (void)
+{
+        GString *s = g_string_new (multipart_message);
+        GString *part = g_string_new ("--outer\r\nContent-Type: text/plain\r\n\r\n");
+
+        for (guint i = 0; i < 400; i++)
+                g_string_append (part, "padding, so that the message goes to the worker pool\r\n");
+        g_string_append (part, "--outer--\r\n");
+        g_string_replace (s, "--outer--\r\n", part->str, 1);
+        g_string_free (part, TRUE);
+        g_assert_cmpuint (s->len, >, 20000);
+        return s;
+}
+
 /* ---- the conversation ---- */
 
 static LineClient *
@@ -403,18 +420,31 @@ stream_contents (GMimeObject *part)
         return g_strndup ((const char *) array->data, array->len);
 }
 
+enum {
+        KEPT_SPILLED = 1 << 0,  /* the message in a file */
+        KEPT_POOL = 1 << 1,     /* large enough for the worker pool */
+};
+
 static void
 setup_spill (GSmtpServer *server, gpointer data)
 {
-        if (GPOINTER_TO_INT (data))
+        if (GPOINTER_TO_INT (data) & KEPT_SPILLED)
                 g_object_set (server, "spill-threshold", (guint64) 64, NULL);
+}
+
+static void
+count_job (GSmtpEnvelope *envelope, gpointer data)
+{
+        g_atomic_int_inc ((gint *) data);
 }
 
 static void
 test_kept_message (gconstpointer data)
 {
+        gint jobs = 0;
+        int flags = GPOINTER_TO_INT (data);
         TestServer *ts = test_server_new (setup_spill, (gpointer) data);
-        g_autoptr(GString) message = g_string_new (multipart_message);
+        g_autoptr(GString) message = flags & KEPT_POOL ? padded_message () : g_string_new (multipart_message);
         g_autoptr(GMimeMessage) kept = NULL;
         GMimeObject *kept_part;
         GSmtpEnvelope *env;
@@ -424,12 +454,15 @@ test_kept_message (gconstpointer data)
         g_autofree char *text = NULL, *attachment = NULL, *inner_body = NULL, *again = NULL;
 
         g_test_bug ("11");
-        g_test_summary (GPOINTER_TO_INT (data)
-                        ? "A kept GMimeMessage of a spilled message reads its parts after the envelope is gone"
-                        : "A kept GMimeMessage reads its parts after the envelope is gone (freed memory before)");
+        g_test_summary ("A kept GMimeMessage reads its parts after the envelope is gone (freed "
+                        "memory before): in memory or spilled, parsed on the spot or in the pool");
         g_mutex_init (&gone.lock);
         g_cond_init (&gone.cond);
+        gsmtp_parse_set_test_hook (count_job, &jobs);
         env = deliver (ts, message);
+        gsmtp_parse_set_test_hook (NULL, NULL);
+        /* small and simple: parsed on the spot; larger: in the pool */
+        g_assert_cmpint (g_atomic_int_get (&jobs), ==, flags & KEPT_POOL ? 1 : 0);
         kept = g_object_ref (g_smtp_envelope_get_message (env));
         mp = GMIME_MULTIPART (g_mime_message_get_mime_part (kept));
         kept_part = g_object_ref (g_mime_multipart_get_part (mp, 1));
@@ -583,7 +616,7 @@ static void
 test_server_gone_while_parsing (void)
 {
         TestServer *ts = test_server_new (setup_count, NULL);
-        g_autoptr(GString) message = g_string_new (multipart_message);
+        g_autoptr(GString) message = padded_message ();
         LineClient *a;
 
         g_test_summary ("A server freed while a message is parsed frees its sessions at once; the "
@@ -606,7 +639,7 @@ static void
 test_stop_while_parsing (void)
 {
         TestServer *ts = test_server_new (NULL, NULL);
-        g_autoptr(GString) message = g_string_new (multipart_message);
+        g_autoptr(GString) message = padded_message ();
         g_autoptr(GSmtpEnvelope) env = NULL;
         LineClient *a;
 
@@ -761,8 +794,11 @@ main (int argc, char **argv)
         }
         g_test_add_func ("/message/limits/property", test_property);
         g_test_add_func ("/message/parsed-with-trace", test_parsed_with_trace);
-        g_test_add_data_func ("/message/kept/memory", GINT_TO_POINTER (FALSE), test_kept_message);
-        g_test_add_data_func ("/message/kept/spilled", GINT_TO_POINTER (TRUE), test_kept_message);
+        g_test_add_data_func ("/message/kept/memory", GINT_TO_POINTER (0), test_kept_message);
+        g_test_add_data_func ("/message/kept/spilled", GINT_TO_POINTER (KEPT_SPILLED), test_kept_message);
+        g_test_add_data_func ("/message/kept/memory-pool", GINT_TO_POINTER (KEPT_POOL), test_kept_message);
+        g_test_add_data_func ("/message/kept/spilled-pool", GINT_TO_POINTER (KEPT_SPILLED | KEPT_POOL),
+                              test_kept_message);
         g_test_add_func ("/message/pool/off-loop", test_parse_off_loop);
         g_test_add_func ("/message/pool/slow-handler", test_slow_handler);
         g_test_add_func ("/message/pool/server-gone", test_server_gone_while_parsing);
