@@ -1092,8 +1092,9 @@ session_end_data (GSmtpSession *self)
         received = gsmtp_received_format (self->peer, g_smtp_server_get_hostname (self->server),
                                           g_smtp_envelope_get_recipients (self->tx));
         gsmtp_envelope_set_received (self->tx, received);
-        /* parsed in a worker first, so that the handler never waits for GMime;
-         * meanwhile the session waits as for a deferred stage */
+        /* parsed first (a large message in a worker), so that the handler
+         * never waits for GMime; meanwhile the session waits as for a
+         * deferred stage */
         self->parsing = gsmtp_parse_job_start (self->tx, &self->limits->mime,
                                                gsmtp_server_parses_messages (self->server),
                                                session_data_parsed, self);
@@ -1117,7 +1118,11 @@ session_data_parsed (gpointer data)
         GSmtpSession *self = data;
 
         g_clear_pointer (&self->parsing, gsmtp_parse_job_release);
+        /* as from session_run(): a handler that completes at once does not
+         * run the session from inside itself */
+        self->in_process = TRUE;
         session_ask_data (self);
+        self->in_process = FALSE;
         session_process (self);
         if (self->wakeup != NULL)
                 self->wakeup (self->wakeup_data);

@@ -588,6 +588,47 @@ test_slow_handler (void)
         g_cond_clear (&slow.cond);
 }
 
+/* A handler that defers and answers at once, from inside itself */
+static GSmtpReply *
+instant_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        GSmtpStage *deferred = g_smtp_stage_defer (stage);
+
+        g_smtp_stage_complete (deferred, g_smtp_reply_new (250, "2.0.0", "instant"));
+        g_object_unref (deferred);
+        return NULL;
+}
+
+static void
+setup_instant (GSmtpServer *server, gpointer data)
+{
+        if (data != NULL)
+                g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, instant_data, NULL, NULL);
+}
+
+static void
+test_pipelined (gconstpointer data)
+{
+        TestServer *ts = test_server_new (setup_instant, (gpointer) data);
+        g_autoptr(GString) message = padded_message ();
+        LineClient *a;
+
+        g_test_summary ("Commands pipelined after the message wait while it is parsed, then are "
+                        "answered in order (also when the handler completes from inside itself)");
+        hold_begin ();
+        a = client_in_data (ts->port);
+        line_client_send_raw (a, message->str, message->len);
+        line_client_send_raw (a, ".\r\nNOOP\r\nRSET\r\n", 15);
+        hold_wait_started (1);
+        hold_release ();
+        line_client_expect (a, "250 ");
+        line_client_expect (a, "250 ");
+        line_client_expect (a, "250 ");
+        line_client_chat (a, "QUIT", "221 ");
+        line_client_free (a);
+        test_server_free (ts);
+}
+
 static gint data_calls;
 
 static GSmtpReply *
@@ -802,6 +843,8 @@ main (int argc, char **argv)
         g_test_add_func ("/message/pool/off-loop", test_parse_off_loop);
         g_test_add_func ("/message/pool/slow-handler", test_slow_handler);
         g_test_add_func ("/message/pool/server-gone", test_server_gone_while_parsing);
+        g_test_add_data_func ("/message/pool/pipelined", NULL, test_pipelined);
+        g_test_add_data_func ("/message/pool/pipelined-instant", "instant", test_pipelined);
         g_test_add_func ("/message/pool/stop", test_stop_while_parsing);
         g_test_add_data_func ("/message/lazy/parses", GINT_TO_POINTER (FALSE), test_lazy);
         g_test_add_data_func ("/message/lazy/limits", GINT_TO_POINTER (TRUE), test_lazy);
