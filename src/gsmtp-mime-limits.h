@@ -38,6 +38,7 @@ typedef struct {
         guint address_groups;           /* most group openings in one address header */
         guint address_tokens;           /* , ; : @ < > in all address headers, plus one each */
         guint64 address_work;           /* commas times length, summed over address headers */
+        guint64 boundary_checks;        /* lines starting with "--" times the open multiparts */
 } GSmtpMimeStats;
 
 void  gsmtp_mime_limits_init  (GSmtpMimeLimits *limits);
