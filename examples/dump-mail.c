@@ -378,7 +378,10 @@ print_json (GSmtpEnvelope *env, GMimeMessage *msg)
         if (msg != NULL && !GMIME_IS_MULTIPART (g_mime_message_get_mime_part (msg)) &&
             GMIME_IS_PART (g_mime_message_get_mime_part (msg)) && walk.first)
                 print_part (NULL, g_mime_message_get_mime_part (msg), &walk);
-        g_string_append (out, "]}\n");
+        /* accepted, but past a MIME limit: not parsed, and why */
+        g_string_append (out, "],\"mime_error\":");
+        json_string (out, g_smtp_envelope_get_mime_error (env));
+        g_string_append (out, "}\n");
         fwrite (out->str, 1, out->len, stdout);
         fflush (stdout);
 }
@@ -422,6 +425,8 @@ print_human (GSmtpEnvelope *env, GMimeMessage *msg)
                 g_mime_message_foreach (msg, print_part, &walk);
                 if (walk.first && GMIME_IS_PART (g_mime_message_get_mime_part (msg)))
                         print_part (NULL, g_mime_message_get_mime_part (msg), &walk);
+        } else if (g_smtp_envelope_get_mime_error (env) != NULL) {
+                g_string_append_printf (out, "(not parsed: %s)\n", g_smtp_envelope_get_mime_error (env));
         } else {
                 g_string_append (out, "(not a parsable message)\n");
         }

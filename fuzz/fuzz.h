@@ -23,3 +23,4 @@ int fuzz_reply (const uint8_t *data, size_t size);
 int fuzz_proxy (const uint8_t *data, size_t size);
 int fuzz_xtext (const uint8_t *data, size_t size);
 int fuzz_chunk (const uint8_t *data, size_t size);
+int fuzz_mime (const uint8_t *data, size_t size);

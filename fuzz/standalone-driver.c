@@ -20,6 +20,7 @@ static const struct {
         { "proxy", fuzz_proxy },
         { "xtext", fuzz_xtext },
         { "chunk", fuzz_chunk },
+        { "mime", fuzz_mime },
 };
 
 int

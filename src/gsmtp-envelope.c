@@ -1,13 +1,18 @@
 /* gsmtp-envelope.c — GSmtpEnvelope, one mail transaction.
  * Owns: sender, recipients, the message bytes (memory or a spilled file, never
- * copied), the lazily parsed GMimeMessage, the trace header, what MAIL and
- * each RCPT asked for (SMTPUTF8, REQUIRETLS, DSN).
- * Not: reading the bytes (gsmtp-data-reader.c), parsing the parameters
- * (gsmtp-esmtp-params.c).  RFC 5321 2.3.1, 4.5.5; RFC 3461, 6531, 8689. */
+ * copied), the parsed GMimeMessage (parsed once, on whichever thread asks
+ * first, behind the MIME limits), the trace header, what MAIL and each RCPT
+ * asked for (SMTPUTF8, REQUIRETLS, DSN).
+ * Not: reading the bytes (gsmtp-data-reader.c), the limits themselves
+ * (gsmtp-mime-limits.c), the parsing pool (gsmtp-message-parser.c), parsing
+ * the parameters (gsmtp-esmtp-params.c).
+ * RFC 5321 2.3.1, 4.5.5; RFC 3461, 6531, 8689. */
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-address.h"
 #include "gsmtp-esmtp-params.h"
+#include "gsmtp-bytes-stream.h"
+#include "gsmtp-mime-limits.h"
 
 #include <unistd.h>
 
@@ -27,9 +32,16 @@ struct _GSmtpEnvelope {
         int           spill_fd;         /* (owned): -1 unless spilled */
         GBytes       *data;             /* (owned) (nullable) */
         char         *received;         /* (owned) (nullable): value of the trace header */
-        GMimeMessage *message;          /* (owned) (nullable): parsed on first request */
-        gboolean      parse_failed;
         gboolean      chunked;          /* the data came by BDAT (RFC 3030) */
+
+        /* Fixed once DATA ended, and read then from any thread: @data,
+         * @array, @mapped, @spill_fd, @received, @mime_limits.  The parse
+         * result is written once, under @lock. */
+        GMutex           lock;
+        GSmtpMimeLimits  mime_limits;
+        gboolean         parsed;
+        GMimeMessage    *message;       /* (owned) (nullable) */
+        char            *mime_error;    /* (owned) (nullable): the MIME limit the message broke */
 };
 
 /**
@@ -59,8 +71,10 @@ g_smtp_envelope_finalize (GObject *object)
 {
         GSmtpEnvelope *self = GSMTP_ENVELOPE (object);
 
-        /* the message's streams read the data: drop it first */
+        /* the message's streams hold their own references to the data */
         g_clear_object (&self->message);
+        g_free (self->mime_error);
+        g_mutex_clear (&self->lock);
         g_clear_object (&self->peer);
         g_free (self->sender);
         g_free (self->mailer_daemon);
@@ -93,6 +107,8 @@ g_smtp_envelope_init (GSmtpEnvelope *self)
         g_array_set_clear_func (self->recipient_params, (GDestroyNotify) gsmtp_rcpt_params_clear);
         self->recipient_set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
         self->spill_fd = -1;
+        g_mutex_init (&self->lock);
+        gsmtp_mime_limits_init (&self->mime_limits);
 }
 
 GSmtpEnvelope *
@@ -183,8 +199,8 @@ gsmtp_envelope_copy (GSmtpEnvelope *other)
         return self;
 }
 
-/* The GBytes shares the array's memory; the array lives as long as the envelope,
- * and GMime reads it through a non-owning memory stream: no second copy. */
+/* The GBytes shares the array's memory, no second copy; GMime reads it through
+ * a stream that holds the GBytes, so a kept message keeps it alive. */
 void
 gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data)
 {
@@ -252,6 +268,122 @@ gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received)
 {
         g_free (self->received);
         self->received = g_strdup (received);
+}
+
+/* Before the message is parsed: the limits it is parsed behind. */
+void
+gsmtp_envelope_set_mime_limits (GSmtpEnvelope *self, const GSmtpMimeLimits *limits)
+{
+        g_mutex_lock (&self->lock);
+        self->mime_limits = *limits;
+        g_mutex_unlock (&self->lock);
+}
+
+/* The limits, on the bytes as received.  Runs on any thread: it reads only
+ * what DATA fixed. */
+static char *
+envelope_scan (GSmtpEnvelope *self, const GSmtpMimeLimits *limits, GSmtpMimeStats *stats)
+{
+        gsize size;
+        const guint8 *data = g_bytes_get_data (self->data, &size);
+
+        if (self->mapped != NULL)
+                return gsmtp_mime_limits_check_mapped (limits, data, size, stats);
+        return gsmtp_mime_limits_check (limits, data, size, stats);
+}
+
+/* GMime, once the limits passed; any thread. */
+static GMimeMessage *
+envelope_parse (GSmtpEnvelope *self)
+{
+        g_autoptr(GMimeStream) stream = NULL;
+        g_autoptr(GMimeParser) parser = NULL;
+        GMimeMessage *message;
+
+        gsmtp_ensure_gmime ();
+        if (self->mapped != NULL) {
+                int fd = dup (self->spill_fd);
+
+                /* read(2) through the page cache rather than a second mapping:
+                 * parsing a 100 MiB message then leaves the process's memory
+                 * flat.  The stream owns the descriptor; parts hold the stream. */
+                if (fd < 0)
+                        return NULL;
+                stream = g_mime_stream_fs_new_with_bounds (fd, 0, g_bytes_get_size (self->data));
+        } else {
+                stream = gsmtp_bytes_stream_new (self->data);
+        }
+        parser = g_mime_parser_new_with_stream (stream);
+        g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
+        message = g_mime_parser_construct_message (parser, NULL);
+        if (message != NULL && self->received != NULL)
+                g_mime_object_prepend_header (GMIME_OBJECT (message), "Received", self->received, NULL);
+        return message;
+}
+
+/* The first result is kept; takes both. */
+static void
+envelope_set_parsed (GSmtpEnvelope *self, GMimeMessage *message, char *error)
+{
+        g_mutex_lock (&self->lock);
+        if (!self->parsed) {
+                self->parsed = TRUE;
+                self->message = g_steal_pointer (&message);
+                self->mime_error = g_steal_pointer (&error);
+        }
+        g_mutex_unlock (&self->lock);
+        g_clear_object (&message);
+        g_free (error);
+}
+
+/* Whether there is something to parse; then the limits to parse it behind. */
+static gboolean
+envelope_needs_parse (GSmtpEnvelope *self, GSmtpMimeLimits *limits)
+{
+        gboolean needed;
+
+        g_mutex_lock (&self->lock);
+        needed = !self->parsed && self->data != NULL;
+        *limits = self->mime_limits;
+        g_mutex_unlock (&self->lock);
+        return needed;
+}
+
+/* Parses the message once, whoever asks first: the server's parsing pool, or
+ * the application.  Two threads asking at once both parse; the first result
+ * is kept. */
+void
+gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self)
+{
+        GSmtpMimeLimits limits;
+        GSmtpMimeStats stats;
+        char *error;
+
+        if (!envelope_needs_parse (self, &limits))
+                return;
+        error = envelope_scan (self, &limits, &stats);
+        envelope_set_parsed (self, error == NULL ? envelope_parse (self) : NULL, error);
+}
+
+/* For the main loop: scans a message of at most @max_size bytes, and parses it
+ * when GMime's work is estimated at most @max_cost ns.  Returns TRUE when the
+ * message needs nothing more: parsed, or past a limit. */
+gboolean
+gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_cost)
+{
+        GSmtpMimeLimits limits;
+        GSmtpMimeStats stats;
+        char *error;
+
+        if (!envelope_needs_parse (self, &limits))
+                return TRUE;
+        if (g_bytes_get_size (self->data) > max_size)
+                return FALSE;
+        error = envelope_scan (self, &limits, &stats);
+        if (error == NULL && gsmtp_mime_stats_parse_cost (&stats, g_bytes_get_size (self->data)) > max_cost)
+                return FALSE;
+        envelope_set_parsed (self, error == NULL ? envelope_parse (self) : NULL, error);
+        return TRUE;
 }
 
 /**
@@ -451,54 +583,68 @@ g_smtp_envelope_open_with_trace (GSmtpEnvelope *self)
  * g_smtp_envelope_get_message:
  * @self: an envelope
  *
- * The message parsed by GMime, on first call, from the same bytes as
- * g_smtp_envelope_get_data() (no copy).  The server's `Received:` header is
- * prepended to its headers; the raw bytes stay unchanged.
+ * The message parsed by GMime from the same bytes as g_smtp_envelope_get_data()
+ * (no copy), with the server's `Received:` header prepended to its headers;
+ * the raw bytes stay unchanged.
+ *
+ * A server with a DATA handler parses the message in its worker threads
+ * before the handler runs (see #GSmtpServer:parse-messages), so this returns
+ * at once.  Otherwise the message is parsed on the first call, on the
+ * caller's thread.  Either way it is parsed only if it keeps the server's MIME
+ * limits (#GSmtpServer:max-mime-depth and the others): a message past one is
+ * still delivered, but this returns %NULL and
+ * g_smtp_envelope_get_mime_error() says which limit it broke.
+ *
+ * The message is the envelope's; keep a reference (g_object_ref()) to use it
+ * after the envelope is gone: it and the content streams of its parts keep
+ * the message bytes alive.  May be called from any thread.
  *
  * Returns: (transfer none) (nullable): the parsed message, or %NULL when the
- *   data is not a message GMime can parse
+ *   message broke a MIME limit, is not a message GMime can parse, or DATA has
+ *   not ended
  *
  * Since: 0.1
  */
 GMimeMessage *
 g_smtp_envelope_get_message (GSmtpEnvelope *self)
 {
-        g_autoptr(GMimeStream) stream = NULL;
-        g_autoptr(GMimeParser) parser = NULL;
+        GMimeMessage *message;
 
         g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
-        if (self->message != NULL || self->parse_failed || self->data == NULL)
-                return self->message;
+        gsmtp_envelope_ensure_parsed (self);
+        g_mutex_lock (&self->lock);
+        message = self->message;
+        g_mutex_unlock (&self->lock);
+        return message;
+}
 
-        gsmtp_ensure_gmime ();
-        if (self->array != NULL) {
-                stream = g_mime_stream_mem_new_with_byte_array (self->array);
-                g_mime_stream_mem_set_owner (GMIME_STREAM_MEM (stream), FALSE);
-        } else if (self->mapped != NULL) {
-                int fd = dup (self->spill_fd);
+/**
+ * g_smtp_envelope_get_mime_error:
+ * @self: an envelope
+ *
+ * Why the message was not parsed: the MIME limit it broke, as a short
+ * sentence such as "MIME nesting deeper than 100".  Such a message is still a
+ * message: the server accepted it, the DATA handler decides what to do with
+ * it, and g_smtp_envelope_get_data() has its bytes; only
+ * g_smtp_envelope_get_message() returns %NULL.  Parses the message if that
+ * has not happened yet, as g_smtp_envelope_get_message() does.
+ *
+ * Returns: (nullable): the reason, or %NULL when the message keeps the limits
+ *   (or DATA has not ended)
+ *
+ * Since: 0.2
+ */
+const char *
+g_smtp_envelope_get_mime_error (GSmtpEnvelope *self)
+{
+        const char *error;
 
-                /* read(2) through the page cache rather than a second mapping:
-                 * parsing a 100 MiB message then leaves the process's memory flat */
-                if (fd >= 0)
-                        stream = g_mime_stream_fs_new_with_bounds (fd, 0, g_bytes_get_size (self->data));
-        } else {
-                stream = g_mime_stream_mem_new ();
-        }
-        if (stream == NULL) {
-                self->parse_failed = TRUE;
-                return NULL;
-        }
-        parser = g_mime_parser_new_with_stream (stream);
-        g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
-        self->message = g_mime_parser_construct_message (parser, NULL);
-        if (self->message == NULL) {
-                self->parse_failed = TRUE;
-                return NULL;
-        }
-        if (self->received != NULL)
-                g_mime_object_prepend_header (GMIME_OBJECT (self->message), "Received",
-                                              self->received, NULL);
-        return self->message;
+        g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
+        gsmtp_envelope_ensure_parsed (self);
+        g_mutex_lock (&self->lock);
+        error = self->mime_error;
+        g_mutex_unlock (&self->lock);
+        return error;
 }
 
 /**

@@ -47,6 +47,10 @@ void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
 int gsmtp_envelope_find_recipient (GSmtpEnvelope *self, const char *recipient);
 void gsmtp_envelope_set_chunked (GSmtpEnvelope *self, gboolean chunked);
 GSmtpEnvelope *gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep);
+struct _GSmtpMimeLimits;
+void gsmtp_envelope_set_mime_limits (GSmtpEnvelope *self, const struct _GSmtpMimeLimits *limits);
+void gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self);
+gboolean gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_cost);
 
 /* gsmtp-received.c */
 char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,

@@ -82,6 +82,14 @@ enum {
         PROP_TLS_CERTIFICATE,
         PROP_TLS_PRIORITY,
         PROP_TLS_HANDSHAKE_TIMEOUT,
+        PROP_PARSE_MESSAGES,
+        PROP_MAX_MIME_DEPTH,
+        PROP_MAX_MIME_PARTS,
+        PROP_MAX_HEADERS,
+        PROP_MAX_HEADER_SIZE,
+        PROP_MAX_HEADER_BLOCK_SIZE,
+        PROP_MAX_ADDRESS_GROUPS,
+        PROP_MAX_ADDRESS_TOKENS,
         N_PROPS
 };
 
@@ -234,6 +242,14 @@ g_smtp_server_get_property (GObject *object, guint prop_id, GValue *value, GPara
         case PROP_TLS_CERTIFICATE: g_value_set_object (value, self->tls_certificate); break;
         case PROP_TLS_PRIORITY: g_value_set_string (value, self->tls_priority); break;
         case PROP_TLS_HANDSHAKE_TIMEOUT: g_value_set_uint (value, self->limits.tls_handshake_timeout); break;
+        case PROP_PARSE_MESSAGES: g_value_set_boolean (value, self->limits.parse_messages); break;
+        case PROP_MAX_MIME_DEPTH: g_value_set_uint (value, self->limits.mime.max_depth); break;
+        case PROP_MAX_MIME_PARTS: g_value_set_uint (value, self->limits.mime.max_parts); break;
+        case PROP_MAX_HEADERS: g_value_set_uint (value, self->limits.mime.max_headers); break;
+        case PROP_MAX_HEADER_SIZE: g_value_set_uint (value, self->limits.mime.max_header_size); break;
+        case PROP_MAX_HEADER_BLOCK_SIZE: g_value_set_uint (value, self->limits.mime.max_header_block_size); break;
+        case PROP_MAX_ADDRESS_GROUPS: g_value_set_uint (value, self->limits.mime.max_address_groups); break;
+        case PROP_MAX_ADDRESS_TOKENS: g_value_set_uint (value, self->limits.mime.max_address_tokens); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
 }
@@ -273,6 +289,14 @@ g_smtp_server_set_property (GObject *object, guint prop_id, const GValue *value,
                 break;
         }
         case PROP_TLS_HANDSHAKE_TIMEOUT: SET_UINT (self->limits.tls_handshake_timeout, g_value_get_uint (value)); break;
+        case PROP_PARSE_MESSAGES: SET_UINT (self->limits.parse_messages, g_value_get_boolean (value)); break;
+        case PROP_MAX_MIME_DEPTH: SET_UINT (self->limits.mime.max_depth, g_value_get_uint (value)); break;
+        case PROP_MAX_MIME_PARTS: SET_UINT (self->limits.mime.max_parts, g_value_get_uint (value)); break;
+        case PROP_MAX_HEADERS: SET_UINT (self->limits.mime.max_headers, g_value_get_uint (value)); break;
+        case PROP_MAX_HEADER_SIZE: SET_UINT (self->limits.mime.max_header_size, g_value_get_uint (value)); break;
+        case PROP_MAX_HEADER_BLOCK_SIZE: SET_UINT (self->limits.mime.max_header_block_size, g_value_get_uint (value)); break;
+        case PROP_MAX_ADDRESS_GROUPS: SET_UINT (self->limits.mime.max_address_groups, g_value_get_uint (value)); break;
+        case PROP_MAX_ADDRESS_TOKENS: SET_UINT (self->limits.mime.max_address_tokens, g_value_get_uint (value)); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
 }
@@ -525,6 +549,103 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         UINT_PROP (PROP_TLS_HANDSHAKE_TIMEOUT, "tls-handshake-timeout",
                    "Seconds a client has to complete the TLS handshake",
                    1, G_MAXUINT / G_USEC_PER_SEC, GSMTP_DEFAULT_TLS_HANDSHAKE_TIMEOUT);
+        /**
+         * GSmtpServer:parse-messages:
+         *
+         * Parse each message in worker threads before the DATA handler runs,
+         * so that g_smtp_envelope_get_message() returns at once and a large or
+         * complex message never holds the main loop (the session waits, as
+         * while a stage is deferred); a small message that is cheap to parse
+         * is parsed on the spot.  When %FALSE, the message is parsed on the
+         * first call of g_smtp_envelope_get_message(), on the caller's
+         * thread.  Only servers with a DATA handler parse.
+         *
+         * Since: 0.2
+         */
+        BOOL_PROP (PROP_PARSE_MESSAGES, "parse-messages",
+                   "Parse each message in worker threads before the DATA handler runs", TRUE);
+        /**
+         * GSmtpServer:max-mime-depth:
+         *
+         * Deepest nesting of multiparts and message/rfc822 parts a message may
+         * have and be parsed (Postfix's mime_nesting_limit).  A message past
+         * any MIME limit is still accepted: g_smtp_envelope_get_message()
+         * returns %NULL and g_smtp_envelope_get_mime_error() says why.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_MIME_DEPTH, "max-mime-depth",
+                   "Deepest nesting of multiparts and message parts that is parsed", 1,
+                   GSMTP_MAX_MIME_DEPTH_CAP, GSMTP_DEFAULT_MAX_MIME_DEPTH);
+        /**
+         * GSmtpServer:max-mime-parts:
+         *
+         * Most MIME parts (the message, each part, each embedded message) a
+         * message may have and be parsed.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_MIME_PARTS, "max-mime-parts",
+                   "Most MIME parts a message may have and be parsed", 1, G_MAXUINT,
+                   GSMTP_DEFAULT_MAX_MIME_PARTS);
+        /**
+         * GSmtpServer:max-headers:
+         *
+         * Most header fields, those of all parts together, a message may have
+         * and be parsed.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_HEADERS, "max-headers",
+                   "Most header fields, of all parts together, a message may have and be parsed",
+                   1, G_MAXUINT, GSMTP_DEFAULT_MAX_HEADERS);
+        /**
+         * GSmtpServer:max-header-size:
+         *
+         * Largest header field, with its continuation lines, in bytes, of a
+         * message that is parsed (Postfix's header_size_limit).
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_HEADER_SIZE, "max-header-size",
+                   "Largest header field with its continuation lines, in bytes, of a message that is parsed",
+                   1, G_MAXUINT, GSMTP_DEFAULT_MAX_HEADER_SIZE);
+        /**
+         * GSmtpServer:max-header-block-size:
+         *
+         * Largest header (all the fields of the message, or of one part), in
+         * bytes, of a message that is parsed (Exim's header_maxsize).
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_HEADER_BLOCK_SIZE, "max-header-block-size",
+                   "Largest header of the message or of one part, in bytes, of a message that is parsed",
+                   1, G_MAXUINT, GSMTP_DEFAULT_MAX_HEADER_BLOCK_SIZE);
+        /**
+         * GSmtpServer:max-address-groups:
+         *
+         * Most group openings (RFC 5322 `name:`; every `:` counts, quoted or
+         * not) in one address header of a message that is parsed.  GMime
+         * parses groups recursively, so this bounds its stack.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_ADDRESS_GROUPS, "max-address-groups",
+                   "Most group openings in one address header of a message that is parsed", 1,
+                   GSMTP_MAX_ADDRESS_GROUPS_CAP, GSMTP_DEFAULT_MAX_ADDRESS_GROUPS);
+        /**
+         * GSmtpServer:max-address-tokens:
+         *
+         * Most address tokens (`,` `;` `:` `@` `<` `>`, about four an
+         * address) in all the address headers (From, To, Cc...) of a message
+         * that is parsed, together; Postfix's header_address_token_limit is
+         * the precedent.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_ADDRESS_TOKENS, "max-address-tokens",
+                   "Most address tokens in all address headers of a message that is parsed", 1,
+                   G_MAXUINT, GSMTP_DEFAULT_MAX_ADDRESS_TOKENS);
         g_object_class_install_properties (object_class, N_PROPS, props);
 
         /**
@@ -593,6 +714,8 @@ g_smtp_server_init (GSmtpServer *self)
         self->limits.spill_threshold = GSMTP_DEFAULT_SPILL_THRESHOLD;
         self->limits.bare_linefeed = GSMTP_BARE_LINEFEED_NORMALIZE;
         self->limits.strict_pipelining = TRUE;
+        self->limits.parse_messages = TRUE;
+        gsmtp_mime_limits_init (&self->limits.mime);
         self->max_connections = GSMTP_DEFAULT_MAX_CONNECTIONS;
         self->limits.idle_timeout = GSMTP_DEFAULT_IDLE_TIMEOUT;
         self->limits.data_timeout = GSMTP_DEFAULT_DATA_TIMEOUT;
@@ -1481,6 +1604,15 @@ server_host_allows_xclient (GSmtpSessionHost *host, GSmtpPeer *peer)
         return server_allows_xclient (SERVER_OF (host), peer);
 }
 
+/* Messages are parsed in the worker pool when someone will read them. */
+static gboolean
+server_host_parses_messages (GSmtpSessionHost *host)
+{
+        GSmtpServer *self = SERVER_OF (host);
+
+        return self->limits.parse_messages && self->handlers[GSMTP_STAGE_DATA].handler != NULL;
+}
+
 /* The application decides; NULL means it deferred.  The server is kept alive
  * across the handler, as GLib keeps an instance across a signal emission: a
  * handler may drop the last reference, and the server then goes away right
@@ -1543,6 +1675,7 @@ static const GSmtpSessionHostFuncs server_session_funcs = {
         server_host_offers_tls,
         server_host_offers_auth,
         server_host_allows_xclient,
+        server_host_parses_messages,
         server_host_decide,
         server_host_notify,
 };

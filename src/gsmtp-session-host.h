@@ -5,6 +5,7 @@
 #pragma once
 
 #include "gsmtp-private.h"
+#include "gsmtp-mime-limits.h"
 
 G_BEGIN_DECLS
 
@@ -50,6 +51,8 @@ typedef struct {
         gboolean          require_tls;
         gboolean          allow_insecure_auth;
         gboolean          protocol_log;
+        gboolean          parse_messages;       /* in the worker pool, before the DATA stage */
+        GSmtpMimeLimits   mime;
 } GSmtpLimits;
 
 typedef struct _GSmtpSessionHost GSmtpSessionHost;
@@ -68,6 +71,9 @@ typedef struct {
         gboolean    (*offers_tls)        (GSmtpSessionHost *host);
         gboolean    (*offers_auth)       (GSmtpSessionHost *host);
         gboolean    (*allows_xclient)    (GSmtpSessionHost *host, GSmtpPeer *peer);
+        /* Messages are parsed before the DATA stage: the application wants
+         * them (a DATA handler) and parse-messages is on. */
+        gboolean    (*parses_messages)   (GSmtpSessionHost *host);
         /* The application's answer, or NULL when it deferred the stage.  The
          * host may be gone when this returns (a handler dropped the server):
          * the session is then closed, and touches the host no more. */

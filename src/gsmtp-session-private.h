@@ -56,6 +56,7 @@ struct _GSmtpSession {
         struct _GSmtpDataReader *reader; /* (owned) (nullable): in SESSION_DATA */
         GSmtpStage         *pending;    /* (owned) (nullable): out to the application */
         GSmtpProceedFunc    pending_proceed;
+        struct _GSmtpParseJob *parsing; /* (owned) (nullable): the message, in the parsing pool */
 
         GSmtpSessionAuth   *auth;       /* (owned) (nullable): an AUTH exchange's state */
         GSmtpSessionBdat   *bdat;       /* (owned) (nullable): BDAT's chunk state, once used */

@@ -17,6 +17,7 @@
 #include "gsmtp-address.h"
 #include "gsmtp-data-reader.h"
 #include "gsmtp-esmtp-params.h"
+#include "gsmtp-message-parser.h"
 
 #include <string.h>
 
@@ -210,6 +211,7 @@ gsmtp_session_close (GSmtpSession *self)
                 g_source_destroy (self->delay);
                 g_clear_pointer (&self->delay, g_source_unref);
         }
+        g_clear_pointer (&self->parsing, gsmtp_parse_job_release);
         gsmtp_session_auth_abort (self);
         gsmtp_session_enter_state (self, SESSION_CLOSED);
         if (self->started)
@@ -253,7 +255,8 @@ gsmtp_session_set_peer (GSmtpSession *self, GSmtpPeer *peer)
 static void
 session_maybe_drain (GSmtpSession *self)
 {
-        if (!self->draining || self->closing || self->pending != NULL || self->delay != NULL)
+        if (!self->draining || self->closing || self->pending != NULL || self->delay != NULL ||
+            self->parsing != NULL)
                 return;
         if (self->state == SESSION_READY || self->state == SESSION_IDLE ||
             self->state == SESSION_AUTH || self->state == SESSION_BANNER)
@@ -941,6 +944,9 @@ gsmtp_session_refuse_message (GSmtpSession *self, GSmtpReply *reply)
         gsmtp_session_reply (self, reply, NULL);
 }
 
+static void session_ask_data (GSmtpSession *self);
+static void session_data_parsed (gpointer data);
+
 /* The whole message is here (after DATA's CRLF.CRLF, or BDAT LAST): the
  * application decides on it.  @chunked: it came by BDAT. */
 void
@@ -950,7 +956,6 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
         g_autoptr(GError) error = NULL;
         g_autofree char *received = NULL;
         GSmtpReply *refusal = gsmtp_session_data_refusal (self);
-        GSmtpStage *stage;
 
         gsmtp_session_log (self, "C:", "<message data>", 14);
         if (refusal != NULL) {
@@ -977,9 +982,41 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
                                           g_smtp_envelope_get_recipients (self->tx),
                                           g_smtp_envelope_is_smtputf8 (self->tx));
         gsmtp_envelope_set_received (self->tx, received);
-        stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
+        /* parsed first (a large message in a worker), so that the handler
+         * never waits for GMime; meanwhile the session waits as for a
+         * deferred stage */
+        self->parsing = gsmtp_parse_job_start (self->tx, &self->limits.mime,
+                                               self->limits.parse_messages && self->host != NULL &&
+                                               self->host->funcs->parses_messages (self->host),
+                                               self->host != NULL ? self->host->context : NULL,
+                                               session_data_parsed, self);
+        if (self->parsing == NULL)
+                session_ask_data (self);
+}
+
+static void
+session_ask_data (GSmtpSession *self)
+{
+        GSmtpStage *stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
+
         gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (250, "2.0.0", NULL));
         gsmtp_session_ask (self, stage, proceed_data_end);
+}
+
+/* On the session's context, once the pool parsed the message. */
+static void
+session_data_parsed (gpointer data)
+{
+        GSmtpSession *self = data;
+
+        g_clear_pointer (&self->parsing, gsmtp_parse_job_release);
+        /* as from session_run(): a handler that completes at once does not
+         * run the session from inside itself */
+        self->in_process = TRUE;
+        session_ask_data (self);
+        self->in_process = FALSE;
+        session_process (self);
+        session_wakeup (self);
 }
 
 /* A plain 250 after the data says where the message went: "OK: queued as
@@ -1039,7 +1076,8 @@ session_sync_violation (GSmtpSession *self)
 static gboolean
 session_paused (GSmtpSession *self)
 {
-        return self->closing || self->tls_pending || self->pending != NULL || self->delay != NULL;
+        return self->closing || self->tls_pending || self->pending != NULL || self->delay != NULL ||
+               self->parsing != NULL;
 }
 
 /* Handles every complete line or message in @buf, until the session has to
@@ -1376,7 +1414,7 @@ gsmtp_session_wants_input (GSmtpSession *self)
 {
         if (self->closing || self->tls_pending || self->delay != NULL)
                 return FALSE;
-        if (self->pending != NULL)
+        if (self->pending != NULL || self->parsing != NULL)
                 return self->in == NULL || self->in->len < self->limits.max_line_length;
         return TRUE;
 }
@@ -1395,7 +1433,7 @@ gsmtp_session_in_data (GSmtpSession *self)
 gboolean
 gsmtp_session_is_waiting (GSmtpSession *self)
 {
-        return self->pending != NULL || self->delay != NULL;
+        return self->pending != NULL || self->delay != NULL || self->parsing != NULL;
 }
 
 /* Part of a command line has come, not its end: the idle timeout then runs

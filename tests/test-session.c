@@ -54,7 +54,8 @@ fx_setup (Fx *fx, gconstpointer unused)
         fx->server = g_smtp_server_new ("mx.example.org");
         g_smtp_server_add_domain (fx->server, "example.org");
         g_smtp_server_add_domain (fx->server, "*.sub.test");
-        g_object_set (fx->server, "auth-failure-delay", 0, NULL);
+        /* no main loop here: the DATA handler parses, not the worker pool */
+        g_object_set (fx->server, "auth-failure-delay", 0, "parse-messages", FALSE, NULL);
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_DATA, on_data, fx, NULL);
         fx->messages = g_ptr_array_new_with_free_func (g_object_unref);
         fx->peer = gsmtp_peer_new (NULL, NULL);

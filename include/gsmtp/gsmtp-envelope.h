@@ -83,6 +83,8 @@ GInputStream *g_smtp_envelope_open_with_trace (GSmtpEnvelope *self);
 GSMTP_AVAILABLE_IN_ALL
 GMimeMessage *g_smtp_envelope_get_message (GSmtpEnvelope *self);
 GSMTP_AVAILABLE_IN_ALL
+const char *g_smtp_envelope_get_mime_error (GSmtpEnvelope *self);
+GSMTP_AVAILABLE_IN_ALL
 GSmtpPeer *g_smtp_envelope_get_peer (GSmtpEnvelope *self);
 GSMTP_AVAILABLE_IN_ALL
 const char *g_smtp_envelope_get_body (GSmtpEnvelope *self);

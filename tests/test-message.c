@@ -1,0 +1,851 @@
+/* test-message.c — messages through a real server: the MIME limits on hostile
+ * content (delivered, not parsed), parsing off the main loop while other
+ * sessions are answered, and a kept GMimeMessage that outlives its envelope. */
+#include "config.h"
+#include "test-util.h"
+#include "gsmtp-message-parser.h"
+#include "gsmtp-server-private.h"
+
+#include <gio/gunixinputstream.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define WAIT_MS 30000
+
+/* ---- messages ---- */
+
+/* To: with @n nested groups, folded into lines of about 600 bytes (issue 10) */
+static GString *
+nested_groups (guint n)
+{
+        GString *s = g_string_new ("From: a@example.org\r\nTo: ");
+        gsize line_start = s->len;
+
+        for (guint i = 0; i < n; i++) {
+                g_string_append (s, "g: ");
+                if (s->len - line_start > 600) {
+                        g_string_append (s, "\r\n ");
+                        line_start = s->len;
+                }
+        }
+        g_string_append (s, "a@example.org ");
+        for (guint i = 0; i < n; i++) {
+                g_string_append_c (s, ';');
+                if (s->len - line_start > 600) {
+                        g_string_append (s, "\r\n ");
+                        line_start = s->len;
+                }
+        }
+        g_string_append (s, "\r\nSubject: groups\r\n\r\nbody\r\n");
+        return s;
+}
+
+static GString *
+empty_parts (guint n)
+{
+        GString *s = g_string_new ("From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+
+        for (guint i = 0; i < n; i++)
+                g_string_append (s, "--b\r\n\r\n");
+        g_string_append (s, "--b--\r\n");
+        return s;
+}
+
+static GString *
+nested_multiparts (guint n)
+{
+        GString *s = g_string_new ("From: a@example.org\r\n");
+
+        for (guint i = 0; i < n; i++)
+                g_string_append_printf (s, "Content-Type: multipart/mixed; boundary=\"b%u\"\r\n\r\n--b%u\r\n", i, i);
+        g_string_append (s, "\r\ninnermost\r\n");
+        return s;
+}
+
+static GString *
+nested_messages (guint n)
+{
+        GString *s = g_string_new ("From: a@example.org\r\n");
+
+        for (guint i = 0; i < n; i++)
+                g_string_append (s, "Content-Type: message/rfc822\r\n\r\nFrom: b@example.org\r\n");
+        g_string_append (s, "\r\ninnermost\r\n");
+        return s;
+}
+
+static GString *
+huge_header (void)
+{
+        GString *s = g_string_new ("From: a@example.org\r\nX-Huge: x");
+
+        while (s->len < 120000)
+                g_string_append (s, "\r\n aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        g_string_append (s, "\r\n\r\nbody\r\n");
+        return s;
+}
+
+static GString *
+many_headers (void)
+{
+        GString *s = g_string_new ("From: a@example.org\r\n");
+
+        for (guint i = 0; i < 10001; i++)
+                g_string_append_printf (s, "X-%u: y\r\n", i);
+        g_string_append (s, "\r\nbody\r\n");
+        return s;
+}
+
+/* A complex message near 10 MiB: long folded headers, 900 parts of 11 KB */
+static GString *
+big_complex (void)
+{
+        GString *s = g_string_new ("From: a@example.org\r\nTo: b@example.org\r\nSubject: big\r\n");
+
+        for (guint i = 0; i < 40; i++) {
+                g_string_append_printf (s, "X-Long-%u: start", i);
+                for (guint j = 0; j < 100; j++)
+                        g_string_append (s, "\r\n folded continuation line of a long header field, many of them");
+                g_string_append (s, "\r\n");
+        }
+        g_string_append (s, "Content-Type: multipart/mixed; boundary=\"=_part\"\r\n\r\n");
+        for (guint i = 0; i < 900; i++) {
+                g_string_append_printf (s, "--=_part\r\nContent-Type: application/octet-stream; name=\"f%u\"\r\n"
+                                        "Content-Transfer-Encoding: base64\r\n\r\n", i);
+                for (guint j = 0; j < 160; j++)
+                        g_string_append (s, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2\r\n");
+        }
+        g_string_append (s, "--=_part--\r\n");
+        return s;
+}
+
+static const char multipart_message[] =
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: kept\r\n"
+        "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n"
+        "--outer\r\nContent-Type: text/plain\r\n\r\nthe text part\r\n"
+        "--outer\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        "YXR0YWNobWVudCBieXRlcw==\r\n"
+        "--outer\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: c@example.org\r\nSubject: inner\r\n\r\nthe inner body\r\n"
+        "--outer--\r\n";
+
+/* multipart_message with a fourth part: more than the server parses on the
+ * spot (16 KiB), so that the worker pool parses it */
+static GString *
+padded_message (void)
+{
+        GString *s = g_string_new (multipart_message);
+        GString *part = g_string_new ("--outer\r\nContent-Type: text/plain\r\n\r\n");
+
+        for (guint i = 0; i < 400; i++)
+                g_string_append (part, "padding, so that the message goes to the worker pool\r\n");
+        g_string_append (part, "--outer--\r\n");
+        g_string_replace (s, "--outer--\r\n", part->str, 1);
+        g_string_free (part, TRUE);
+        g_assert_cmpuint (s->len, >, 20000);
+        return s;
+}
+
+/* ---- the conversation ---- */
+
+static LineClient *
+client_in_data (guint16 port)
+{
+        LineClient *lc = line_client_new (port);
+
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO client.test", "250 ");
+        line_client_chat (lc, "MAIL FROM:<a@x.test>", "250 ");
+        line_client_chat (lc, "RCPT TO:<b@example.org>", "250 ");
+        line_client_chat (lc, "DATA", "354 ");
+        return lc;
+}
+
+/* The message and its end; none of ours has a line starting with '.' */
+static void
+client_send_message (LineClient *lc, const char *data, gsize len)
+{
+        line_client_send_raw (lc, data, len);
+        line_client_send (lc, ".");
+}
+
+static GSmtpEnvelope *
+deliver (TestServer *ts, const GString *message)
+{
+        LineClient *lc = client_in_data (ts->port);
+        GSmtpEnvelope *env;
+
+        client_send_message (lc, message->str, message->len);
+        line_client_expect (lc, "250 ");
+        line_client_chat (lc, "QUIT", "221 ");
+        line_client_free (lc);
+        env = test_server_pop (ts, WAIT_MS);
+        g_assert_nonnull (env);
+        return env;
+}
+
+static void
+assert_bytes (GSmtpEnvelope *env, const GString *message)
+{
+        GBytes *data = g_smtp_envelope_get_data (env);
+
+        g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), message->str, message->len);
+}
+
+/* ---- a parse job the test holds, through the parser's test hook ---- */
+
+typedef struct {
+        GMutex    lock;
+        GCond     cond;
+        guint     started;
+        gboolean  release;
+} Hold;
+
+static Hold hold;
+
+static void
+hold_job (GSmtpEnvelope *envelope, gpointer data)
+{
+        gint64 end = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+        g_mutex_lock (&hold.lock);
+        hold.started++;
+        g_cond_broadcast (&hold.cond);
+        while (!hold.release && g_cond_wait_until (&hold.cond, &hold.lock, end))
+                ;
+        g_mutex_unlock (&hold.lock);
+}
+
+static void
+hold_begin (void)
+{
+        hold.started = 0;
+        hold.release = FALSE;
+        gsmtp_parse_set_test_hook (hold_job, NULL);
+}
+
+static void
+hold_wait_started (guint n)
+{
+        gint64 end = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+        g_mutex_lock (&hold.lock);
+        while (hold.started < n && g_cond_wait_until (&hold.cond, &hold.lock, end))
+                ;
+        g_assert_cmpuint (hold.started, >=, n);
+        g_mutex_unlock (&hold.lock);
+}
+
+static void
+hold_release (void)
+{
+        gsmtp_parse_set_test_hook (NULL, NULL);
+        g_mutex_lock (&hold.lock);
+        hold.release = TRUE;
+        g_cond_broadcast (&hold.cond);
+        g_mutex_unlock (&hold.lock);
+}
+
+static gboolean
+hold_is_holding (void)
+{
+        gboolean holding;
+
+        g_mutex_lock (&hold.lock);
+        holding = hold.started > 0 && !hold.release;
+        g_mutex_unlock (&hold.lock);
+        return holding;
+}
+
+/* ---- an object's end, seen from another thread ---- */
+
+typedef struct {
+        GMutex   lock;
+        GCond    cond;
+        gboolean gone;
+} Gone;
+
+static void
+gone_notify (gpointer data, GObject *where_the_object_was)
+{
+        Gone *g = data;
+
+        g_mutex_lock (&g->lock);
+        g->gone = TRUE;
+        g_cond_broadcast (&g->cond);
+        g_mutex_unlock (&g->lock);
+}
+
+static gboolean
+gone_wait (Gone *g)
+{
+        gint64 end = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+        gboolean gone;
+
+        g_mutex_lock (&g->lock);
+        while (!g->gone && g_cond_wait_until (&g->cond, &g->lock, end))
+                ;
+        gone = g->gone;
+        g_mutex_unlock (&g->lock);
+        return gone;
+}
+
+/* ---- tests ---- */
+
+static void
+test_nested_groups (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) attack = nested_groups (60000);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+
+        g_test_bug ("10");
+        g_test_summary ("A To: of 60 000 nested groups (SIGSEGV in GMime before) is delivered "
+                        "with 250 and its bytes, not parsed, with the reason");
+        env = deliver (ts, attack);
+        assert_bytes (env, attack);
+        g_assert_null (g_smtp_envelope_get_message (env));
+        /* 180 KB of To: is past max-header-size before its groups count */
+        g_assert_cmpstr (g_smtp_envelope_get_mime_error (env), ==, "header field larger than 102400 bytes");
+        test_server_free (ts);
+}
+
+static void
+test_empty_parts (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) attack = empty_parts (1400000);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        gint64 start;
+
+        g_test_bug ("10");
+        g_test_summary ("1.4 million empty MIME parts in 10 MB (15 s on the main loop and 2 GB "
+                        "before) are delivered and not parsed");
+        g_assert_cmpuint (attack->len, <, GSMTP_DEFAULT_MAX_MESSAGE_SIZE);
+        env = deliver (ts, attack);
+        assert_bytes (env, attack);
+        start = g_get_monotonic_time ();
+        g_assert_null (g_smtp_envelope_get_message (env));
+        g_assert_cmpstr (g_smtp_envelope_get_mime_error (env), ==, "more than 1000 MIME parts");
+        /* parsed before the DATA handler ran: nothing left to do here */
+        g_test_message ("get_message() in the application: %" G_GINT64_FORMAT " us",
+                        g_get_monotonic_time () - start);
+        test_server_free (ts);
+}
+
+typedef struct {
+        const char *name;
+        GString *(*make) (void);
+        const char *reason;
+} LimitCase;
+
+static GString *deep_multipart (void) { return nested_multiparts (101); }
+static GString *deep_message (void) { return nested_messages (101); }
+
+static const LimitCase limit_cases[] = {
+        { "deep-multipart", deep_multipart, "MIME nesting deeper than 100" },
+        { "deep-rfc822", deep_message, "MIME nesting deeper than 100" },
+        { "huge-header", huge_header, "header field larger than 102400 bytes" },
+        { "many-headers", many_headers, "more than 10000 header fields" },
+};
+
+static void
+test_limit (gconstpointer data)
+{
+        const LimitCase *c = data;
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) message = c->make ();
+        g_autoptr(GSmtpEnvelope) env = NULL;
+
+        g_test_bug ("10");
+        g_test_summary ("A message past a MIME limit is delivered, not parsed, with the reason");
+        env = deliver (ts, message);
+        assert_bytes (env, message);
+        g_assert_null (g_smtp_envelope_get_message (env));
+        g_assert_cmpstr (g_smtp_envelope_get_mime_error (env), ==, c->reason);
+        test_server_free (ts);
+}
+
+static void
+setup_tight_depth (GSmtpServer *server, gpointer data)
+{
+        g_object_set (server, "max-mime-depth", 1, NULL);
+}
+
+static void
+test_property (void)
+{
+        TestServer *ts = test_server_new (setup_tight_depth, NULL);
+        g_autoptr(GString) message = g_string_new (multipart_message);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+
+        g_test_summary ("The limits are the server's properties: max-mime-depth 1 refuses a "
+                        "message/rfc822 inside a multipart");
+        env = deliver (ts, message);
+        g_assert_null (g_smtp_envelope_get_message (env));
+        g_assert_cmpstr (g_smtp_envelope_get_mime_error (env), ==, "MIME nesting deeper than 1");
+        test_server_free (ts);
+}
+
+static void
+test_parsed_with_trace (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) message = g_string_new (multipart_message);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        GMimeMessage *msg;
+        GMimeHeaderList *headers;
+
+        g_test_summary ("A message within the limits is parsed, with the server's Received header "
+                        "first; its bytes stay as received");
+        env = deliver (ts, message);
+        assert_bytes (env, message);
+        g_assert_null (g_smtp_envelope_get_mime_error (env));
+        msg = g_smtp_envelope_get_message (env);
+        g_assert_nonnull (msg);
+        headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
+        g_assert_cmpstr (g_mime_header_get_name (g_mime_header_list_get_header_at (headers, 0)), ==, "Received");
+        g_assert_cmpstr (g_mime_message_get_subject (msg), ==, "kept");
+        test_server_free (ts);
+}
+
+static char *
+stream_contents (GMimeObject *part)
+{
+        g_autoptr(GMimeStream) mem = g_mime_stream_mem_new ();
+        GByteArray *array;
+
+        g_mime_data_wrapper_write_to_stream (g_mime_part_get_content (GMIME_PART (part)), mem);
+        array = g_mime_stream_mem_get_byte_array (GMIME_STREAM_MEM (mem));
+        return g_strndup ((const char *) array->data, array->len);
+}
+
+enum {
+        KEPT_SPILLED = 1 << 0,  /* the message in a file */
+        KEPT_POOL = 1 << 1,     /* large enough for the worker pool */
+};
+
+static void
+setup_spill (GSmtpServer *server, gpointer data)
+{
+        if (GPOINTER_TO_INT (data) & KEPT_SPILLED)
+                g_object_set (server, "spill-threshold", (guint64) 64, NULL);
+}
+
+static void
+count_job (GSmtpEnvelope *envelope, gpointer data)
+{
+        g_atomic_int_inc ((gint *) data);
+}
+
+static void
+test_kept_message (gconstpointer data)
+{
+        gint jobs = 0;
+        int flags = GPOINTER_TO_INT (data);
+        TestServer *ts = test_server_new (setup_spill, (gpointer) data);
+        g_autoptr(GString) message = flags & KEPT_POOL ? padded_message () : g_string_new (multipart_message);
+        g_autoptr(GMimeMessage) kept = NULL;
+        GMimeObject *kept_part;
+        GSmtpEnvelope *env;
+        GMimeMultipart *mp;
+        GMimeMessage *inner;
+        Gone gone = { 0 };
+        g_autofree char *text = NULL, *attachment = NULL, *inner_body = NULL, *again = NULL;
+
+        g_test_bug ("11");
+        g_test_summary ("A kept GMimeMessage reads its parts after the envelope is gone (freed "
+                        "memory before): in memory or spilled, parsed on the spot or in the pool");
+        g_mutex_init (&gone.lock);
+        g_cond_init (&gone.cond);
+        gsmtp_parse_set_test_hook (count_job, &jobs);
+        env = deliver (ts, message);
+        gsmtp_parse_set_test_hook (NULL, NULL);
+        /* small and simple: parsed on the spot; larger: in the pool */
+        g_assert_cmpint (g_atomic_int_get (&jobs), ==, flags & KEPT_POOL ? 1 : 0);
+        kept = g_object_ref (g_smtp_envelope_get_message (env));
+        mp = GMIME_MULTIPART (g_mime_message_get_mime_part (kept));
+        kept_part = g_object_ref (g_mime_multipart_get_part (mp, 1));
+        g_object_weak_ref (G_OBJECT (env), gone_notify, &gone);
+        g_object_unref (env);
+        /* the server drops its references once the reply is out; wait for the last */
+        g_assert_true (gone_wait (&gone));
+
+        text = stream_contents (g_mime_multipart_get_part (mp, 0));
+        g_assert_cmpstr (text, ==, "the text part");
+        attachment = stream_contents (g_mime_multipart_get_part (mp, 1));
+        g_assert_cmpstr (attachment, ==, "attachment bytes");
+        inner = g_mime_message_part_get_message (GMIME_MESSAGE_PART (g_mime_multipart_get_part (mp, 2)));
+        inner_body = stream_contents (g_mime_message_get_mime_part (inner));
+        g_assert_cmpstr (inner_body, ==, "the inner body");
+        g_assert_cmpstr (g_mime_message_get_subject (inner), ==, "inner");
+        /* a part alone keeps its bytes too */
+        g_clear_object (&kept);
+        again = stream_contents (kept_part);
+        g_assert_cmpstr (again, ==, "attachment bytes");
+        g_object_unref (kept_part);
+        g_mutex_clear (&gone.lock);
+        g_cond_clear (&gone.cond);
+        test_server_free (ts);
+}
+
+/* While the pool holds one client's 10 MiB message, another client is answered. */
+static void
+test_parse_off_loop (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) big = big_complex ();
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        LineClient *a, *b;
+
+        g_test_bug ("10");
+        g_test_summary ("While a 10 MiB message is being parsed, another client's NOOP is answered");
+        g_assert_cmpuint (big->len, >, 9 * 1024 * 1024);
+        g_assert_cmpuint (big->len, <, GSMTP_DEFAULT_MAX_MESSAGE_SIZE);
+        hold_begin ();
+        a = client_in_data (ts->port);
+        b = line_client_new (ts->port);
+        line_client_expect (b, "220 ");
+        client_send_message (a, big->str, big->len);
+        hold_wait_started (1);
+
+        line_client_chat (b, "EHLO other.test", "250 ");
+        line_client_chat (b, "NOOP", "250 ");
+        g_assert_true (hold_is_holding ());
+
+        hold_release ();
+        line_client_expect (a, "250 ");
+        env = test_server_pop (ts, WAIT_MS);
+        g_assert_nonnull (env);
+        g_assert_nonnull (g_smtp_envelope_get_message (env));
+        g_assert_cmpint (g_mime_multipart_get_count (GMIME_MULTIPART (
+                g_mime_message_get_mime_part (g_smtp_envelope_get_message (env)))), ==, 900);
+        line_client_chat (b, "QUIT", "221 ");
+        line_client_free (a);
+        line_client_free (b);
+        test_server_free (ts);
+}
+
+/* A DATA handler that answers later, from another thread */
+typedef struct {
+        GMutex      lock;
+        GCond       cond;
+        GSmtpStage *stage;
+} Slow;
+
+static GSmtpReply *
+slow_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        Slow *slow = data;
+
+        g_mutex_lock (&slow->lock);
+        slow->stage = g_smtp_stage_defer (stage);
+        g_cond_broadcast (&slow->cond);
+        g_mutex_unlock (&slow->lock);
+        return NULL;
+}
+
+static void
+setup_slow (GSmtpServer *server, gpointer data)
+{
+        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, slow_data, data, NULL);
+}
+
+static void
+test_slow_handler (void)
+{
+        Slow slow = { 0 };
+        TestServer *ts = (g_mutex_init (&slow.lock), g_cond_init (&slow.cond),
+                          test_server_new (setup_slow, &slow));
+        g_autoptr(GString) big = big_complex ();
+        gint64 end = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+        LineClient *a, *b;
+        GSmtpStage *stage;
+
+        g_test_summary ("A DATA handler that defers finds the message parsed, and other sessions "
+                        "get replies until it answers");
+        a = client_in_data (ts->port);
+        b = line_client_new (ts->port);
+        line_client_expect (b, "220 ");
+        client_send_message (a, big->str, big->len);
+        g_mutex_lock (&slow.lock);
+        while (slow.stage == NULL && g_cond_wait_until (&slow.cond, &slow.lock, end))
+                ;
+        stage = g_steal_pointer (&slow.stage);
+        g_mutex_unlock (&slow.lock);
+        g_assert_nonnull (stage);
+        g_assert_nonnull (g_smtp_envelope_get_message (g_smtp_stage_get_envelope (stage)));
+
+        line_client_chat (b, "EHLO other.test", "250 ");
+        line_client_chat (b, "NOOP", "250 ");
+        g_smtp_stage_complete (stage, g_smtp_reply_new_code (250));
+        g_object_unref (stage);
+        line_client_expect (a, "250 ");
+        line_client_free (a);
+        line_client_free (b);
+        test_server_free (ts);
+        g_mutex_clear (&slow.lock);
+        g_cond_clear (&slow.cond);
+}
+
+/* A handler that defers and answers at once, from inside itself */
+static GSmtpReply *
+instant_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        GSmtpStage *deferred = g_smtp_stage_defer (stage);
+
+        g_smtp_stage_complete (deferred, g_smtp_reply_new (250, "2.0.0", "instant"));
+        g_object_unref (deferred);
+        return NULL;
+}
+
+static void
+setup_instant (GSmtpServer *server, gpointer data)
+{
+        if (data != NULL)
+                g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, instant_data, NULL, NULL);
+}
+
+static void
+test_pipelined (gconstpointer data)
+{
+        TestServer *ts = test_server_new (setup_instant, (gpointer) data);
+        g_autoptr(GString) message = padded_message ();
+        LineClient *a;
+
+        g_test_summary ("Commands pipelined after the message wait while it is parsed, then are "
+                        "answered in order (also when the handler completes from inside itself)");
+        hold_begin ();
+        a = client_in_data (ts->port);
+        line_client_send_raw (a, message->str, message->len);
+        line_client_send_raw (a, ".\r\nNOOP\r\nRSET\r\n", 15);
+        hold_wait_started (1);
+        hold_release ();
+        line_client_expect (a, "250 ");
+        line_client_expect (a, "250 ");
+        line_client_expect (a, "250 ");
+        line_client_chat (a, "QUIT", "221 ");
+        line_client_free (a);
+        test_server_free (ts);
+}
+
+static gint data_calls;
+
+static GSmtpReply *
+count_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        g_atomic_int_inc (&data_calls);
+        return g_smtp_reply_new_code (250);
+}
+
+static void
+setup_count (GSmtpServer *server, gpointer data)
+{
+        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, count_data, NULL, NULL);
+}
+
+static Gone job_envelope_gone;
+
+static void
+hold_and_watch (GSmtpEnvelope *envelope, gpointer data)
+{
+        g_object_weak_ref (G_OBJECT (envelope), gone_notify, &job_envelope_gone);
+        hold_job (envelope, data);
+}
+
+static void
+test_server_gone_while_parsing (void)
+{
+        TestServer *ts = test_server_new (setup_count, NULL);
+        g_autoptr(GString) message = padded_message ();
+        LineClient *a;
+
+        g_test_summary ("A server freed while a message is parsed frees its sessions at once; the "
+                        "job ends on its own references, and nobody is called");
+        data_calls = 0;
+        hold_begin ();
+        gsmtp_parse_set_test_hook (hold_and_watch, NULL);
+        a = client_in_data (ts->port);
+        client_send_message (a, message->str, message->len);
+        hold_wait_started (1);
+        test_server_free (ts);
+        g_assert_true (line_client_closed (a));
+        hold_release ();
+        g_assert_true (gone_wait (&job_envelope_gone));
+        g_assert_cmpint (g_atomic_int_get (&data_calls), ==, 0);
+        line_client_free (a);
+}
+
+static void
+test_stop_while_parsing (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) message = padded_message ();
+        LineClient *a;
+
+        g_test_summary ("A server stopped with no grace while a message is parsed: the message was never "
+                        "the application's, so it is dropped and its client gets 421 (it will send again), "
+                        "never a 250 nobody gave");
+        hold_begin ();
+        a = client_in_data (ts->port);
+        client_send_message (a, message->str, message->len);
+        hold_wait_started (1);
+        test_server_stop (ts, 0);
+        line_client_expect (a, "421 4.3.2");
+        hold_release ();
+        g_assert_true (test_server_wait_stopped (ts, WAIT_MS));
+        g_assert_null (test_server_pop (ts, 100));
+        line_client_free (a);
+        test_server_free (ts);
+}
+
+typedef struct {
+        GMutex      lock;
+        guint       calls;
+        char       *mime_error;
+        gboolean    parsed;
+} Lazy;
+
+static GSmtpReply *
+lazy_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        Lazy *lazy = data;
+        GSmtpEnvelope *env = g_smtp_stage_get_envelope (stage);
+
+        g_mutex_lock (&lazy->lock);
+        lazy->calls++;
+        lazy->parsed = g_smtp_envelope_get_message (env) != NULL;
+        g_free (lazy->mime_error);
+        lazy->mime_error = g_strdup (g_smtp_envelope_get_mime_error (env));
+        g_mutex_unlock (&lazy->lock);
+        return g_smtp_reply_new_code (250);
+}
+
+static void
+setup_lazy (GSmtpServer *server, gpointer data)
+{
+        g_object_set (server, "parse-messages", FALSE, NULL);
+        g_smtp_server_set_handler (server, GSMTP_STAGE_DATA, lazy_data, data, NULL);
+}
+
+static void
+test_lazy (gconstpointer data)
+{
+        gboolean attack = GPOINTER_TO_INT (data);
+        Lazy lazy = { 0 };
+        TestServer *ts = (g_mutex_init (&lazy.lock), test_server_new (setup_lazy, &lazy));
+        g_autoptr(GString) message = attack ? nested_groups (60000) : g_string_new (multipart_message);
+        LineClient *a;
+
+        g_test_summary (attack ? "With parse-messages off, the handler's first call parses, behind the same limits"
+                               : "With parse-messages off, the handler's first call parses, not the pool");
+        hold_begin ();
+        a = client_in_data (ts->port);
+        client_send_message (a, message->str, message->len);
+        line_client_expect (a, "250 ");
+        line_client_free (a);
+        g_mutex_lock (&lazy.lock);
+        g_assert_cmpuint (lazy.calls, ==, 1);
+        g_assert_true (lazy.parsed == !attack);
+        g_assert_cmpstr (lazy.mime_error, ==, attack ? "header field larger than 102400 bytes" : NULL);
+        g_mutex_unlock (&lazy.lock);
+        g_assert_false (hold_is_holding ());    /* the pool never ran */
+        hold_release ();
+        test_server_free (ts);
+        g_free (lazy.mime_error);
+        g_mutex_clear (&lazy.lock);
+}
+
+/* examples/dump-mail --json: the mime_error field of ../shared/CONTRACT.md */
+static void
+test_dump_mail_json (void)
+{
+        const char *builddir = g_getenv ("GSMTP_BUILDDIR") != NULL ? g_getenv ("GSMTP_BUILDDIR") : ".";
+        g_autofree char *dump = g_build_filename (builddir, "examples", "dump-mail", NULL);
+        const char *argv[] = { dump, "--listen", "127.0.0.1:0", "--domain", "example.org", "--json", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GInputStream) out_stream = NULL, err_stream = NULL;
+        g_autoptr(GDataInputStream) out = NULL, err = NULL;
+        g_autoptr(GString) deep = nested_multiparts (101);
+        g_autoptr(GString) fine = g_string_new (multipart_message);
+        g_autofree char *listening = NULL, *line1 = NULL, *line2 = NULL;
+        guint64 port = 0;
+        GPid pid;
+        int out_fd, err_fd;
+        LineClient *a;
+
+        g_test_summary ("dump-mail --json says mime_error: the reason, or null");
+        if (!g_file_test (dump, G_FILE_TEST_IS_EXECUTABLE)) {
+                g_test_skip ("no examples/dump-mail");
+                return;
+        }
+        g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                  NULL, &out_fd, &err_fd, &error);
+        g_assert_no_error (error);
+        out_stream = g_unix_input_stream_new (out_fd, TRUE);
+        err_stream = g_unix_input_stream_new (err_fd, TRUE);
+        out = g_data_input_stream_new (out_stream);
+        err = g_data_input_stream_new (err_stream);
+        listening = g_data_input_stream_read_line (err, NULL, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_true (g_str_has_prefix (listening, "listening on 127.0.0.1:"));
+        g_assert_true (g_ascii_string_to_unsigned (strrchr (listening, ':') + 1, 10, 1, 65535, &port, NULL));
+
+        a = client_in_data ((guint16) port);
+        client_send_message (a, deep->str, deep->len);
+        line_client_expect (a, "250 ");
+        line_client_chat (a, "MAIL FROM:<a@x.test>", "250 ");
+        line_client_chat (a, "RCPT TO:<b@example.org>", "250 ");
+        line_client_chat (a, "DATA", "354 ");
+        client_send_message (a, fine->str, fine->len);
+        line_client_expect (a, "250 ");
+        line_client_chat (a, "QUIT", "221 ");
+        line_client_free (a);
+
+        line1 = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_nonnull (strstr (line1, ",\"mime_error\":\"MIME nesting deeper than 100\""));
+        g_assert_nonnull (strstr (line1, "\"subject\":null"));
+        line2 = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_nonnull (strstr (line2, ",\"mime_error\":null"));
+        g_assert_nonnull (strstr (line2, "\"subject\":\"kept\""));
+        kill (pid, SIGTERM);
+        waitpid (pid, NULL, 0);
+        g_spawn_close_pid (pid);
+}
+
+int
+main (int argc, char **argv)
+{
+        g_test_init (&argc, &argv, NULL);
+        g_test_bug_base ("issue ");
+        g_mutex_init (&hold.lock);
+        g_cond_init (&hold.cond);
+        g_mutex_init (&job_envelope_gone.lock);
+        g_cond_init (&job_envelope_gone.cond);
+        g_test_add_func ("/message/limits/nested-groups", test_nested_groups);
+        g_test_add_func ("/message/limits/empty-parts-10mb", test_empty_parts);
+        for (guint i = 0; i < G_N_ELEMENTS (limit_cases); i++) {
+                g_autofree char *path = g_strdup_printf ("/message/limits/%s", limit_cases[i].name);
+
+                g_test_add_data_func (path, &limit_cases[i], test_limit);
+        }
+        g_test_add_func ("/message/limits/property", test_property);
+        g_test_add_func ("/message/parsed-with-trace", test_parsed_with_trace);
+        g_test_add_data_func ("/message/kept/memory", GINT_TO_POINTER (0), test_kept_message);
+        g_test_add_data_func ("/message/kept/spilled", GINT_TO_POINTER (KEPT_SPILLED), test_kept_message);
+        g_test_add_data_func ("/message/kept/memory-pool", GINT_TO_POINTER (KEPT_POOL), test_kept_message);
+        g_test_add_data_func ("/message/kept/spilled-pool", GINT_TO_POINTER (KEPT_SPILLED | KEPT_POOL),
+                              test_kept_message);
+        g_test_add_func ("/message/pool/off-loop", test_parse_off_loop);
+        g_test_add_func ("/message/pool/slow-handler", test_slow_handler);
+        g_test_add_func ("/message/pool/server-gone", test_server_gone_while_parsing);
+        g_test_add_data_func ("/message/pool/pipelined", NULL, test_pipelined);
+        g_test_add_data_func ("/message/pool/pipelined-instant", "instant", test_pipelined);
+        g_test_add_func ("/message/pool/stop", test_stop_while_parsing);
+        g_test_add_data_func ("/message/lazy/parses", GINT_TO_POINTER (FALSE), test_lazy);
+        g_test_add_data_func ("/message/lazy/limits", GINT_TO_POINTER (TRUE), test_lazy);
+        g_test_add_func ("/message/dump-mail-json", test_dump_mail_json);
+        return g_test_run ();
+}
