@@ -148,7 +148,13 @@ human (const char *s)
 
         if (s == NULL)
                 return g_strdup ("-");
-        out = g_string_sized_new (strlen (s));
+        /* the common case, printable ASCII with no backslash, is copied whole:
+         * this runs for every string of every message */
+        for (p = s; *p >= 0x20 && *p < 0x7f && *p != '\\'; p++)
+                ;
+        if (*p == '\0')
+                return g_strdup (s);
+        out = g_string_sized_new (strlen (s) + 8);
         end = s + strlen (s);
         for (p = s; p < end;) {
                 gunichar c = g_utf8_get_char_validated (p, end - p);
