@@ -62,6 +62,7 @@ struct _GSmtpConnection {
                                          * checks it, so no connection owns a timer source */
         gint64             data_deadline; /* monotonic; 0 outside DATA */
         gint64             line_deadline; /* monotonic; 0 unless part of a command line came */
+        gboolean           in_transfer; /* counted as a transfer by the host */
 
         gboolean           in_pump;
         gboolean           pump_again;
@@ -69,6 +70,7 @@ struct _GSmtpConnection {
 };
 
 static void connection_pump (GSmtpConnection *self);
+static void connection_set_transfer (GSmtpConnection *self, gboolean in_transfer);
 
 GSmtpConnection *
 gsmtp_connection_ref (GSmtpConnection *self)
@@ -124,9 +126,20 @@ connection_close (GSmtpConnection *self)
         if (self->counted != NULL)
                 host->funcs->release_address (host, self->counted);
         g_clear_pointer (&self->counted, g_free);
+        connection_set_transfer (self, FALSE);
         /* the host is not touched again: it may be going away */
         self->host = NULL;
         host->funcs->closed (host, self);       /* drops the host's ref */
+}
+
+/* A message transfer holds more fds (a spill file): the host counts them. */
+static void
+connection_set_transfer (GSmtpConnection *self, gboolean in_transfer)
+{
+        if (self->in_transfer == in_transfer || self->host == NULL)
+                return;
+        self->in_transfer = in_transfer;
+        self->host->funcs->transfer (self->host, in_transfer ? 1 : -1);
 }
 
 /* Counts the session against the per-address limit under @peer's address,
@@ -371,11 +384,14 @@ connection_pump_once (GSmtpConnection *self)
                         return;
                 }
                 if (gsmtp_session_in_data (self->session)) {
-                        if (self->data_deadline == 0)
+                        if (self->data_deadline == 0) {
                                 self->data_deadline = g_get_monotonic_time () +
                                         (gint64) self->data_timeout * G_USEC_PER_SEC;
+                                connection_set_transfer (self, TRUE);
+                        }
                 } else {
                         self->data_deadline = 0;
+                        connection_set_transfer (self, FALSE);
                 }
                 /* A client that waited for this reply has not answered it yet,
                  * and the socket was empty when last read: wait for the poller

@@ -21,6 +21,9 @@ typedef struct {
          * past the per-address limit. */
         gboolean             (*admit_address)   (GSmtpConnectionHost *host, const char *address);
         void                 (*release_address) (GSmtpConnectionHost *host, const char *address);
+        /* The session began (+1) or ended (-1) a message transfer, during
+         * which it may hold more file descriptors (a spill file). */
+        void                 (*transfer)        (GSmtpConnectionHost *host, int delta);
         /* The connection closed; the host drops its reference. */
         void                 (*closed)          (GSmtpConnectionHost *host, GSmtpConnection *conn);
 } GSmtpConnectionHostFuncs;

@@ -30,10 +30,12 @@
 #define BACKOFF_MAX_MS 1000
 /* While a shortage lasts, one log line per minute at most. */
 #define LOG_INTERVAL (60 * G_USEC_PER_SEC)
-/* The file descriptors one session may hold at once: its socket, the spill
- * file of a large message, and the duplicate of it that GMime reads from while
- * the message is parsed (gsmtp-envelope.c).  TLS and the poller add none. */
-#define FDS_PER_SESSION 3
+/* The file descriptors a session holds: its socket; and while it transfers a
+ * message, also the spill file of a large one and the duplicate of it that
+ * GMime reads from while the message is parsed (gsmtp-envelope.c).  TLS and
+ * the poller add none.  Idle sessions, the many, cost one. */
+#define FDS_PER_SESSION  1
+#define FDS_PER_TRANSFER 3
 
 typedef struct {
         GSmtpListener   *listener;      /* (unowned): owns this */
@@ -444,12 +446,11 @@ gsmtp_listener_add_socket (GSmtpListener *self, GSocket *socket, GSmtpListenFlag
 
 /* ---- file descriptors --------------------------------------------------------------- */
 
-/* How many sessions RLIMIT_NOFILE has room for, each holding FDS_PER_SESSION,
- * after a reserve for everything else: stdio, the listening sockets, the
- * poller, GLib's wakeup fds, a refused client's socket while it hears 421,
- * and the application's own files. */
-guint
-gsmtp_listener_get_fd_session_limit (void)
+/* The fds RLIMIT_NOFILE leaves for sessions, after a reserve for everything
+ * else: stdio, the listening sockets, the poller, GLib's wakeup fds, a refused
+ * client's socket while it hears 421, and the application's own files. */
+static guint64
+listener_fd_budget (void)
 {
         struct rlimit rl;
         guint64 cur, reserve;
@@ -458,26 +459,38 @@ gsmtp_listener_get_fd_session_limit (void)
                 return G_MAXUINT;
         cur = rl.rlim_cur;
         reserve = 32 + cur / 16;
-        if (cur <= reserve + FDS_PER_SESSION)
-                return 1;
-        return (guint) MIN ((cur - reserve) / FDS_PER_SESSION, (guint64) G_MAXUINT);
+        if (cur <= reserve + FDS_PER_TRANSFER)
+                return FDS_PER_TRANSFER;
+        return cur - reserve;
 }
 
-/* Whether one more session fits in the fd limit beside @n_sessions; when it
- * does not, says so in the log, once a minute at most. */
-gboolean
-gsmtp_listener_fds_allow (GSmtpListener *self, guint n_sessions)
+/* How many sessions the fd limit has room for when all of them transfer a
+ * message at once. */
+guint
+gsmtp_listener_get_fd_session_limit (void)
 {
+        return (guint) MIN (listener_fd_budget () / FDS_PER_TRANSFER, (guint64) G_MAXUINT);
+}
+
+/* Whether one more session fits in the fd limit beside @n_sessions, of which
+ * @n_transfers are transferring a message, with room for it to transfer one
+ * too; when it does not, says so in the log, once a minute at most. */
+gboolean
+gsmtp_listener_fds_allow (GSmtpListener *self, guint n_sessions, guint n_transfers)
+{
+        guint64 in_use = (guint64) (n_sessions - MIN (n_transfers, n_sessions)) * FDS_PER_SESSION +
+                         (guint64) MIN (n_transfers, n_sessions) * FDS_PER_TRANSFER;
         guint limit = gsmtp_listener_get_fd_session_limit ();
         gint64 now;
 
-        if (n_sessions < limit)
+        if (in_use + FDS_PER_TRANSFER <= listener_fd_budget ())
                 return TRUE;
         now = g_get_monotonic_time ();
         if (self->fd_limit_logged == 0 || now - self->fd_limit_logged >= LOG_INTERVAL) {
                 self->fd_limit_logged = now;
-                g_warning ("gsmtp: %u sessions fill what the file descriptor limit (ulimit -n) leaves "
-                           "room for; new clients get 421 4.7.0", limit);
+                g_warning ("gsmtp: %u sessions (%u of them receiving a message) fill what the file "
+                           "descriptor limit (ulimit -n) leaves room for (%u sessions that all receive "
+                           "one); new clients get 421 4.7.0", n_sessions, n_transfers, limit);
         }
         return FALSE;
 }

@@ -22,7 +22,8 @@ gboolean       gsmtp_listener_add_all     (GSmtpListener *listener, guint16 port
 gboolean       gsmtp_listener_add_socket  (GSmtpListener *listener, GSocket *socket,
                                            GSmtpListenFlags flags, GError **error);
 void           gsmtp_listener_close       (GSmtpListener *listener);
-gboolean       gsmtp_listener_fds_allow   (GSmtpListener *listener, guint n_sessions);
+gboolean       gsmtp_listener_fds_allow   (GSmtpListener *listener, guint n_sessions,
+                                           guint n_transfers);
 guint          gsmtp_listener_get_fd_session_limit (void);
 
 G_END_DECLS

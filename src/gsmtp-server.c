@@ -48,6 +48,7 @@ struct _GSmtpServer {
 
         GSmtpListener   *listener;              /* (owned) (nullable): made by the first listen */
         GHashTable      *connections;           /* (owned): GSmtpConnection set, holding a ref each */
+        guint            n_transfers;           /* sessions receiving a message (more fds) */
         GHashTable      *per_address;           /* (owned): host → number of connections */
         guint8          *read_buffer;           /* (owned) (nullable) */
         GSmtpPoller     *poller;                /* (owned) (nullable): made with the first connection */
@@ -1151,7 +1152,8 @@ server_incoming (GSocketConnection *socket_connection, GSmtpListenFlags flags, g
         /* answered while there are fds left to answer with: a session that
          * cannot have its spill file is worse than a client told to retry */
         if (g_hash_table_size (self->connections) >= self->max_connections ||
-            !gsmtp_listener_fds_allow (self->listener, g_hash_table_size (self->connections))) {
+            !gsmtp_listener_fds_allow (self->listener, g_hash_table_size (self->connections),
+                                       self->n_transfers)) {
                 server_refuse_socket (socket_connection,
                                       "421 4.7.0 Too many connections, try again later\r\n");
                 return;
@@ -1711,12 +1713,21 @@ server_host_tls_credentials (GSmtpConnectionHost *host)
         return SERVER_OF (host)->tls_credentials;
 }
 
+static void
+server_host_transfer (GSmtpConnectionHost *host, int delta)
+{
+        GSmtpServer *self = SERVER_OF (host);
+
+        self->n_transfers += delta;
+}
+
 static const GSmtpConnectionHostFuncs server_connection_funcs = {
         server_host_read_buffer,
         server_host_poller,
         server_host_tls_credentials,
         server_admit_address,
         server_release_address,
+        server_host_transfer,
         server_connection_closed,
 };
 
