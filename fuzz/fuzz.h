@@ -20,3 +20,5 @@ int fuzz_data_reader (const uint8_t *data, size_t size);
 int fuzz_session (const uint8_t *data, size_t size);
 int fuzz_sasl (const uint8_t *data, size_t size);
 int fuzz_reply (const uint8_t *data, size_t size);
+int fuzz_client_reply (const uint8_t *data, size_t size);
+int fuzz_dot_stuffer (const uint8_t *data, size_t size);

@@ -17,6 +17,8 @@ static const struct {
         { "session", fuzz_session },
         { "sasl", fuzz_sasl },
         { "reply", fuzz_reply },
+        { "client-reply", fuzz_client_reply },
+        { "dot-stuffer", fuzz_dot_stuffer },
 };
 
 int

@@ -18,7 +18,8 @@ gsmtp_dot_stuffer_init (GSmtpDotStuffer *self, gboolean stuff_dots)
 }
 
 /* Appends the wire form of in[] to out; the state carries over, so any split of
- * the message into calls gives the same bytes.  At most twice the input. */
+ * the message into calls gives the same bytes.  At most twice the input, plus
+ * one: the LF of a CR that ended the previous call (found by fuzz-dot-stuffer). */
 void
 gsmtp_dot_stuffer_feed (GSmtpDotStuffer *self, const guint8 *in, gsize len, GByteArray *out)
 {
@@ -26,7 +27,7 @@ gsmtp_dot_stuffer_feed (GSmtpDotStuffer *self, const guint8 *in, gsize len, GByt
         gsize base = out->len;
         guint8 *o;
 
-        g_byte_array_set_size (out, base + 2 * len);
+        g_byte_array_set_size (out, base + 2 * len + 1);
         o = out->data + base;
         while (p < end) {
                 guint8 c = *p++;
