@@ -111,21 +111,38 @@ client_peer_scripted (const char *config_json)
         return client_peer_start ("scripted-peer.py", args);
 }
 
-/* The next event of @kind ("message", "connect"...), skipping others. */
+static gboolean
+event_is (GVariant *event, const char *kind)
+{
+        const char *got = NULL;
+
+        return g_variant_lookup (event, "event", "&s", &got) && g_str_equal (got, kind);
+}
+
+/* The next event of @kind ("message", "connect"...); events of other kinds read
+ * on the way are kept for later calls. */
 GVariant *
 client_peer_event (ClientPeer *peer, const char *kind)
 {
+        for (GList *l = peer->pending.head; l != NULL; l = l->next) {
+                if (event_is (l->data, kind)) {
+                        GVariant *event = l->data;
+
+                        g_queue_delete_link (&peer->pending, l);
+                        return event;
+                }
+        }
         for (;;) {
                 g_autofree char *line = client_peer_line (peer);
                 g_autoptr(GError) error = NULL;
                 g_autoptr(GVariant) event = NULL;
-                const char *got = NULL;
 
                 g_assert_nonnull (line);
                 event = g_variant_parse (G_VARIANT_TYPE_VARDICT, line, NULL, NULL, &error);
                 g_assert_no_error (error);
-                if (g_variant_lookup (event, "event", "&s", &got) && g_str_equal (got, kind))
+                if (event_is (event, kind))
                         return g_steal_pointer (&event);
+                g_queue_push_tail (&peer->pending, g_steal_pointer (&event));
         }
 }
 
@@ -170,6 +187,7 @@ client_peer_stop (ClientPeer *peer)
 {
         g_output_stream_close (g_subprocess_get_stdin_pipe (peer->process), NULL, NULL);
         g_subprocess_wait (peer->process, NULL, NULL);
+        g_queue_clear_full (&peer->pending, (GDestroyNotify) g_variant_unref);
         g_object_unref (peer->out);
         g_object_unref (peer->process);
         g_free (peer);

@@ -7,6 +7,7 @@ typedef struct {
         GSubprocess      *process;
         GDataInputStream *out;
         guint16           port;
+        GQueue            pending;      /* (element-type GVariant): read while looking for another kind */
 } ClientPeer;
 
 gboolean    client_peer_python_has (const char *module);

@@ -22,12 +22,16 @@ XOAUTH2, OAUTHBEARER).  Configured by a JSON object in argv[1]:
                   (as a server's idle timeout does); prints {"event": "idle-closed"}
   late_first      the first message's end of data is answered this many seconds late
   data_delay      every end of data is answered this many seconds late
+  hold            answer no end of data until this many transactions wait for their
+                  answer, then print {"event": "all-waiting"} and wait for a line
+                  "release" on stdin
   extra_reply     a reply line sent, unasked, with each reply to the end of data;
                   prints {"event": "extra-sent"}
 
 Prints "listening on 127.0.0.1:PORT", then one event per line, a GVariant a{sv} in
 text form: "connect", "message" (the envelope lines, the data as received and
-unstuffed: its sha256, and in base64 up to 16 KiB), "auth", "closed", "idle-closed".  Exits when its stdin closes.  Loopback only."""
+unstuffed: its sha256, and in base64 up to 16 KiB), "auth", "closed", "idle-closed",
+"all-waiting".  Exits when its stdin closes.  Loopback only."""
 import asyncio
 import base64
 import hashlib
@@ -38,6 +42,7 @@ import sys
 
 CFG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 STATE = {"sessions": 0, "messages": 0, "waiting": 0, "max_waiting": 0}
+RELEASE = None          # asyncio.Event: a "release" line came on stdin
 
 
 def gvariant(value):
@@ -261,6 +266,10 @@ class Session:
              commands=self.commands, max_waiting=STATE["max_waiting"])
         if delay:
             await asyncio.sleep(delay)
+        if CFG.get("hold"):
+            if STATE["waiting"] == CFG["hold"]:
+                emit(event="all-waiting", waiting=STATE["waiting"])
+            await RELEASE.wait()
         STATE["waiting"] -= 1
         if CFG.get("lmtp"):
             for address in self.accepted:
@@ -300,8 +309,15 @@ async def main():
     sock.bind(("127.0.0.1", 0))
     server = await asyncio.start_server(serve, sock=sock, backlog=1024)
     print("listening on 127.0.0.1:%d" % sock.getsockname()[1], flush=True)
+    global RELEASE
+    RELEASE = asyncio.Event()
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        if line.strip() == "release":
+            RELEASE.set()
     server.close()
 
 
