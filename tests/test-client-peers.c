@@ -746,6 +746,71 @@ test_helo_name (void)
         client_peer_stop (peer);
 }
 
+/* A certificate from tests/peers/make-cert.py; FALSE without python3-cryptography. */
+static gboolean
+make_cert (const char *name, int from_days, int to_days, char **cert, char **key)
+{
+        g_autofree char *script = g_build_filename (g_getenv ("GSMTP_SRCDIR") ? g_getenv ("GSMTP_SRCDIR") : ".",
+                                                    "tests", "peers", "make-cert.py", NULL);
+        g_autofree char *from = g_strdup_printf ("%d", from_days);
+        g_autofree char *to = g_strdup_printf ("%d", to_days);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSubprocess) proc = NULL;
+
+        *cert = g_strdup_printf ("%s/%s%d.pem", tmpdir, name, to_days);
+        *key = g_strdup_printf ("%s/%s%d.key", tmpdir, name, to_days);
+        proc = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "/usr/bin/python3", script, *cert, *key, name,
+                                 from, to, NULL);
+        g_assert_no_error (error);
+        g_assert_true (g_subprocess_wait (proc, NULL, NULL));
+        return g_subprocess_get_if_exited (proc) && g_subprocess_get_exit_status (proc) == 0;
+}
+
+static void
+expect_bad_certificate (const char *cert, const char *key, const char *ca, const char *words)
+{
+        const char *rcpts[] = { "b@example.org", NULL };
+        g_autofree char *config = g_strdup_printf ("{\"cert\": \"%s\", \"key\": \"%s\"}", cert, key);
+        g_autoptr(GBytes) data = bytes_from ("x\r\n");
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        ClientPeer *peer = client_peer_scripted (config);
+
+        client = g_smtp_client_new ("localhost", peer->port);
+        g_smtp_client_set_tls_mode (client, GSMTP_TLS_STARTTLS);
+        if (ca != NULL)
+                g_assert_true (g_smtp_client_set_ca_file (client, ca, &error));
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+        g_test_message ("%s", error->message);
+        if (strstr (error->message, words) == NULL)
+                g_error ("\"%s\" does not say %s", error->message, words);
+        client_peer_stop (peer);
+}
+
+static void
+test_certificate_errors (void)
+{
+        g_autofree char *other = NULL, *other_key = NULL, *expired = NULL, *expired_key = NULL;
+
+        g_test_summary ("A refused certificate says why: unknown authority, hostname mismatch, expired");
+        g_test_bug ("12");
+        SKIP_WITHOUT_PYTHON ();
+        expect_bad_certificate (cert_file, key_file, NULL, "unknown certificate authority");
+        if (!make_cert ("other.test", -1, 30, &other, &other_key) ||
+            !make_cert ("localhost", -10, -1, &expired, &expired_key)) {
+                g_test_skip ("python3-cryptography is not installed");
+                return;
+        }
+        expect_bad_certificate (other, other_key, other, "hostname mismatch");
+        expect_bad_certificate (expired, expired_key, expired, "expired");
+        g_unlink (other);
+        g_unlink (other_key);
+        g_unlink (expired);
+        g_unlink (expired_key);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -776,6 +841,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client-peer/auth/xoauth2", test_xoauth2);
         g_test_add_func ("/client-peer/auth/oauthbearer", test_oauthbearer);
         g_test_add_func ("/client-peer/lmtp", test_lmtp);
+        g_test_add_func ("/client-peer/tls/certificate-errors", test_certificate_errors);
         tmpdir = g_dir_make_tmp ("gsmtp-client-peers-XXXXXX", NULL);
         if (!test_make_certificate (tmpdir, &cert_file, &key_file))
                 g_error ("cannot make a test certificate (openssl missing?)");
