@@ -100,7 +100,8 @@ struct _GSmtpClientOp {
         gulong                 cancel_id;
         GSource               *timer;           /* (owned) (nullable): the per-step timeout */
         GSource               *deadline;        /* (owned) (nullable): the whole send's */
-        GSource               *waiting;         /* (owned) (nullable): cancellation while queued */
+        gboolean               queued;          /* in the client's queue (under its lock) */
+        gulong                 queue_cancel_id; /* on cancellable, while queued */
         guint                  send_timeout;
         gboolean               timed_out;
         gboolean               deadline_hit;

@@ -954,6 +954,8 @@ op_free (gpointer data)
 {
         GSmtpClientOp *op = data;
 
+        if (op->queue_cancel_id != 0)
+                g_cancellable_disconnect (op->cancellable, op->queue_cancel_id);
         if (op->user_cancellable != NULL)
                 g_cancellable_disconnect (op->user_cancellable, op->cancel_id);
         g_clear_object (&op->user_cancellable);
@@ -1020,10 +1022,6 @@ op_return (GSmtpClientOp *op)
                 g_source_destroy (op->deadline);
                 g_clear_pointer (&op->deadline, g_source_unref);
         }
-        if (op->waiting != NULL) {
-                g_source_destroy (op->waiting);
-                g_clear_pointer (&op->waiting, g_source_unref);
-        }
         if (op->kind == OP_SEND) {
                 if (op->result != NULL)
                         gsmtp_send_result_seal (op->result);
@@ -1049,10 +1047,6 @@ op_handoff (gpointer data)
 {
         GSmtpClientOp *op = data;
 
-        if (op->waiting != NULL) {
-                g_source_destroy (op->waiting);
-                g_clear_pointer (&op->waiting, g_source_unref);
-        }
         /* the steps' GIO calls must attach to the operation's context */
         g_main_context_push_thread_default (op->context);
         op_start (op);
@@ -1070,6 +1064,7 @@ client_give_locked (GSmtpClient *self, GSmtpClientConnection *conn)
 
         if (next == NULL)
                 return FALSE;
+        next->queued = FALSE;
         next->conn = conn;
         g_ptr_array_add (self->active, next);
         idle = g_idle_source_new ();
@@ -1148,38 +1143,72 @@ op_start (GSmtpClientOp *op)
         }
 }
 
+static void
+op_queue_failed (GSmtpClientOp *op)
+{
+        if (op->deadline_hit)
+                op->error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                         "The send did not finish within %u s (send-timeout): "
+                                         "still waiting for a connection", op->send_timeout);
+        else
+                op->error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+        op_return (op);
+}
+
 static gboolean
-op_waiting_cancelled (GCancellable *cancellable, gpointer data)
+op_queue_cancelled_idle (gpointer data)
+{
+        op_queue_failed (data);
+        return G_SOURCE_REMOVE;
+}
+
+/* The operation's cancellable fired, in any thread: if it still waits in the
+ * queue it leaves it, and ends in its own main context.  One handler per waiting
+ * operation, no source: a queue of thousands costs the main loop nothing. */
+static void
+op_queued_cancelled (GCancellable *cancellable, gpointer data)
 {
         GSmtpClientOp *op = data;
         GSmtpClient *self = op->client;
-        gboolean queued;
+        gboolean removed = FALSE;
 
         g_mutex_lock (&self->lock);
-        queued = g_queue_remove (&self->waiting, op);
-        g_mutex_unlock (&self->lock);
-        g_clear_pointer (&op->waiting, g_source_unref);
-        if (queued) {
-                if (op->deadline_hit)
-                        op->error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                                 "The send did not finish within %u s (send-timeout): "
-                                                 "still waiting for a connection", op->send_timeout);
-                else
-                        op->error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                         "Operation was cancelled");
-                op_return (op);
+        if (op->queued) {
+                g_queue_remove (&self->waiting, op);
+                op->queued = FALSE;
+                removed = TRUE;
         }
-        return G_SOURCE_REMOVE;
+        g_mutex_unlock (&self->lock);
+        if (removed) {
+                GSource *idle = g_idle_source_new ();
+
+                g_source_set_static_name (idle, "gsmtp client cancelled while queued");
+                g_source_set_callback (idle, op_queue_cancelled_idle, op, NULL);
+                g_source_attach (idle, op->context);
+                g_source_unref (idle);
+        }
 }
 
 static gboolean
 op_deadline_fired (gpointer data)
 {
         GSmtpClientOp *op = data;
+        GSmtpClient *self = op->client;
+        gboolean queued;
 
         op->deadline_hit = TRUE;
-        g_cancellable_cancel (op->cancellable);
         g_clear_pointer (&op->deadline, g_source_unref);
+        g_mutex_lock (&self->lock);
+        queued = op->queued;
+        if (queued) {
+                g_queue_remove (&self->waiting, op);
+                op->queued = FALSE;
+        }
+        g_mutex_unlock (&self->lock);
+        if (queued)
+                op_queue_failed (op);
+        else
+                g_cancellable_cancel (op->cancellable); /* the running step fails with TIMED_OUT */
         return G_SOURCE_REMOVE;
 }
 
@@ -1249,10 +1278,7 @@ client_submit (GSmtpClient *self, GSmtpClientOp *op)
                                              "operation of this client running in this thread's main context");
         } else {
                 g_queue_push_tail (&self->waiting, op);
-                op->waiting = g_cancellable_source_new (op->cancellable);
-                g_source_set_static_name (op->waiting, "gsmtp client queued");
-                g_source_set_callback (op->waiting, G_SOURCE_FUNC (op_waiting_cancelled), op, NULL);
-                g_source_attach (op->waiting, op->context);
+                op->queued = TRUE;
         }
         g_mutex_unlock (&self->lock);
         if (error != NULL) {
@@ -1260,8 +1286,18 @@ client_submit (GSmtpClient *self, GSmtpClientOp *op)
                 op_return (op);
                 return;
         }
-        if (op->conn != NULL)
+        if (op->conn != NULL) {
                 op_start (op);
+                return;
+        }
+        if (op->user_cancellable != NULL) {
+                /* outside the lock: a cancellable cancelled by now calls back at once */
+                gulong id = g_cancellable_connect (op->cancellable, G_CALLBACK (op_queued_cancelled), op, NULL);
+
+                g_mutex_lock (&self->lock);
+                op->queue_cancel_id = id;
+                g_mutex_unlock (&self->lock);
+        }
 }
 
 /* ---- sync calls: the same steps on a private main context ------------------------------ */
