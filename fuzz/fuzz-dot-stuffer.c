@@ -34,6 +34,7 @@ FUZZ_ENTRY (dot_stuffer)
                 g_autoptr(GByteArray) again = stuff (data, size, TRUE, step);
 
                 FUZZ_CHECK (again->len == data_form->len && memcmp (again->data, data_form->data, again->len) == 0);
+                /* (never empty: DATA always has its marker) */
         }
         /* every CR is followed by LF and every LF preceded by CR */
         for (guint i = 0; i < data_form->len; i++) {
@@ -60,13 +61,14 @@ FUZZ_ENTRY (dot_stuffer)
                 }
                 g_byte_array_append (unstuffed, data_form->data + i, 1);
         }
-        FUZZ_CHECK (unstuffed->len == bdat_form->len && memcmp (unstuffed->data, bdat_form->data, bdat_form->len) == 0);
+        FUZZ_CHECK (unstuffed->len == bdat_form->len &&
+                    (bdat_form->len == 0 || memcmp (unstuffed->data, bdat_form->data, bdat_form->len) == 0));
         /* the scan knows the sizes before anything is made */
         gsmtp_data_scan (data, size, &scan);
         FUZZ_CHECK (scan.size == bdat_form->len);
         FUZZ_CHECK (scan.n_dot_lines == dot_lines);
         FUZZ_CHECK (data_form->len == scan.size + scan.n_dot_lines + 3);
-        FUZZ_CHECK (scan.canonical == (bdat_form->len == size && memcmp (bdat_form->data, data, size) == 0));
-        FUZZ_CHECK (scan.nul == (memchr (data, '\0', size) != NULL));
+        FUZZ_CHECK (scan.canonical == (bdat_form->len == size && (size == 0 || memcmp (bdat_form->data, data, size) == 0)));
+        FUZZ_CHECK (scan.nul == (size > 0 && memchr (data, '\0', size) != NULL));
         return 0;
 }
