@@ -164,6 +164,15 @@ client_peer_lookup_int (GVariant *event, const char *key)
         return value;
 }
 
+gboolean
+client_peer_lookup_bool (GVariant *event, const char *key)
+{
+        gboolean value = FALSE;
+
+        g_variant_lookup (event, key, "b", &value);
+        return value;
+}
+
 char **
 client_peer_lookup_strv (GVariant *event, const char *key)
 {

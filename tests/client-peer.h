@@ -19,5 +19,6 @@ void        client_peer_stop       (ClientPeer *peer);
 GBytes     *client_peer_event_data (GVariant *event);
 const char *client_peer_lookup     (GVariant *event, const char *key);
 gint64      client_peer_lookup_int (GVariant *event, const char *key);
+gboolean    client_peer_lookup_bool (GVariant *event, const char *key);
 char      **client_peer_lookup_strv (GVariant *event, const char *key);
 gboolean    client_iterate_until   (gboolean *done, guint seconds);

@@ -448,7 +448,7 @@ test_chunking (void)
         peer = client_peer_scripted ("{\"ehlo\": [\"PIPELINING\", \"8BITMIME\", \"CHUNKING\", \"SIZE 10000000\"]}");
         client = g_smtp_client_new ("127.0.0.1", peer->port);
         event = send_and_expect (client, peer, rcpts, "Subject: bdat\n\n.\n..x\n", "Subject: bdat\r\n\r\n.\r\n..x\r\n");
-        g_assert_true (g_variant_get_boolean (g_variant_lookup_value (event, "chunked", NULL)));
+        g_assert_true (client_peer_lookup_bool (event, "chunked"));
         while (big->len < 3 * 1024 * 1024) {
                 g_string_append (big, ".line of text\n");
                 g_string_append (big_wire, ".line of text\r\n");
@@ -608,7 +608,7 @@ test_requiretls (void)
         result = g_smtp_client_send_bytes_full (client, "a@x.test", rcpts, data, options, NULL, &error);
         g_assert_no_error (error);
         event = client_peer_event (peer, "message");
-        g_assert_true (g_variant_get_boolean (g_variant_lookup_value (event, "tls", NULL)));
+        g_assert_true (client_peer_lookup_bool (event, "tls"));
         g_assert_cmpstr (client_peer_lookup (event, "mail"), ==, "MAIL FROM:<a@x.test> REQUIRETLS");
         client_peer_stop (peer);
 }
@@ -816,7 +816,7 @@ main (int argc, char **argv)
 {
         int ret;
 
-        g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init (&argc, &argv, NULL);
         g_test_bug_base ("issue ");
         gsmtp_ensure_gmime ();
         g_test_add_func ("/client-peer/split/byte-by-byte", test_byte_by_byte);

@@ -6,7 +6,7 @@
 set -e
 need="autoconf automake libtool pkg-config make gcc libglib2.0-dev libgmime-3.0-dev glib-networking openssl"
 if [ "${1:-}" = test ]; then
-  need="$need python3 python3-aiosmtpd swaks valgrind postfix clang gobject-introspection libgirepository1.0-dev python3-gi gir1.2-gmime-3.0 gi-docgen"
+  need="$need python3 python3-aiosmtpd python3-cryptography swaks valgrind postfix clang gobject-introspection libgirepository1.0-dev python3-gi gir1.2-gmime-3.0 gi-docgen"
 fi
 missing=""
 for p in $need; do
