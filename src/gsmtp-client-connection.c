@@ -300,6 +300,17 @@ gsmtp_client_op_fail_reply (GSmtpClientOp *op, GSmtpReply *reply, const char *wh
         gsmtp_client_op_fail (op, gsmtp_client_reply_error (reply, what));
 }
 
+/* From here on the application's cancellable no longer reaches the operation;
+ * the timeouts still do. */
+void
+gsmtp_client_op_detach_cancellable (GSmtpClientOp *op)
+{
+        if (op->user_cancellable == NULL || op->timed_out || op->deadline_hit)
+                return;
+        g_object_unref (op->cancellable);
+        op->cancellable = g_cancellable_new ();
+}
+
 gboolean
 gsmtp_client_op_check_cancelled (GSmtpClientOp *op)
 {

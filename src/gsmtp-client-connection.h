@@ -138,6 +138,7 @@ void           gsmtp_client_op_finish    (GSmtpClientOp *op);
 void           gsmtp_client_op_timer_arm (GSmtpClientOp *op);
 void           gsmtp_client_op_timer_stop (GSmtpClientOp *op);
 gboolean       gsmtp_client_op_check_cancelled (GSmtpClientOp *op);
+void           gsmtp_client_op_detach_cancellable (GSmtpClientOp *op);
 
 /* gsmtp-client-transaction.c: one message */
 GSmtpClientMessage *gsmtp_client_message_new (const char *sender, const char *const *recipients,

@@ -107,7 +107,16 @@ static gboolean
 op_handoff (gpointer data)
 {
         GSmtpClientOp *op = data;
+        GSmtpClient *self = op->client;
+        gulong id;
 
+        /* out of the queue: its cancellation handler has nothing left to do */
+        g_mutex_lock (&self->lock);
+        id = op->queue_cancel_id;
+        op->queue_cancel_id = 0;
+        g_mutex_unlock (&self->lock);
+        if (id != 0)
+                g_cancellable_disconnect (op->cancellable, id);
         /* the steps' GIO calls must attach to the operation's context */
         g_main_context_push_thread_default (op->context);
         op_start (op);
@@ -354,10 +363,15 @@ gsmtp_client_submit (GSmtpClient *self, GSmtpClientOp *op)
         if (op->user_cancellable != NULL) {
                 /* outside the lock: a cancellable cancelled by now calls back at once */
                 gulong id = g_cancellable_connect (op->cancellable, G_CALLBACK (op_queued_cancelled), op, NULL);
+                gboolean late;
 
                 g_mutex_lock (&self->lock);
-                op->queue_cancel_id = id;
+                late = !op->queued;
+                if (!late)
+                        op->queue_cancel_id = id;
                 g_mutex_unlock (&self->lock);
+                if (late && id != 0)
+                        g_cancellable_disconnect (op->cancellable, id);
         }
 }
 

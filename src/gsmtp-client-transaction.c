@@ -699,6 +699,10 @@ tx_data_written (GSmtpClientOp *op)
         if (msg->last_chunk) {
                 if (msg->stream != NULL)
                         gsmtp_send_result_set_size (op->result, 0);
+                /* the server has the whole message: only its verdict counts now.
+                 * Cancelling here would drop the connection with the message
+                 * perhaps accepted, and an application would send it again */
+                gsmtp_client_op_detach_cancellable (op);
                 gsmtp_client_emit_sent (op->client);
                 tx_final_reply (op);
                 return;

@@ -977,7 +977,9 @@ send_stream_start (GSmtpClient *self, const char *sender, const char *const *rec
  *   BINARYMIME body)
  * @options: (nullable): DSN, REQUIRETLS, body type, other parameters
  * @cancellable: (nullable): a #GCancellable; cancelling mid-message drops the
- *   connection so the server never accepts half a message
+ *   connection so the server never accepts half a message; once the whole
+ *   message is out it no longer stops the send, whose verdict is waited for
+ *   (within #GSmtpClient:timeout), so an accepted message never looks undelivered
  * @callback: (scope async): called when done, in the caller's thread-default
  *   main context
  * @user_data: data for @callback
@@ -1157,7 +1159,8 @@ g_smtp_client_send_bytes_full (GSmtpClient *self, const char *sender, const char
  * @recipients: (array zero-terminated=1): the forward-paths
  * @data: an RFC 5322 message; line ends are normalised to CRLF on the wire
  * @cancellable: (nullable): a #GCancellable; cancelling mid-message drops the
- *   connection so the server never accepts half a message
+ *   connection so the server never accepts half a message (see
+ *   g_smtp_client_send_bytes_full_async())
  * @error: return location for a #GError
  *
  * Sends one message, connecting first if needed.  Some recipients may be

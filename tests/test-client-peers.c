@@ -746,6 +746,36 @@ test_helo_name (void)
         client_peer_stop (peer);
 }
 
+static void
+cancel_when_sent (GSmtpClient *client, gpointer data)
+{
+        g_cancellable_cancel (data);
+}
+
+static void
+test_cancel_after_data (void)
+{
+        const char *rcpts[] = { "b@example.org", NULL };
+        g_autoptr(GBytes) data = bytes_from ("x\r\n");
+        g_autoptr(GCancellable) cancel = g_cancellable_new ();
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        ClientPeer *peer;
+
+        g_test_summary ("Cancelled once the whole message is out: the server's verdict is still waited for, so "
+                        "an accepted message never looks undelivered (and is not sent twice)");
+        SKIP_WITHOUT_PYTHON ();
+        peer = client_peer_scripted ("{\"data_delay\": 0.5}");
+        client = g_smtp_client_new ("127.0.0.1", peer->port);
+        g_signal_connect (client, "message-sent", G_CALLBACK (cancel_when_sent), cancel);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, cancel, &error);
+        g_assert_no_error (error);
+        g_assert_true (g_cancellable_is_cancelled (cancel));
+        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_send_result_get_reply (result)), ==, 250);
+        client_peer_stop (peer);
+}
+
 /* A certificate from tests/peers/make-cert.py; FALSE without python3-cryptography. */
 static gboolean
 make_cert (const char *name, int from_days, int to_days, char **cert, char **key)
@@ -842,6 +872,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client-peer/auth/oauthbearer", test_oauthbearer);
         g_test_add_func ("/client-peer/lmtp", test_lmtp);
         g_test_add_func ("/client-peer/tls/certificate-errors", test_certificate_errors);
+        g_test_add_func ("/client-peer/cancel/after-data", test_cancel_after_data);
         tmpdir = g_dir_make_tmp ("gsmtp-client-peers-XXXXXX", NULL);
         if (!test_make_certificate (tmpdir, &cert_file, &key_file))
                 g_error ("cannot make a test certificate (openssl missing?)");
