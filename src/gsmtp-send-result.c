@@ -238,7 +238,8 @@ g_smtp_send_result_get_recipient_reply (GSmtpSendResult *self, const char *recip
  *
  * Gets the size of the message as sent: its bytes after line ends became CRLF,
  * without the dots added by dot-stuffing nor the end-of-data line, which is what
- * `SIZE=` declares (RFC 1870).  0 when the data was not sent.
+ * `SIZE=` declares (RFC 1870); a BINARYMIME body's own size.  0 for a stream,
+ * whose size is not known before it is read.
  *
  * Returns: the size in bytes
  *
