@@ -776,6 +776,74 @@ test_cancel_after_data (void)
         client_peer_stop (peer);
 }
 
+/* A GTlsInteraction that answers a server's certificate request with the test's
+ * certificate, and counts the requests. */
+typedef struct {
+        GTlsInteraction parent_instance;
+        guint           requests;
+} TestInteraction;
+typedef GTlsInteractionClass TestInteractionClass;
+
+GType test_interaction_get_type (void);
+G_DEFINE_TYPE (TestInteraction, test_interaction, G_TYPE_TLS_INTERACTION)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestInteraction, g_object_unref)
+
+static GTlsInteractionResult
+test_interaction_request_certificate (GTlsInteraction *interaction, GTlsConnection *connection,
+                                      GTlsCertificateRequestFlags flags, GCancellable *cancellable,
+                                      GError **error)
+{
+        GTlsCertificate *cert = g_tls_certificate_new_from_files (cert_file, key_file, error);
+
+        if (cert == NULL)
+                return G_TLS_INTERACTION_FAILED;
+        ((TestInteraction *) interaction)->requests++;
+        g_tls_connection_set_certificate (connection, cert);
+        g_object_unref (cert);
+        return G_TLS_INTERACTION_HANDLED;
+}
+
+static void
+test_interaction_class_init (TestInteractionClass *klass)
+{
+        klass->request_certificate = test_interaction_request_certificate;
+}
+
+static void
+test_interaction_init (TestInteraction *self)
+{
+}
+
+static void
+test_tls_interaction (void)
+{
+        const char *rcpts[] = { "b@example.org", NULL };
+        g_autofree char *config = NULL;
+        g_autoptr(GBytes) data = bytes_from ("x\r\n");
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) tls = NULL;
+        g_autoptr(TestInteraction) interaction = g_object_new (test_interaction_get_type (), NULL);
+        ClientPeer *peer;
+
+        g_test_summary ("tls-interaction: a server asking for a client certificate gets the one the "
+                        "application's GTlsInteraction gives");
+        SKIP_WITHOUT_PYTHON ();
+        config = g_strdup_printf ("{\"cert\": \"%s\", \"key\": \"%s\", \"client_ca\": \"%s\"}",
+                                  cert_file, key_file, cert_file);
+        peer = client_peer_scripted (config);
+        client = g_smtp_client_new ("localhost", peer->port);
+        g_object_set (client, "tls-mode", GSMTP_TLS_STARTTLS, "tls-interaction", interaction, NULL);
+        g_assert_true (g_smtp_client_set_ca_file (client, cert_file, &error));
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        tls = client_peer_event (peer, "tls");
+        g_assert_cmpstr (client_peer_lookup (tls, "client_cert"), ==, "localhost");
+        g_assert_cmpuint (interaction->requests, ==, 1);
+        client_peer_stop (peer);
+}
+
 /* A certificate from tests/peers/make-cert.py; FALSE without python3-cryptography. */
 static gboolean
 make_cert (const char *name, int from_days, int to_days, char **cert, char **key)
@@ -873,6 +941,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client-peer/lmtp", test_lmtp);
         g_test_add_func ("/client-peer/tls/certificate-errors", test_certificate_errors);
         g_test_add_func ("/client-peer/cancel/after-data", test_cancel_after_data);
+        g_test_add_func ("/client-peer/tls/interaction", test_tls_interaction);
         tmpdir = g_dir_make_tmp ("gsmtp-client-peers-XXXXXX", NULL);
         if (!test_make_certificate (tmpdir, &cert_file, &key_file))
                 g_error ("cannot make a test certificate (openssl missing?)");

@@ -630,6 +630,53 @@ test_smtp_sink_421 (void)
 }
 
 static void
+test_smtp_sink_refusals (void)
+{
+        const char *soft_rcpt[] = { "-r", "RCPT", NULL };
+        const char *hard_mail[] = { "-f", "MAIL", NULL };
+        const char *rcpts[] = { "b@example.org", "c@example.org", NULL };
+        g_autoptr(GBytes) data = g_bytes_new_static ("x\r\n", 3);
+        char *dir;
+
+        g_test_summary ("smtp-sink -r RCPT (4xx, no PIPELINING): every refusal kept, TEMPORARY; -f MAIL (5xx): "
+                        "REJECTED; the same again on the next try");
+        g_test_bug ("12");
+        SKIP_WITHOUT_SINK ();
+        dir = sink_dir_new ();
+        for (guint i = 0; i < 2; i++) {
+                g_autoptr(GSmtpClient) client = NULL;
+                GSubprocess *sink;
+                guint16 port;
+
+                sink = sink_start (dir, i == 0 ? soft_rcpt : hard_mail, &port);
+                client = g_smtp_client_new ("127.0.0.1", port);
+                for (int attempt = 0; attempt < 2; attempt++) {
+                        g_autoptr(GError) error = NULL;
+                        g_autoptr(GSmtpSendResult) result = NULL;
+                        GSmtpSendResult *partial;
+
+                        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+                        g_assert_null (result);
+                        if (i == 0) {
+                                g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_TEMPORARY);
+                                partial = g_smtp_error_get_send_result (error);
+                                g_assert_nonnull (partial);
+                                g_assert_cmpstrv (g_smtp_send_result_get_refused (partial), rcpts);
+                                g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_send_result_get_recipient_reply (
+                                                          partial, "c@example.org")), ==, 450);
+                        } else {
+                                g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_REJECTED);
+                                g_assert_nonnull (strstr (error->message, "MAIL FROM refused: 500"));
+                                g_assert_null (g_smtp_error_get_send_result (error));
+                        }
+                }
+                g_assert_true (g_smtp_client_quit (client, NULL, NULL));
+                sink_stop (sink);
+        }
+        sink_dir_remove (dir);
+}
+
+static void
 test_smtp_sink_slow_data (void)
 {
         const char *rcpts[] = { "b@example.org", NULL };
@@ -868,6 +915,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client/aiosmtpd-login", test_aiosmtpd_login);
         g_test_add_func ("/client/smtp-sink", test_smtp_sink);
         g_test_add_func ("/client/smtp-sink-421", test_smtp_sink_421);
+        g_test_add_func ("/client/smtp-sink-refusals", test_smtp_sink_refusals);
         g_test_add_func ("/client/smtp-sink-slow-data", test_smtp_sink_slow_data);
         g_test_add_func ("/client/smtp-sink-lmtp-dsn", test_smtp_sink_lmtp_dsn);
         g_test_add_func ("/client/gmime-resent", test_gmime_resent);

@@ -7,6 +7,8 @@ XOAUTH2, OAUTHBEARER).  Configured by a JSON object in argv[1]:
                   SIZE 1000000, ENHANCEDSTATUSCODES); STARTTLS is added when
                   cert/key are given, AUTH when auth is
   cert, key       PEM files: STARTTLS
+  client_ca       ask for a client certificate signed by this PEM file's CA; prints
+                  {"event": "tls", "client_cert": its common name, or ""}
   auth            mechanisms to offer, e.g. ["XOAUTH2", "OAUTHBEARER"]; the good
                   password is "secret", the good token is "token" (both overridable)
   split           write every reply in pieces of this many bytes, one send each
@@ -29,7 +31,7 @@ XOAUTH2, OAUTHBEARER).  Configured by a JSON object in argv[1]:
                   prints {"event": "extra-sent"}
 
 Prints "listening on 127.0.0.1:PORT", then one event per line, a GVariant a{sv} in
-text form: "connect", "message" (the envelope lines, the data as received and
+text form: "connect", "tls", "message" (the envelope lines, the data as received and
 unstuffed: its sha256, and in base64 up to 16 KiB), "auth", "closed", "idle-closed",
 "all-waiting".  Exits when its stdin closes.  Loopback only."""
 import asyncio
@@ -153,9 +155,15 @@ class Session:
                 await self.reply(220, "2.0.0 go ahead")
                 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 ctx.load_cert_chain(CFG["cert"], CFG["key"])
+                if CFG.get("client_ca"):
+                    ctx.verify_mode = ssl.CERT_OPTIONAL
+                    ctx.load_verify_locations(CFG["client_ca"])
                 await self.writer.start_tls(ctx)
                 self.tls = True
                 self.helo = None
+                peer_cert = self.writer.get_extra_info("peercert")
+                subject = dict(x[0] for x in peer_cert["subject"]) if peer_cert else {}
+                emit(event="tls", session=self.id, client_cert=subject.get("commonName", ""))
             elif verb == "AUTH":
                 await self.auth(cmd)
             elif verb == "MAIL":
