@@ -105,7 +105,7 @@ struct _GSmtpClientOp {
         guint                  send_timeout;
         gboolean               timed_out;
         gboolean               deadline_hit;
-        gboolean               reused;          /* the connection carried a transaction before */
+        gboolean               reused;          /* the connection was open before this operation */
         gboolean               may_retry;       /* no reply yet on a reused connection */
         gboolean               retried;
         const char            *doing;           /* (unowned): for error messages */

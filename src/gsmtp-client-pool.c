@@ -200,6 +200,8 @@ gsmtp_client_op_done (GSmtpClientOp *op)
 static void
 op_start (GSmtpClientOp *op)
 {
+        /* an open connection may have died while idle: see gsmtp_client_op_fail() */
+        op->reused = op->conn->open;
         switch (op->kind) {
         case OP_SEND:
                 gsmtp_client_op_open (op, gsmtp_client_op_transaction);
@@ -282,8 +284,9 @@ op_deadline_fired (gpointer data)
         return G_SOURCE_REMOVE;
 }
 
-/* A sync call waits on its private context; an operation it waits behind that
- * runs on a context only this thread iterates would never end. */
+/* A sync call waits on its private context.  Behind an operation whose context
+ * this thread owns (it is dispatching from it: a GUI's handler, say) it would wait
+ * for ever: that context cannot run until the call returns. */
 static gboolean
 client_wait_would_deadlock_locked (GSmtpClient *self, GSmtpClientOp *op)
 {
@@ -292,13 +295,13 @@ client_wait_would_deadlock_locked (GSmtpClient *self, GSmtpClientOp *op)
         for (guint i = 0; i < self->active->len; i++) {
                 GSmtpClientOp *other = self->active->pdata[i];
 
-                if (other->context == op->caller_context || g_main_context_is_owner (other->context))
+                if (g_main_context_is_owner (other->context))
                         return TRUE;
         }
         for (GList *l = self->waiting.head; l != NULL; l = l->next) {
                 GSmtpClientOp *other = l->data;
 
-                if (other->context == op->caller_context || g_main_context_is_owner (other->context))
+                if (g_main_context_is_owner (other->context))
                         return TRUE;
         }
         return FALSE;
@@ -345,7 +348,8 @@ gsmtp_client_submit (GSmtpClient *self, GSmtpClientOp *op)
         } else if (client_wait_would_deadlock_locked (self, op)) {
                 error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
                                              "A sync call would wait for ever behind an asynchronous "
-                                             "operation of this client running in this thread's main context");
+                                             "operation of this client whose main context this thread is "
+                                             "running");
         } else {
                 g_queue_push_tail (&self->waiting, op);
                 op->queued = TRUE;

@@ -318,7 +318,7 @@ gsmtp_client_op_transaction (GSmtpClientOp *op)
                         msg->data_sent = TRUE;
                 }
         }
-        op->reused = conn->n_transactions > 0;
+        op->reused = op->reused || conn->n_transactions > 0;
         op->may_retry = op->reused && !op->retried;
         op->doing = "waiting for the reply to MAIL";
         gsmtp_client_op_flush (op, NULL, NULL, tx_mail_reply);

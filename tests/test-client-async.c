@@ -268,25 +268,79 @@ test_sync_threads (void)
         client_peer_stop (peer);
 }
 
+typedef struct {
+        GSmtpClient *client;
+        GError      *error;
+        gboolean     done;
+} NestedSync;
+
+static gboolean
+sync_from_handler (gpointer data)
+{
+        NestedSync *nested = data;
+        const char *rcpts[] = { "b@example.org", NULL };
+        g_autoptr(GBytes) msg = g_bytes_new_static ("x\r\n", 3);
+        g_autoptr(GSmtpSendResult) result = NULL;
+
+        result = g_smtp_client_send_bytes (nested->client, "a@x.test", rcpts, msg, NULL, &nested->error);
+        nested->done = TRUE;
+        return G_SOURCE_REMOVE;
+}
+
 static void
 test_would_block (void)
 {
-        const char *rcpts[] = { "b@example.org", NULL };
-        g_autoptr(GBytes) msg = g_bytes_new_static ("x\r\n", 3);
         g_autoptr(GSmtpClient) client = NULL;
-        g_autoptr(GError) error = NULL;
+        NestedSync nested = { 0 };
         Sends sends = { 0 };
         ClientPeer *peer;
 
-        g_test_summary ("A sync send behind an async one of the same thread's main context fails at once, "
-                        "instead of waiting for ever");
+        g_test_summary ("A sync send from a handler of the main context an async send of the same client runs "
+                        "in fails at once instead of waiting for ever");
         SKIP_WITHOUT_PYTHON ();
         peer = client_peer_scripted ("{}");
         client = g_smtp_client_new ("127.0.0.1", peer->port);
+        nested.client = client;
         send_async (client, &sends, "first", NULL);
-        g_assert_null (g_smtp_client_send_bytes (client, "a@x.test", rcpts, msg, NULL, &error));
-        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        g_idle_add (sync_from_handler, &nested);
+        g_assert_true (client_iterate_until (&nested.done, 20));
+        g_assert_error (nested.error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        g_clear_error (&nested.error);
         g_assert_true (until_count (&sends, 1, 20));
+        g_assert_no_error (sends.first_error);
+        client_peer_stop (peer);
+}
+
+static gpointer
+sync_in_worker (gpointer data)
+{
+        NestedSync *nested = data;
+
+        sync_from_handler (nested);
+        return NULL;
+}
+
+static void
+test_sync_behind_async (void)
+{
+        g_autoptr(GSmtpClient) client = NULL;
+        NestedSync nested = { 0 };
+        Sends sends = { 0 };
+        GThread *worker;
+        ClientPeer *peer;
+
+        g_test_summary ("A sync send from a worker thread waits behind an async one that the main thread runs, "
+                        "and both go through");
+        SKIP_WITHOUT_PYTHON ();
+        peer = client_peer_scripted ("{}");
+        client = g_smtp_client_new ("127.0.0.1", peer->port);
+        nested.client = client;
+        send_async (client, &sends, "first", NULL);
+        worker = g_thread_new ("sync-sender", sync_in_worker, &nested);
+        g_assert_true (until_count (&sends, 1, 20));
+        g_thread_join (worker);
+        g_assert_true (nested.done);
+        g_assert_no_error (nested.error);
         g_assert_no_error (sends.first_error);
         client_peer_stop (peer);
 }
@@ -421,6 +475,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client-async/queue", test_queue);
         g_test_add_func ("/client-async/sync-threads", test_sync_threads);
         g_test_add_func ("/client-async/would-block", test_would_block);
+        g_test_add_func ("/client-async/sync-behind-async", test_sync_behind_async);
         g_test_add_func ("/client-async/send-timeout", test_send_timeout);
         g_test_add_func ("/client-async/cancel-queued", test_cancel_queued);
         g_test_add_func ("/client-async/stream", test_stream);
