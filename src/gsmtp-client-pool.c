@@ -154,7 +154,8 @@ client_release (GSmtpClient *self, GSmtpClientOp *op)
 
         g_mutex_lock (&self->lock);
         g_ptr_array_remove (self->active, op);
-        if (conn->open && conn->config == self->config) {
+        /* (more connections than max-connections: it was lowered; shrink) */
+        if (conn->open && conn->config == self->config && self->n_connections <= self->max_connections) {
                 if (!gsmtp_client_give_locked (self, conn))
                         g_ptr_array_add (self->idle, conn);
                 conn = NULL;
