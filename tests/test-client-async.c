@@ -298,14 +298,17 @@ test_would_block (void)
         g_test_summary ("A sync send from a handler of the main context an async send of the same client runs "
                         "in fails at once instead of waiting for ever");
         SKIP_WITHOUT_PYTHON ();
-        peer = client_peer_scripted ("{}");
+        peer = client_peer_scripted ("{\"hold\": 1}");
         client = g_smtp_client_new ("127.0.0.1", peer->port);
         nested.client = client;
         send_async (client, &sends, "first", NULL);
+        /* the async send is in flight (its end of data unanswered) when the handler runs */
+        g_variant_unref (client_peer_event (peer, "all-waiting"));
         g_idle_add (sync_from_handler, &nested);
         g_assert_true (client_iterate_until (&nested.done, 20));
         g_assert_error (nested.error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
         g_clear_error (&nested.error);
+        g_output_stream_write_all (g_subprocess_get_stdin_pipe (peer->process), "release\n", 8, NULL, NULL, NULL);
         g_assert_true (until_count (&sends, 1, 20));
         g_assert_no_error (sends.first_error);
         client_peer_stop (peer);
