@@ -323,7 +323,7 @@ gsmtp_client_op_check_cancelled (GSmtpClientOp *op)
         /* the same words as a cancelled GIO call, or the timer's */
         if (op->deadline_hit || op->timed_out) {
                 g_clear_error (&error);
-                g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Timed out %s", op->doing);
+                g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Timed out (%s)", op->doing);
         }
         gsmtp_client_op_fail (op, error);
         return TRUE;
@@ -336,12 +336,12 @@ op_io_failed (GSmtpClientOp *op, GError *error)
                 if (op->deadline_hit) {
                         g_clear_error (&error);
                         g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                     "The send did not finish within %u s (send-timeout), %s",
+                                     "The send did not finish within %u s (send-timeout; %s)",
                                      op->send_timeout, op->doing);
                 } else if (op->timed_out) {
                         g_clear_error (&error);
                         g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                     "No progress for %u s (timeout) %s", op->config->timeout, op->doing);
+                                     "No progress for %u s (timeout; %s)", op->config->timeout, op->doing);
                 }
         }
         gsmtp_client_op_fail (op, error);
@@ -363,7 +363,7 @@ op_read_done (GObject *source, GAsyncResult *res, gpointer data)
         }
         if (n == 0) {
                 op_io_failed (op, g_error_new (GSMTP_ERROR, GSMTP_ERROR_PROTOCOL,
-                                               "The server closed the connection %s", op->doing));
+                                               "The server closed the connection (%s)", op->doing));
                 return;
         }
         g_byte_array_append (conn->inbuf, conn->rbuf, n);

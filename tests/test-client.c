@@ -699,7 +699,7 @@ test_smtp_sink_slow_data (void)
         g_smtp_client_set_timeout (client, 1);
         result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
         g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-        g_assert_nonnull (strstr (error->message, "(timeout)"));
+        g_assert_nonnull (strstr (error->message, "(timeout;"));
         g_clear_error (&error);
         g_smtp_client_set_timeout (client, 10);
         result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
