@@ -24,3 +24,5 @@ int fuzz_proxy (const uint8_t *data, size_t size);
 int fuzz_xtext (const uint8_t *data, size_t size);
 int fuzz_chunk (const uint8_t *data, size_t size);
 int fuzz_mime (const uint8_t *data, size_t size);
+int fuzz_client_reply (const uint8_t *data, size_t size);
+int fuzz_dot_stuffer (const uint8_t *data, size_t size);

@@ -21,6 +21,8 @@ static const struct {
         { "xtext", fuzz_xtext },
         { "chunk", fuzz_chunk },
         { "mime", fuzz_mime },
+        { "client-reply", fuzz_client_reply },
+        { "dot-stuffer", fuzz_dot_stuffer },
 };
 
 int

@@ -1,176 +1,39 @@
-/* gsmtp-client.c — GSmtpClient: sends mail to an SMTP server, and GSmtpSendResult.
- * Owns: the client side of RFC 5321 (EHLO/HELO fallback, MAIL, RCPT, DATA, QUIT),
- * PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), STARTTLS
- * (RFC 3207), implicit TLS (RFC 8314), AUTH PLAIN/LOGIN (RFC 4954), line
- * normalisation and dot-stuffing on the wire.
- * Not: reply parsing (gsmtp-reply.c), SASL encodings (gsmtp-sasl.c).
- *
- * The steps run as blocking GIO calls with a GCancellable; the _async variants
- * run the same steps in a GTask thread (as GIO's own file operations do), and
- * signals are emitted in the caller's main context.  One operation at a time
- * per client. */
+/* gsmtp-client.c — GSmtpClient: sends mail to an SMTP or LMTP server.
+ * Owns: the settings (GObject properties, snapshotted for each connection) and the
+ * public calls: each _async starts non-blocking steps on the caller's
+ * thread-default main context, no thread; each sync call runs the same steps on a
+ * private context, as g_dbus_connection_send_message_with_reply_sync() does.
+ * Not: the queue and the connections (gsmtp-client-pool.c), the dialogue
+ * (gsmtp-client-connection.c, gsmtp-client-transaction.c), the envelope of a GMime
+ * message (gsmtp-client-mime.c). */
 #include "config.h"
-#include "gsmtp-private.h"
+#include "gsmtp-client-pool.h"
 #include "gsmtp-sasl.h"
 
 #include <string.h>
 
-/* A server reply line longer than this is not SMTP (RFC 5321 4.5.3.1.5 says 512). */
-#define REPLY_LINE_MAX  (64 * 1024)
-#define REPLY_LINES_MAX 256
-#define SEND_CHUNK      (64 * 1024)
 
-/* ---- GSmtpSendResult ------------------------------------------------------------ */
-
-struct _GSmtpSendResult {
-        GObject     parent_instance;
-        GSmtpReply *reply;              /* (owned) (nullable): the reply to the end of data */
-        GPtrArray  *accepted;           /* (owned): NULL-terminated */
-        GPtrArray  *refused;            /* (owned): NULL-terminated */
-        GHashTable *replies;            /* (owned): recipient → GSmtpReply */
+enum {
+        PROP_0,
+        PROP_HOST,
+        PROP_PORT,
+        PROP_CONNECTABLE,
+        PROP_TLS_MODE,
+        PROP_TIMEOUT,
+        PROP_SEND_TIMEOUT,
+        PROP_HELO_NAME,
+        PROP_TLS_DATABASE,
+        PROP_TLS_INTERACTION,
+        PROP_INSECURE,
+        PROP_MAX_CONNECTIONS,
+        PROP_LMTP,
+        PROP_USERNAME,
+        PROP_PASSWORD,
+        PROP_OAUTH_TOKEN,
+        PROP_AUTH_MECHANISM,
+        N_PROPS
 };
-
-/**
- * GSmtpSendResult:
- *
- * What the server said to one message: the reply to each recipient and the
- * reply to the end of the data.
- *
- * Since: 0.1
- */
-G_DEFINE_FINAL_TYPE (GSmtpSendResult, g_smtp_send_result, G_TYPE_OBJECT)
-
-static void
-g_smtp_send_result_finalize (GObject *object)
-{
-        GSmtpSendResult *self = GSMTP_SEND_RESULT (object);
-
-        g_clear_pointer (&self->reply, g_smtp_reply_unref);
-        g_ptr_array_unref (self->accepted);
-        g_ptr_array_unref (self->refused);
-        g_hash_table_unref (self->replies);
-        G_OBJECT_CLASS (g_smtp_send_result_parent_class)->finalize (object);
-}
-
-static void
-g_smtp_send_result_class_init (GSmtpSendResultClass *klass)
-{
-        G_OBJECT_CLASS (klass)->finalize = g_smtp_send_result_finalize;
-}
-
-static void
-g_smtp_send_result_init (GSmtpSendResult *self)
-{
-        self->accepted = g_ptr_array_new_with_free_func (g_free);
-        g_ptr_array_add (self->accepted, NULL);
-        self->refused = g_ptr_array_new_with_free_func (g_free);
-        g_ptr_array_add (self->refused, NULL);
-        self->replies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                               (GDestroyNotify) g_smtp_reply_unref);
-}
-
-static void
-send_result_add (GSmtpSendResult *self, const char *rcpt, GSmtpReply *reply)
-{
-        GPtrArray *list = g_smtp_reply_is_success (reply) ? self->accepted : self->refused;
-
-        g_ptr_array_insert (list, list->len - 1, g_strdup (rcpt));
-        g_hash_table_replace (self->replies, g_strdup (rcpt), g_smtp_reply_ref (reply));
-}
-
-/**
- * g_smtp_send_result_get_reply:
- * @self: a result
- *
- * Gets the server's reply to the end of the data.
- *
- * Returns: (transfer none) (nullable): the server's reply to the end of the data
- *
- * Since: 0.1
- */
-GSmtpReply *
-g_smtp_send_result_get_reply (GSmtpSendResult *self)
-{
-        g_return_val_if_fail (GSMTP_IS_SEND_RESULT (self), NULL);
-        return self->reply;
-}
-
-/**
- * g_smtp_send_result_get_accepted:
- * @self: a result
- *
- * Gets the recipients the server accepted.
- *
- * Returns: (array zero-terminated=1) (transfer none): the recipients the server accepted
- *
- * Since: 0.1
- */
-const char *const *
-g_smtp_send_result_get_accepted (GSmtpSendResult *self)
-{
-        g_return_val_if_fail (GSMTP_IS_SEND_RESULT (self), NULL);
-        return (const char *const *) self->accepted->pdata;
-}
-
-/**
- * g_smtp_send_result_get_refused:
- * @self: a result
- *
- * Gets the recipients the server refused.
- *
- * Returns: (array zero-terminated=1) (transfer none): the recipients the server refused
- *
- * Since: 0.1
- */
-const char *const *
-g_smtp_send_result_get_refused (GSmtpSendResult *self)
-{
-        g_return_val_if_fail (GSMTP_IS_SEND_RESULT (self), NULL);
-        return (const char *const *) self->refused->pdata;
-}
-
-/**
- * g_smtp_send_result_get_recipient_reply:
- * @self: a result
- * @recipient: a recipient of the message
- *
- * Gets the reply to RCPT TO for @recipient.
- *
- * Returns: (transfer none) (nullable): the reply to RCPT TO for @recipient
- *
- * Since: 0.1
- */
-GSmtpReply *
-g_smtp_send_result_get_recipient_reply (GSmtpSendResult *self, const char *recipient)
-{
-        g_return_val_if_fail (GSMTP_IS_SEND_RESULT (self), NULL);
-        return g_hash_table_lookup (self->replies, recipient);
-}
-
-/* ---- GSmtpClient ------------------------------------------------------------------- */
-
-struct _GSmtpClient {
-        GObject             parent_instance;
-
-        GSocketConnectable *connectable;        /* (owned) (nullable) */
-        GIOStream          *given_stream;       /* (owned) (nullable): from the application */
-        GSmtpTlsMode        tls_mode;
-        char               *username;           /* (owned) (nullable) */
-        char               *password;           /* (owned) (nullable) */
-        GTlsDatabase       *database;           /* (owned) (nullable): from --ca-file */
-        gboolean            insecure;
-        char               *helo_name;          /* (owned) */
-        guint               timeout;
-
-        GIOStream          *stream;             /* (owned) (nullable): the live connection */
-        GIOStream          *base;               /* (owned) (nullable): under TLS */
-        GByteArray         *inbuf;              /* (owned): read, not yet parsed */
-        GPtrArray          *extensions;         /* (owned): EHLO keywords, NULL-terminated */
-        gboolean            esmtp;
-        gboolean            tls_active;
-        gint                busy;
-        GMainContext       *caller_context;     /* (owned) (nullable): for signals */
-};
+static GParamSpec *props[N_PROPS];
 
 enum { SIGNAL_PROGRESS, SIGNAL_MESSAGE_SENT, N_SIGNALS };
 static guint signals[N_SIGNALS];
@@ -178,8 +41,20 @@ static guint signals[N_SIGNALS];
 /**
  * GSmtpClient:
  *
- * Sends mail to an SMTP server: plain, STARTTLS or implicit TLS, with AUTH
- * PLAIN or LOGIN, pipelining when offered.  One operation at a time.
+ * Sends mail to an SMTP server (or an LMTP server, #GSmtpClient:lmtp): plain,
+ * STARTTLS or implicit TLS, AUTH PLAIN, LOGIN, XOAUTH2 or OAUTHBEARER,
+ * pipelining, CHUNKING, SMTPUTF8, DSN and REQUIRETLS when the server offers them.
+ *
+ * Every `_async` call runs as non-blocking steps in the thread-default main
+ * context of its caller: no thread is used (but glib-networking's own for the
+ * TLS handshake, and GResolver's for a host name lookup).  The sync calls run
+ * the same steps on a private main context and may be used from any thread.
+ *
+ * Sends on one client queue and share its connection, which is kept open
+ * between sends; with #GSmtpClient:max-connections above 1 up to that many run
+ * at once, each on a connection of its own.  A connection is dropped after any
+ * I/O error, timeout, 421 reply or reply out of step, and the next send opens a
+ * new one; an idle connection the server closed is noticed and replaced.
  *
  * Since: 0.1
  */
@@ -191,20 +66,189 @@ G_DEFINE_ENUM_TYPE (GSmtpTlsMode, g_smtp_tls_mode,
         G_DEFINE_ENUM_VALUE (GSMTP_TLS_STARTTLS, "starttls"),
         G_DEFINE_ENUM_VALUE (GSMTP_TLS_IMPLICIT, "implicit"))
 
-static void
-client_disconnect (GSmtpClient *self)
+/* ---- settings -------------------------------------------------------------------- */
+
+/* Every setting goes through a new snapshot: a connection opened with the old
+ * one finishes its send and is then closed, not reused. */
+static GSmtpClientConfig *
+client_config_edit (GSmtpClient *self)
 {
-        if (self->stream != NULL)
-                g_io_stream_close (self->stream, NULL, NULL);
-        if (self->base != NULL)
-                g_io_stream_close (self->base, NULL, NULL);
-        g_clear_object (&self->stream);
-        g_clear_object (&self->base);
-        g_byte_array_set_size (self->inbuf, 0);
-        g_ptr_array_set_size (self->extensions, 0);
-        g_ptr_array_add (self->extensions, NULL);
-        self->tls_active = FALSE;
-        self->esmtp = FALSE;
+        GSmtpClientConfig *config;
+
+        g_mutex_lock (&self->lock);
+        config = gsmtp_client_config_copy (self->config);
+        gsmtp_client_config_unref (self->config);
+        self->config = config;
+        return config;          /* the caller changes it, then unlocks */
+}
+
+static void
+client_config_done (GSmtpClient *self, guint prop)
+{
+        g_mutex_unlock (&self->lock);
+        if (prop != PROP_0)
+                g_object_notify_by_pspec (G_OBJECT (self), props[prop]);
+}
+
+static void
+client_set_address (GSmtpClient *self, const char *host, guint16 port)
+{
+        GSmtpClientConfig *config = client_config_edit (self);
+
+        if (host != self->host) {
+                g_free (self->host);
+                self->host = g_strdup (host);
+        }
+        self->port = port;
+        g_clear_object (&config->connectable);
+        if (self->host != NULL)
+                config->connectable = g_network_address_new (self->host, self->port);
+        client_config_done (self, PROP_0);
+}
+
+static void
+g_smtp_client_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspec)
+{
+        GSmtpClient *self = GSMTP_CLIENT (object);
+        GSmtpClientConfig *config;
+
+        g_mutex_lock (&self->lock);
+        config = gsmtp_client_config_ref (self->config);
+        g_mutex_unlock (&self->lock);
+        switch (id) {
+        case PROP_HOST:
+                if (self->host != NULL)
+                        g_value_set_string (value, self->host);
+                else if (G_IS_NETWORK_ADDRESS (config->connectable))
+                        g_value_set_string (value, g_network_address_get_hostname (G_NETWORK_ADDRESS (config->connectable)));
+                else if (G_IS_INET_SOCKET_ADDRESS (config->connectable))
+                        g_value_take_string (value, g_inet_address_to_string (g_inet_socket_address_get_address (
+                                                            G_INET_SOCKET_ADDRESS (config->connectable))));
+                break;
+        case PROP_PORT:
+                if (self->host != NULL)
+                        g_value_set_uint (value, self->port);
+                else if (G_IS_NETWORK_ADDRESS (config->connectable))
+                        g_value_set_uint (value, g_network_address_get_port (G_NETWORK_ADDRESS (config->connectable)));
+                else if (G_IS_INET_SOCKET_ADDRESS (config->connectable))
+                        g_value_set_uint (value, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (config->connectable)));
+                break;
+        case PROP_CONNECTABLE:
+                g_value_set_object (value, config->connectable);
+                break;
+        case PROP_TLS_MODE:
+                g_value_set_enum (value, config->tls_mode);
+                break;
+        case PROP_TIMEOUT:
+                g_value_set_uint (value, config->timeout);
+                break;
+        case PROP_SEND_TIMEOUT:
+                g_value_set_uint (value, self->send_timeout);
+                break;
+        case PROP_HELO_NAME:
+                g_value_set_string (value, config->helo_name);
+                break;
+        case PROP_TLS_DATABASE:
+                g_value_set_object (value, config->database);
+                break;
+        case PROP_TLS_INTERACTION:
+                g_value_set_object (value, config->interaction);
+                break;
+        case PROP_INSECURE:
+                g_value_set_boolean (value, config->insecure);
+                break;
+        case PROP_MAX_CONNECTIONS:
+                g_value_set_uint (value, self->max_connections);
+                break;
+        case PROP_LMTP:
+                g_value_set_boolean (value, config->lmtp);
+                break;
+        case PROP_USERNAME:
+                g_value_set_string (value, config->username);
+                break;
+        case PROP_AUTH_MECHANISM:
+                g_value_set_string (value, config->mechanism);
+                break;
+        default:
+                G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+        }
+        gsmtp_client_config_unref (config);
+}
+
+static void
+g_smtp_client_set_property (GObject *object, guint id, const GValue *value, GParamSpec *pspec)
+{
+        GSmtpClient *self = GSMTP_CLIENT (object);
+        GSmtpClientConfig *config;
+
+        switch (id) {
+        case PROP_HOST:
+                client_set_address (self, g_value_get_string (value), self->port);
+                break;
+        case PROP_PORT:
+                client_set_address (self, self->host, g_value_get_uint (value));
+                break;
+        case PROP_CONNECTABLE:
+                if (g_value_get_object (value) == NULL)
+                        break;
+                config = client_config_edit (self);
+                g_clear_pointer (&self->host, g_free);
+                g_set_object (&config->connectable, g_value_get_object (value));
+                client_config_done (self, PROP_0);
+                break;
+        case PROP_TLS_MODE:
+                g_smtp_client_set_tls_mode (self, g_value_get_enum (value));
+                break;
+        case PROP_TIMEOUT:
+                g_smtp_client_set_timeout (self, g_value_get_uint (value));
+                break;
+        case PROP_SEND_TIMEOUT:
+                g_smtp_client_set_send_timeout (self, g_value_get_uint (value));
+                break;
+        case PROP_HELO_NAME:
+                g_smtp_client_set_helo_name (self, g_value_get_string (value));
+                break;
+        case PROP_TLS_DATABASE:
+                g_smtp_client_set_tls_database (self, g_value_get_object (value));
+                break;
+        case PROP_TLS_INTERACTION:
+                g_smtp_client_set_tls_interaction (self, g_value_get_object (value));
+                break;
+        case PROP_INSECURE:
+                g_smtp_client_set_insecure (self, g_value_get_boolean (value));
+                break;
+        case PROP_MAX_CONNECTIONS:
+                g_smtp_client_set_max_connections (self, g_value_get_uint (value));
+                break;
+        case PROP_LMTP:
+                g_smtp_client_set_lmtp (self, g_value_get_boolean (value));
+                break;
+        case PROP_USERNAME:
+                config = client_config_edit (self);
+                g_free (config->username);
+                config->username = g_value_dup_string (value);
+                client_config_done (self, PROP_USERNAME);
+                break;
+        case PROP_PASSWORD:
+                config = client_config_edit (self);
+                gsmtp_sasl_wipe (config->password);
+                config->password = g_value_dup_string (value);
+                config->oauth = FALSE;
+                client_config_done (self, PROP_0);
+                break;
+        case PROP_OAUTH_TOKEN:
+                config = client_config_edit (self);
+                gsmtp_sasl_wipe (config->token);
+                config->token = g_value_dup_string (value);
+                config->oauth = config->token != NULL || self->token_func != NULL;
+                client_config_done (self, PROP_0);
+                break;
+        case PROP_AUTH_MECHANISM:
+                g_smtp_client_set_auth_mechanism (self, g_value_get_string (value));
+                break;
+        default:
+                G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+        }
 }
 
 static void
@@ -212,31 +256,182 @@ g_smtp_client_finalize (GObject *object)
 {
         GSmtpClient *self = GSMTP_CLIENT (object);
 
-        client_disconnect (self);
-        g_clear_object (&self->connectable);
-        g_clear_object (&self->given_stream);
-        g_free (self->username);
-        gsmtp_sasl_wipe (self->password);
-        g_clear_object (&self->database);
-        g_free (self->helo_name);
-        g_byte_array_unref (self->inbuf);
+        /* every operation holds a reference: none is left, nor waiting */
+        g_ptr_array_unref (self->idle);
+        g_ptr_array_unref (self->active);
+        gsmtp_client_config_unref (self->config);
+        g_free (self->host);
         g_ptr_array_unref (self->extensions);
-        g_clear_pointer (&self->caller_context, g_main_context_unref);
+        if (self->token_destroy != NULL)
+                self->token_destroy (self->token_data);
+        g_mutex_clear (&self->lock);
         G_OBJECT_CLASS (g_smtp_client_parent_class)->finalize (object);
 }
 
 static void
 g_smtp_client_class_init (GSmtpClientClass *klass)
 {
-        G_OBJECT_CLASS (klass)->finalize = g_smtp_client_finalize;
+        GObjectClass *object_class = G_OBJECT_CLASS (klass);
+        GParamFlags rw = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+        GParamFlags wo = G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS;
+
+        object_class->finalize = g_smtp_client_finalize;
+        object_class->get_property = g_smtp_client_get_property;
+        object_class->set_property = g_smtp_client_set_property;
+
+        /**
+         * GSmtpClient:host:
+         *
+         * The server's host name or address.
+         *
+         * Since: 0.2
+         */
+        props[PROP_HOST] = g_param_spec_string ("host", NULL, NULL, NULL, rw);
+        /**
+         * GSmtpClient:port:
+         *
+         * The server's port: 25, 587 (submission), 465 (implicit TLS), 24 (LMTP).
+         *
+         * Since: 0.2
+         */
+        props[PROP_PORT] = g_param_spec_uint ("port", NULL, NULL, 0, 65535, 25, rw);
+        /**
+         * GSmtpClient:connectable:
+         *
+         * Where the server is, and the identity its certificate must match.
+         *
+         * Since: 0.2
+         */
+        props[PROP_CONNECTABLE] = g_param_spec_object ("connectable", NULL, NULL, G_TYPE_SOCKET_CONNECTABLE, rw);
+        /**
+         * GSmtpClient:tls-mode:
+         *
+         * How TLS is used.
+         *
+         * Since: 0.2
+         */
+        props[PROP_TLS_MODE] = g_param_spec_enum ("tls-mode", NULL, NULL, GSMTP_TYPE_TLS_MODE, GSMTP_TLS_NONE, rw);
+        /**
+         * GSmtpClient:timeout:
+         *
+         * The longest one step may take, in seconds: connecting, the TLS
+         * handshake, one write, the wait for one whole reply.  0 waits for ever.
+         * On expiry the send fails with %G_IO_ERROR_TIMED_OUT and the connection
+         * is dropped.
+         *
+         * Since: 0.2
+         */
+        props[PROP_TIMEOUT] = g_param_spec_uint ("timeout", NULL, NULL, 0, G_MAXUINT, 300, rw);
+        /**
+         * GSmtpClient:send-timeout:
+         *
+         * The deadline of one send, in seconds, from the call to its result:
+         * waiting for a connection, connecting and the whole transaction.
+         * 0 (the default) is no deadline.
+         *
+         * Since: 0.2
+         */
+        props[PROP_SEND_TIMEOUT] = g_param_spec_uint ("send-timeout", NULL, NULL, 0, G_MAXUINT, 0, rw);
+        /**
+         * GSmtpClient:helo-name:
+         *
+         * The name given in EHLO: a domain name or an address literal such as
+         * "[192.0.2.1]".  %NULL (the default) gives the host's name when it is
+         * fully qualified, else the connection's own address as a literal
+         * (RFC 5321 4.1.1.1).
+         *
+         * Since: 0.2
+         */
+        props[PROP_HELO_NAME] = g_param_spec_string ("helo-name", NULL, NULL, NULL, rw);
+        /**
+         * GSmtpClient:tls-database:
+         *
+         * The certificate authorities to verify the server against; %NULL for
+         * the system's.
+         *
+         * Since: 0.2
+         */
+        props[PROP_TLS_DATABASE] = g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE, rw);
+        /**
+         * GSmtpClient:tls-interaction:
+         *
+         * Asked for a client certificate when the server wants one.
+         *
+         * Since: 0.2
+         */
+        props[PROP_TLS_INTERACTION] = g_param_spec_object ("tls-interaction", NULL, NULL,
+                                                           G_TYPE_TLS_INTERACTION, rw);
+        /**
+         * GSmtpClient:insecure:
+         *
+         * For tests only: encrypt, but accept any certificate.
+         *
+         * Since: 0.2
+         */
+        props[PROP_INSECURE] = g_param_spec_boolean ("insecure", NULL, NULL, FALSE, rw);
+        /**
+         * GSmtpClient:max-connections:
+         *
+         * How many connections sends may use at once.  1 (the default): sends
+         * queue and share one connection.  More: a pool, as nodemailer's and
+         * lettre's, where each send takes an idle connection or opens one.
+         *
+         * Since: 0.2
+         */
+        props[PROP_MAX_CONNECTIONS] = g_param_spec_uint ("max-connections", NULL, NULL, 1, 10000, 1, rw);
+        /**
+         * GSmtpClient:lmtp:
+         *
+         * Speak LMTP (RFC 2033): LHLO, and after the data one reply for each
+         * accepted recipient, found in the #GSmtpSendResult.
+         *
+         * Since: 0.2
+         */
+        props[PROP_LMTP] = g_param_spec_boolean ("lmtp", NULL, NULL, FALSE, rw);
+        /**
+         * GSmtpClient:username:
+         *
+         * The user to authenticate as; %NULL for no AUTH.
+         *
+         * Since: 0.2
+         */
+        props[PROP_USERNAME] = g_param_spec_string ("username", NULL, NULL, NULL, rw);
+        /**
+         * GSmtpClient:password:
+         *
+         * The password for AUTH PLAIN or LOGIN.  Write-only.
+         *
+         * Since: 0.2
+         */
+        props[PROP_PASSWORD] = g_param_spec_string ("password", NULL, NULL, NULL, wo);
+        /**
+         * GSmtpClient:oauth-token:
+         *
+         * An OAuth 2.0 access token for AUTH OAUTHBEARER or XOAUTH2.  Write-only;
+         * never logged.  See also g_smtp_client_set_token_func().
+         *
+         * Since: 0.2
+         */
+        props[PROP_OAUTH_TOKEN] = g_param_spec_string ("oauth-token", NULL, NULL, NULL, wo);
+        /**
+         * GSmtpClient:auth-mechanism:
+         *
+         * The SASL mechanism: "PLAIN", "LOGIN", "XOAUTH2" or "OAUTHBEARER".
+         * %NULL picks the first the server offers: PLAIN then LOGIN with a
+         * password, OAUTHBEARER then XOAUTH2 with a token.
+         *
+         * Since: 0.2
+         */
+        props[PROP_AUTH_MECHANISM] = g_param_spec_string ("auth-mechanism", NULL, NULL, NULL, rw);
+        g_object_class_install_properties (object_class, N_PROPS, props);
 
         /**
          * GSmtpClient::progress:
          * @client: the client
          * @sent: message bytes sent so far
-         * @total: the size of the message, or 0 when unknown
+         * @total: the size of the message, or 0 when unknown (a stream)
          *
-         * Emitted as the message data goes out, in the caller's main context.
+         * Emitted as the message data goes out, in the main context of the send.
          */
         signals[SIGNAL_PROGRESS] = g_signal_new ("progress", G_TYPE_FROM_CLASS (klass),
                                                  G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
@@ -256,12 +451,15 @@ g_smtp_client_class_init (GSmtpClientClass *klass)
 static void
 g_smtp_client_init (GSmtpClient *self)
 {
-        self->inbuf = g_byte_array_new ();
+        g_mutex_init (&self->lock);
+        self->config = gsmtp_client_config_new ();
+        self->port = 25;
+        self->max_connections = 1;
+        g_queue_init (&self->waiting);
+        self->idle = g_ptr_array_new_with_free_func ((GDestroyNotify) gsmtp_client_connection_free);
+        self->active = g_ptr_array_new ();
         self->extensions = g_ptr_array_new_with_free_func (g_free);
         g_ptr_array_add (self->extensions, NULL);
-        self->helo_name = g_strdup (g_get_host_name ());
-        self->timeout = 300;
-        self->tls_mode = GSMTP_TLS_NONE;
 }
 
 /**
@@ -278,9 +476,8 @@ g_smtp_client_init (GSmtpClient *self)
 GSmtpClient *
 g_smtp_client_new (const char *host, guint16 port)
 {
-        g_autoptr(GSocketConnectable) addr = g_network_address_new (host, port);
-
-        return g_smtp_client_new_for_connectable (addr);
+        g_return_val_if_fail (host != NULL, NULL);
+        return g_object_new (GSMTP_TYPE_CLIENT, "host", host, "port", (guint) port, NULL);
 }
 
 /**
@@ -296,10 +493,8 @@ g_smtp_client_new (const char *host, guint16 port)
 GSmtpClient *
 g_smtp_client_new_for_connectable (GSocketConnectable *connectable)
 {
-        GSmtpClient *self = g_object_new (GSMTP_TYPE_CLIENT, NULL);
-
-        self->connectable = g_object_ref (connectable);
-        return self;
+        g_return_val_if_fail (G_IS_SOCKET_CONNECTABLE (connectable), NULL);
+        return g_object_new (GSMTP_TYPE_CLIENT, "connectable", connectable, NULL);
 }
 
 /**
@@ -308,6 +503,8 @@ g_smtp_client_new_for_connectable (GSocketConnectable *connectable)
  * @identity: (nullable): the server's identity, for certificate checks under TLS
  *
  * Makes a client that talks over a connection the application already has.
+ * Once that connection is closed (by QUIT, or after a failure) the client
+ * cannot open another, and sends fail with %G_IO_ERROR_CLOSED.
  *
  * Returns: (transfer full): a client that talks over @stream
  *
@@ -316,11 +513,13 @@ g_smtp_client_new_for_connectable (GSocketConnectable *connectable)
 GSmtpClient *
 g_smtp_client_new_for_stream (GIOStream *stream, GSocketConnectable *identity)
 {
-        GSmtpClient *self = g_object_new (GSMTP_TYPE_CLIENT, NULL);
+        GSmtpClient *self;
 
-        self->given_stream = g_object_ref (stream);
+        g_return_val_if_fail (G_IS_IO_STREAM (stream), NULL);
+        self = g_object_new (GSMTP_TYPE_CLIENT, NULL);
+        self->config->given_stream = g_object_ref (stream);
         if (identity != NULL)
-                self->connectable = g_object_ref (identity);
+                self->config->connectable = g_object_ref (identity);
         return self;
 }
 
@@ -336,8 +535,13 @@ g_smtp_client_new_for_stream (GIOStream *stream, GSocketConnectable *identity)
 void
 g_smtp_client_set_tls_mode (GSmtpClient *self, GSmtpTlsMode mode)
 {
+        GSmtpClientConfig *config;
+
         g_return_if_fail (GSMTP_IS_CLIENT (self));
-        self->tls_mode = mode;
+        g_return_if_fail (mode <= GSMTP_TLS_IMPLICIT);
+        config = client_config_edit (self);
+        config->tls_mode = mode;
+        client_config_done (self, PROP_TLS_MODE);
 }
 
 /**
@@ -347,18 +551,133 @@ g_smtp_client_set_tls_mode (GSmtpClient *self, GSmtpTlsMode mode)
  * @password: (nullable): the password
  *
  * With credentials the client authenticates with PLAIN or LOGIN, whichever
- * the server offers, and only over TLS.
+ * the server offers (or #GSmtpClient:auth-mechanism), and only over TLS.
  *
  * Since: 0.1
  */
 void
 g_smtp_client_set_credentials (GSmtpClient *self, const char *username, const char *password)
 {
+        GSmtpClientConfig *config;
+
         g_return_if_fail (GSMTP_IS_CLIENT (self));
-        g_free (self->username);
-        self->username = g_strdup (username);
-        gsmtp_sasl_wipe (self->password);
-        self->password = g_strdup (password != NULL ? password : "");
+        config = client_config_edit (self);
+        g_free (config->username);
+        config->username = g_strdup (username);
+        gsmtp_sasl_wipe (config->password);
+        config->password = g_strdup (password != NULL ? password : "");
+        gsmtp_sasl_wipe (config->token);
+        config->token = NULL;
+        config->oauth = FALSE;
+        client_config_done (self, PROP_USERNAME);
+}
+
+/**
+ * g_smtp_client_set_oauth_token:
+ * @self: a client
+ * @username: (nullable): the user, or %NULL for no AUTH
+ * @token: (nullable): an OAuth 2.0 access token
+ *
+ * Authenticates with OAUTHBEARER (RFC 7628) or XOAUTH2 (Gmail, Outlook),
+ * whichever the server offers, only over TLS.  The token is used for every
+ * connection opened after this call; set a fresh one when it expires, or use
+ * g_smtp_client_set_token_func().  It is never logged nor quoted in errors.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_oauth_token (GSmtpClient *self, const char *username, const char *token)
+{
+        GSmtpClientConfig *config;
+
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        config = client_config_edit (self);
+        g_free (config->username);
+        config->username = g_strdup (username);
+        gsmtp_sasl_wipe (config->password);
+        config->password = NULL;
+        gsmtp_sasl_wipe (config->token);
+        config->token = g_strdup (token);
+        config->oauth = TRUE;
+        client_config_done (self, PROP_USERNAME);
+}
+
+/**
+ * g_smtp_client_set_token_func:
+ * @self: a client
+ * @username: (nullable): the user, or %NULL for no AUTH
+ * @func: (nullable) (scope notified) (closure user_data) (destroy destroy): gives a
+ *   token each time a connection authenticates
+ * @user_data: data for @func
+ * @destroy: (nullable): frees @user_data
+ *
+ * Like g_smtp_client_set_oauth_token(), with the token asked for when needed.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_token_func (GSmtpClient *self, const char *username, GSmtpTokenFunc func,
+                              gpointer user_data, GDestroyNotify destroy)
+{
+        GSmtpClientConfig *config;
+        GDestroyNotify old_destroy;
+        gpointer old_data;
+
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        config = client_config_edit (self);
+        g_free (config->username);
+        config->username = g_strdup (username);
+        gsmtp_sasl_wipe (config->password);
+        config->password = NULL;
+        gsmtp_sasl_wipe (config->token);
+        config->token = NULL;
+        config->oauth = TRUE;
+        old_destroy = self->token_destroy;
+        old_data = self->token_data;
+        self->token_func = func;
+        self->token_data = user_data;
+        self->token_destroy = destroy;
+        client_config_done (self, PROP_USERNAME);
+        if (old_destroy != NULL)
+                old_destroy (old_data);
+}
+
+char *
+gsmtp_client_get_token (GSmtpClient *self, GSmtpClientConfig *config)
+{
+        GSmtpTokenFunc func;
+        gpointer data;
+
+        g_mutex_lock (&self->lock);
+        func = self->token_func;
+        data = self->token_data;
+        g_mutex_unlock (&self->lock);
+        return func != NULL ? func (self, config->username, data) : NULL;
+}
+
+/**
+ * g_smtp_client_set_auth_mechanism:
+ * @self: a client
+ * @mechanism: (nullable): "PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", or %NULL
+ *   to pick the first the server offers
+ *
+ * Sets #GSmtpClient:auth-mechanism.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_auth_mechanism (GSmtpClient *self, const char *mechanism)
+{
+        static const char *const known[] = { "PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", NULL };
+        GSmtpClientConfig *config;
+        g_autofree char *upper = mechanism != NULL ? g_ascii_strup (mechanism, -1) : NULL;
+
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        g_return_if_fail (upper == NULL || g_strv_contains (known, upper));
+        config = client_config_edit (self);
+        g_free (config->mechanism);
+        config->mechanism = g_steal_pointer (&upper);
+        client_config_done (self, PROP_AUTH_MECHANISM);
 }
 
 /**
@@ -376,15 +695,54 @@ g_smtp_client_set_credentials (GSmtpClient *self, const char *username, const ch
 gboolean
 g_smtp_client_set_ca_file (GSmtpClient *self, const char *ca_file, GError **error)
 {
-        GTlsDatabase *db;
+        g_autoptr(GTlsDatabase) db = NULL;
 
         g_return_val_if_fail (GSMTP_IS_CLIENT (self), FALSE);
         db = g_tls_file_database_new (ca_file, error);
         if (db == NULL)
                 return FALSE;
-        g_clear_object (&self->database);
-        self->database = db;
+        g_smtp_client_set_tls_database (self, db);
         return TRUE;
+}
+
+/**
+ * g_smtp_client_set_tls_database:
+ * @self: a client
+ * @database: (nullable): the authorities to trust, or %NULL for the system's
+ *
+ * Sets #GSmtpClient:tls-database.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_tls_database (GSmtpClient *self, GTlsDatabase *database)
+{
+        GSmtpClientConfig *config;
+
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        config = client_config_edit (self);
+        g_set_object (&config->database, database);
+        client_config_done (self, PROP_TLS_DATABASE);
+}
+
+/**
+ * g_smtp_client_set_tls_interaction:
+ * @self: a client
+ * @interaction: (nullable): asked for a client certificate
+ *
+ * Sets #GSmtpClient:tls-interaction.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_tls_interaction (GSmtpClient *self, GTlsInteraction *interaction)
+{
+        GSmtpClientConfig *config;
+
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        config = client_config_edit (self);
+        g_set_object (&config->interaction, interaction);
+        client_config_done (self, PROP_TLS_INTERACTION);
 }
 
 /**
@@ -399,51 +757,134 @@ g_smtp_client_set_ca_file (GSmtpClient *self, const char *ca_file, GError **erro
 void
 g_smtp_client_set_insecure (GSmtpClient *self, gboolean insecure)
 {
+        GSmtpClientConfig *config;
+
         g_return_if_fail (GSMTP_IS_CLIENT (self));
-        self->insecure = insecure;
+        config = client_config_edit (self);
+        config->insecure = !!insecure;
+        client_config_done (self, PROP_INSECURE);
 }
 
 /**
  * g_smtp_client_set_helo_name:
  * @self: a client
- * @name: the name to give in EHLO
+ * @name: (nullable): the name to give in EHLO
  *
- * Sets the name the client gives in EHLO; the host's name by default.
+ * Sets #GSmtpClient:helo-name.  A name that is neither a domain nor an address
+ * literal fails the next connection with %G_IO_ERROR_INVALID_ARGUMENT.
  *
  * Since: 0.1
  */
 void
 g_smtp_client_set_helo_name (GSmtpClient *self, const char *name)
 {
+        GSmtpClientConfig *config;
+
         g_return_if_fail (GSMTP_IS_CLIENT (self));
-        g_free (self->helo_name);
-        self->helo_name = g_strdup (name);
+        config = client_config_edit (self);
+        g_free (config->helo_name);
+        config->helo_name = g_strdup (name);
+        client_config_done (self, PROP_HELO_NAME);
 }
 
 /**
  * g_smtp_client_set_timeout:
  * @self: a client
- * @seconds: how long to wait for the network; 0 for ever
+ * @seconds: the longest one step may take; 0 for ever
  *
- * Sets how long connecting may take.
+ * Sets #GSmtpClient:timeout: a limit on each step (connecting, the TLS
+ * handshake, one write, the wait for one reply), not on a whole send (for that,
+ * g_smtp_client_set_send_timeout()).  300 s by default, as RFC 5321 4.5.3.2
+ * suggests for most replies.
  *
  * Since: 0.1
  */
 void
 g_smtp_client_set_timeout (GSmtpClient *self, guint seconds)
 {
+        GSmtpClientConfig *config;
+
         g_return_if_fail (GSMTP_IS_CLIENT (self));
-        self->timeout = seconds;
+        config = client_config_edit (self);
+        config->timeout = seconds;
+        client_config_done (self, PROP_TIMEOUT);
+}
+
+/**
+ * g_smtp_client_set_send_timeout:
+ * @self: a client
+ * @seconds: the deadline of one send; 0 for none
+ *
+ * Sets #GSmtpClient:send-timeout.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_send_timeout (GSmtpClient *self, guint seconds)
+{
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        g_mutex_lock (&self->lock);
+        self->send_timeout = seconds;
+        g_mutex_unlock (&self->lock);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SEND_TIMEOUT]);
+}
+
+/**
+ * g_smtp_client_set_max_connections:
+ * @self: a client
+ * @max_connections: how many connections sends may use at once, at least 1
+ *
+ * Sets #GSmtpClient:max-connections.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_max_connections (GSmtpClient *self, guint max_connections)
+{
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        g_return_if_fail (max_connections >= 1);
+        g_mutex_lock (&self->lock);
+        self->max_connections = max_connections;
+        /* room for more: sends waiting in the queue start now */
+        while (self->waiting.length > 0 && self->n_connections < self->max_connections &&
+               self->config->given_stream == NULL) {
+                self->n_connections++;
+                gsmtp_client_give_locked (self, gsmtp_client_connection_new (self->config));
+        }
+        g_mutex_unlock (&self->lock);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_MAX_CONNECTIONS]);
+}
+
+/**
+ * g_smtp_client_set_lmtp:
+ * @self: a client
+ * @lmtp: %TRUE for LMTP
+ *
+ * Sets #GSmtpClient:lmtp.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_set_lmtp (GSmtpClient *self, gboolean lmtp)
+{
+        GSmtpClientConfig *config;
+
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        config = client_config_edit (self);
+        config->lmtp = !!lmtp;
+        client_config_done (self, PROP_LMTP);
 }
 
 /**
  * g_smtp_client_get_extensions:
  * @self: a client
  *
- * Gets the EHLO keywords of the server, as "SIZE 10485760", after connecting.
+ * Gets the EHLO keywords of the server, as "SIZE 10485760", once a connection
+ * has greeted it (empty after HELO).
  *
  * Returns: (array zero-terminated=1) (transfer none): the EHLO keywords of the
- *   server, as "SIZE 10485760", after connecting
+ *   server, valid until the next connection greets a server that answers
+ *   differently
  *
  * Since: 0.1
  */
@@ -454,623 +895,261 @@ g_smtp_client_get_extensions (GSmtpClient *self)
         return (const char *const *) self->extensions->pdata;
 }
 
-/* ---- the wire ----------------------------------------------------------------------- */
-
-static gboolean
-client_write (GSmtpClient *self, const void *data, gsize len, GCancellable *cancellable,
-              GError **error)
+void
+gsmtp_client_take_extensions (GSmtpClient *self, GSmtpClientConnection *conn)
 {
-        if (self->stream == NULL) {
-                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
-                return FALSE;
-        }
-        return g_output_stream_write_all (g_io_stream_get_output_stream (self->stream), data, len,
-                                          NULL, cancellable, error);
-}
+        gboolean same;
 
-static gboolean
-client_command (GSmtpClient *self, const char *line, GCancellable *cancellable, GError **error)
-{
-        g_autofree char *wire = g_strconcat (line, "\r\n", NULL);
-
-        return client_write (self, wire, strlen (wire), cancellable, error);
-}
-
-/* Reads one whole reply, however many lines, however the bytes arrive. */
-static GSmtpReply *
-client_read_reply (GSmtpClient *self, GCancellable *cancellable, GError **error)
-{
-        gsize scan = 0, start = 0;
-        guint lines = 0;
-
-        for (;;) {
-                guint8 chunk[4096];
-                gssize n;
-
-                while (scan < self->inbuf->len) {
-                        guint8 *lf = memchr (self->inbuf->data + scan, '\n', self->inbuf->len - scan);
-                        gsize line_start = scan;
-
-                        if (lf == NULL) {
-                                scan = self->inbuf->len;
-                                break;
-                        }
-                        scan = lf - self->inbuf->data + 1;
-                        lines++;
-                        /* the last line of a reply has a space (or nothing) after the code */
-                        if (scan - line_start < 5 || self->inbuf->data[line_start + 3] != '-') {
-                                GSmtpReply *reply = g_smtp_reply_parse ((const char *) self->inbuf->data + start,
-                                                                        scan - start, error);
-                                g_byte_array_remove_range (self->inbuf, 0, scan);
-                                return reply;
-                        }
-                        if (lines > REPLY_LINES_MAX)
-                                goto too_long;
-                }
-                if (self->inbuf->len - start > REPLY_LINE_MAX * 4)
-                        goto too_long;
-                if (self->stream == NULL) {
-                        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
-                        return NULL;
-                }
-                n = g_input_stream_read (g_io_stream_get_input_stream (self->stream), chunk,
-                                         sizeof chunk, cancellable, error);
-                if (n < 0)
-                        return NULL;
-                if (n == 0) {
-                        g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_PROTOCOL,
-                                             "The server closed the connection");
-                        return NULL;
-                }
-                g_byte_array_append (self->inbuf, chunk, n);
-        }
-too_long:
-        g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_PROTOCOL, "The server's reply is too long");
-        return NULL;
-}
-
-/* A reply that is not what was hoped for becomes a GError quoting it. */
-static gboolean
-client_reply_error (GSmtpReply *reply, const char *what, GError **error)
-{
-        g_autofree char *text = g_smtp_reply_to_string (reply);
-        guint code = g_smtp_reply_get_code (reply);
-
-        g_set_error (error, GSMTP_ERROR, code >= 500 ? GSMTP_ERROR_REJECTED : GSMTP_ERROR_TEMPORARY,
-                     "%s: %s", what, text);
-        if (error != NULL && *error != NULL)
-                gsmtp_error_set_reply (*error, reply);
-        return FALSE;
-}
-
-static gboolean
-client_expect (GSmtpClient *self, guint code_class, const char *what, GCancellable *cancellable,
-               GError **error)
-{
-        g_autoptr(GSmtpReply) reply = client_read_reply (self, cancellable, error);
-
-        if (reply == NULL)
-                return FALSE;
-        if (g_smtp_reply_get_code (reply) / 100 != code_class)
-                return client_reply_error (reply, what, error);
-        return TRUE;
-}
-
-static const char *
-client_extension (GSmtpClient *self, const char *keyword)
-{
-        gsize klen = strlen (keyword);
-
-        for (guint i = 0; i + 1 < self->extensions->len; i++) {
-                const char *ext = self->extensions->pdata[i];
-
-                if (g_ascii_strncasecmp (ext, keyword, klen) == 0 && (ext[klen] == '\0' || ext[klen] == ' '))
-                        return ext[klen] == ' ' ? ext + klen + 1 : ext + klen;
-        }
-        return NULL;
-}
-
-static gboolean
-client_ehlo (GSmtpClient *self, GCancellable *cancellable, GError **error)
-{
-        g_autofree char *line = g_strdup_printf ("EHLO %s", self->helo_name);
-        g_autoptr(GSmtpReply) reply = NULL;
-        const char *const *lines;
-
-        g_ptr_array_set_size (self->extensions, 0);
-        if (!client_command (self, line, cancellable, error))
-                return FALSE;
-        reply = client_read_reply (self, cancellable, error);
-        if (reply == NULL)
-                return FALSE;
-        if (g_smtp_reply_get_code (reply) != 250) {
-                /* RFC 5321 3.2: fall back to HELO */
-                g_autoptr(GSmtpReply) helo = NULL;
-
-                g_free (line);
-                line = g_strdup_printf ("HELO %s", self->helo_name);
+        g_mutex_lock (&self->lock);
+        same = self->extensions->len == conn->extensions->len;
+        for (guint i = 0; same && i + 1 < conn->extensions->len; i++)
+                same = g_str_equal (self->extensions->pdata[i], conn->extensions->pdata[i]);
+        if (!same) {
+                g_ptr_array_set_size (self->extensions, 0);
+                for (guint i = 0; i + 1 < conn->extensions->len; i++)
+                        g_ptr_array_add (self->extensions, g_strdup (conn->extensions->pdata[i]));
                 g_ptr_array_add (self->extensions, NULL);
-                if (!client_command (self, line, cancellable, error))
-                        return FALSE;
-                helo = client_read_reply (self, cancellable, error);
-                if (helo == NULL)
-                        return FALSE;
-                if (g_smtp_reply_get_code (helo) != 250)
-                        return client_reply_error (helo, "HELO refused", error);
-                self->esmtp = FALSE;
-                return TRUE;
         }
-        self->esmtp = TRUE;
-        lines = g_smtp_reply_get_lines (reply);
-        for (guint i = 1; lines[i] != NULL; i++)
-                g_ptr_array_add (self->extensions, g_strdup (lines[i]));
-        g_ptr_array_add (self->extensions, NULL);
-        return TRUE;
+        g_mutex_unlock (&self->lock);
 }
 
-static gboolean
-client_accept_any_certificate (GTlsConnection *conn, GTlsCertificate *cert,
-                               GTlsCertificateFlags errors, gpointer data)
+void
+gsmtp_client_emit_progress (GSmtpClient *self, guint64 sent, guint64 total)
 {
-        return TRUE;
+        g_signal_emit (self, signals[SIGNAL_PROGRESS], 0, sent, total);
 }
 
-static gboolean
-client_handshake (GSmtpClient *self, GCancellable *cancellable, GError **error)
+void
+gsmtp_client_emit_sent (GSmtpClient *self)
 {
-        GIOStream *tls = g_tls_client_connection_new (self->stream, self->connectable, error);
-
-        if (tls == NULL)
-                return FALSE;
-        if (self->database != NULL)
-                g_tls_connection_set_database (G_TLS_CONNECTION (tls), self->database);
-        if (self->insecure)
-                g_signal_connect (tls, "accept-certificate", G_CALLBACK (client_accept_any_certificate), NULL);
-        if (!g_tls_connection_handshake (G_TLS_CONNECTION (tls), cancellable, error)) {
-                g_prefix_error (error, "TLS handshake failed: ");
-                g_object_unref (tls);
-                return FALSE;
-        }
-        self->base = g_steal_pointer (&self->stream);
-        self->stream = tls;
-        self->tls_active = TRUE;
-        return TRUE;
-}
-
-static gboolean
-client_connect_sync (GSmtpClient *self, GCancellable *cancellable, GError **error)
-{
-        if (self->stream != NULL)
-                return TRUE;
-        if (self->given_stream != NULL) {
-                self->stream = g_object_ref (self->given_stream);
-        } else {
-                g_autoptr(GSocketClient) sc = g_socket_client_new ();
-                GSocketConnection *conn;
-
-                g_socket_client_set_timeout (sc, self->timeout);
-                conn = g_socket_client_connect (sc, self->connectable, cancellable, error);
-                if (conn == NULL)
-                        return FALSE;
-                self->stream = G_IO_STREAM (conn);
-        }
-        if (self->tls_mode == GSMTP_TLS_IMPLICIT && !client_handshake (self, cancellable, error))
-                goto fail;
-        if (!client_expect (self, 2, "The server refused the connection", cancellable, error))
-                goto fail;
-        if (!client_ehlo (self, cancellable, error))
-                goto fail;
-
-        if (!self->tls_active && (self->tls_mode == GSMTP_TLS_STARTTLS ||
-                                  self->tls_mode == GSMTP_TLS_STARTTLS_OPPORTUNISTIC)) {
-                if (client_extension (self, "STARTTLS") != NULL) {
-                        if (!client_command (self, "STARTTLS", cancellable, error) ||
-                            !client_expect (self, 2, "STARTTLS refused", cancellable, error))
-                                goto fail;
-                        /* RFC 3207 4.2: nothing the server sent before the handshake counts */
-                        if (self->inbuf->len > 0) {
-                                g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_PROTOCOL,
-                                                     "The server sent data after its STARTTLS reply");
-                                goto fail;
-                        }
-                        if (!client_handshake (self, cancellable, error) ||
-                            !client_ehlo (self, cancellable, error))
-                                goto fail;
-                } else if (self->tls_mode == GSMTP_TLS_STARTTLS) {
-                        g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_TLS_REQUIRED,
-                                             "The server does not offer STARTTLS");
-                        goto fail;
-                }
-        }
-
-        if (self->username != NULL) {
-                const char *mechs = client_extension (self, "AUTH");
-                g_auto(GStrv) offered = mechs != NULL ? g_strsplit (mechs, " ", -1) : NULL;
-                gboolean plain = FALSE, login = FALSE;
-
-                if (!self->tls_active) {
-                        g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_TLS_REQUIRED,
-                                             "Refusing to send a password without TLS");
-                        goto fail;
-                }
-                for (guint i = 0; offered != NULL && offered[i] != NULL; i++) {
-                        plain |= g_ascii_strcasecmp (offered[i], "PLAIN") == 0;
-                        login |= g_ascii_strcasecmp (offered[i], "LOGIN") == 0;
-                }
-                if (plain) {
-                        g_autofree char *ir = gsmtp_sasl_encode_plain (self->username, self->password);
-                        g_autofree char *line = g_strconcat ("AUTH PLAIN ", ir, NULL);
-                        gboolean ok = client_command (self, line, cancellable, error);
-
-                        memset (line, 0, strlen (line));
-                        if (!ok)
-                                goto fail;
-                } else if (login) {
-                        g_autofree char *user = gsmtp_sasl_encode_text (self->username);
-                        g_autofree char *pass = gsmtp_sasl_encode_text (self->password);
-                        gboolean ok = client_command (self, "AUTH LOGIN", cancellable, error) &&
-                                      client_expect (self, 3, "AUTH LOGIN refused", cancellable, error) &&
-                                      client_command (self, user, cancellable, error) &&
-                                      client_expect (self, 3, "AUTH LOGIN refused", cancellable, error) &&
-                                      client_command (self, pass, cancellable, error);
-
-                        memset (pass, 0, strlen (pass));
-                        if (!ok)
-                                goto fail;
-                } else {
-                        g_set_error_literal (error, GSMTP_ERROR, GSMTP_ERROR_AUTH_FAILED,
-                                             "The server offers no AUTH mechanism this client knows (PLAIN, LOGIN)");
-                        goto fail;
-                }
-                {
-                        g_autoptr(GSmtpReply) reply = client_read_reply (self, cancellable, error);
-
-                        if (reply == NULL)
-                                goto fail;
-                        if (g_smtp_reply_get_code (reply) != 235) {
-                                g_autofree char *text = g_smtp_reply_to_string (reply);
-
-                                g_set_error (error, GSMTP_ERROR, GSMTP_ERROR_AUTH_FAILED,
-                                             "Authentication failed: %s", text);
-                                if (error != NULL && *error != NULL)
-                                        gsmtp_error_set_reply (*error, reply);
-                                goto fail;
-                        }
-                }
-        }
-        return TRUE;
-fail:
-        client_disconnect (self);
-        return FALSE;
-}
-
-/* ---- message data ------------------------------------------------------------------ */
-
-typedef struct {
-        gboolean bol;
-        gboolean cr;
-} Stuffer;
-
-/* Normalises line ends to CRLF and dot-stuffs (RFC 5321 4.5.2); nothing else
- * changes. */
-static void
-stuffer_run (Stuffer *st, const guint8 *in, gsize len, GByteArray *out)
-{
-        gsize run = 0;
-
-        for (gsize i = 0; i < len; i++) {
-                guint8 c = in[i];
-                gboolean was_cr = st->cr;
-
-                st->cr = FALSE;
-                if (was_cr && c != '\n') {
-                        /* a bare CR: make it a line end */
-                        g_byte_array_append (out, in + i - run, run);
-                        run = 0;
-                        g_byte_array_append (out, (const guint8 *) "\n", 1);
-                        st->bol = TRUE;
-                }
-                if (c == '\r') {
-                        g_byte_array_append (out, in + i - run, run);
-                        run = 0;
-                        g_byte_array_append (out, (const guint8 *) "\r", 1);
-                        st->cr = TRUE;
-                        continue;
-                }
-                if (c == '\n') {
-                        g_byte_array_append (out, in + i - run, run);
-                        run = 0;
-                        if (was_cr)
-                                g_byte_array_append (out, (const guint8 *) "\n", 1);
-                        else
-                                g_byte_array_append (out, (const guint8 *) "\r\n", 2);
-                        st->bol = TRUE;
-                        continue;
-                }
-                if (st->bol && c == '.') {
-                        g_byte_array_append (out, in + i - run, run);
-                        run = 0;
-                        g_byte_array_append (out, (const guint8 *) ".", 1);
-                }
-                st->bol = FALSE;
-                run++;
-        }
-        g_byte_array_append (out, in + len - run, run);
-}
-
-typedef struct {
-        GSmtpClient *client;
-        guint64      sent;
-        guint64      total;
-} Progress;
-
-static gboolean
-progress_emit (gpointer data)
-{
-        Progress *p = data;
-
-        g_signal_emit (p->client, signals[SIGNAL_PROGRESS], 0, p->sent, p->total);
-        return G_SOURCE_REMOVE;
-}
-
-static gboolean
-sent_emit (gpointer data)
-{
-        g_signal_emit (data, signals[SIGNAL_MESSAGE_SENT], 0);
-        return G_SOURCE_REMOVE;
+        g_signal_emit (self, signals[SIGNAL_MESSAGE_SENT], 0);
 }
 
 static void
-client_emit (GSmtpClient *self, GSourceFunc func, gpointer data, gsize size)
+client_send_start (GSmtpClient *self, GSmtpClientMessage *msg, GError *error, SyncCall *sync,
+                   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+                   gpointer source_tag)
 {
-        if (self->caller_context == NULL || g_main_context_is_owner (self->caller_context)) {
-                func (data);
+        GSmtpClientOp *op = gsmtp_client_op_new (self, OP_SEND, cancellable, callback, user_data, source_tag);
+
+        if (sync != NULL)
+                op->caller_context = g_main_context_ref (sync->outer);
+        if (msg == NULL) {
+                /* a bad argument: refused before anything is sent or queued */
+                op->error = error;
+                gsmtp_client_op_return (op);
                 return;
         }
-        g_main_context_invoke_full (self->caller_context, G_PRIORITY_DEFAULT, func,
-                                    g_memdup2 (data, size), g_free);
+        op->msg = msg;
+        gsmtp_client_submit (self, op);
 }
 
-static gboolean
-client_send_data (GSmtpClient *self, GInputStream *data, guint64 total, GCancellable *cancellable,
-                  GError **error)
-{
-        g_autofree guint8 *chunk = g_malloc (SEND_CHUNK);
-        g_autoptr(GByteArray) out = g_byte_array_sized_new (SEND_CHUNK + SEND_CHUNK / 4);
-        Stuffer st = { TRUE, FALSE };
-        Progress progress = { self, 0, total };
-        gssize n;
+/* ---- public calls --------------------------------------------------------------------- */
 
-        while ((n = g_input_stream_read (data, chunk, SEND_CHUNK, cancellable, error)) > 0) {
-                g_byte_array_set_size (out, 0);
-                stuffer_run (&st, chunk, n, out);
-                if (!client_write (self, out->data, out->len, cancellable, error))
-                        return FALSE;
-                progress.sent += n;
-                client_emit (self, progress_emit, &progress, sizeof progress);
-        }
-        if (n < 0)
-                return FALSE;
-        g_byte_array_set_size (out, 0);
-        if (st.cr)
-                g_byte_array_append (out, (const guint8 *) "\n", 1);
-        else if (!st.bol)
-                g_byte_array_append (out, (const guint8 *) "\r\n", 2);
-        g_byte_array_append (out, (const guint8 *) ".\r\n", 3);
-        if (!client_write (self, out->data, out->len, cancellable, error))
-                return FALSE;
-        if (self->caller_context == NULL || g_main_context_is_owner (self->caller_context))
-                sent_emit (self);
-        else
-                g_main_context_invoke_full (self->caller_context, G_PRIORITY_DEFAULT, sent_emit,
-                                            g_object_ref (self), g_object_unref);
-        return TRUE;
+static void
+send_bytes_start (GSmtpClient *self, const char *sender, const char *const *recipients, GBytes *data,
+                  GSmtpSendOptions *options, SyncCall *sync, GCancellable *cancellable,
+                  GAsyncReadyCallback callback, gpointer user_data, gpointer tag)
+{
+        GError *error = NULL;
+        GSmtpClientMessage *msg = gsmtp_client_message_new (sender, recipients, data, NULL, options, &error);
+
+        client_send_start (self, msg, error, sync, cancellable, callback, user_data, tag);
 }
 
-static gboolean
-bytes_have_8bit (GBytes *data)
+static void
+send_stream_start (GSmtpClient *self, const char *sender, const char *const *recipients, GInputStream *data,
+                   GSmtpSendOptions *options, SyncCall *sync, GCancellable *cancellable,
+                   GAsyncReadyCallback callback, gpointer user_data, gpointer tag)
 {
-        gsize len;
-        const guint8 *p = g_bytes_get_data (data, &len);
+        GError *error = NULL;
+        GSmtpClientMessage *msg = gsmtp_client_message_new (sender, recipients, NULL, data, options, &error);
 
-        for (gsize i = 0; i < len; i++)
-                if (p[i] & 0x80)
-                        return TRUE;
-        return FALSE;
-}
-
-/* One transaction.  With PIPELINING, MAIL, every RCPT and DATA go in one write
- * and the replies are read in order (RFC 2920 3.1). */
-static GSmtpSendResult *
-client_transaction (GSmtpClient *self, const char *sender, const char *const *recipients,
-                    GInputStream *data, guint64 size, gboolean eight_bit,
-                    GCancellable *cancellable, GError **error)
-{
-        g_autoptr(GSmtpSendResult) result = g_object_new (GSMTP_TYPE_SEND_RESULT, NULL);
-        g_autoptr(GString) mail = g_string_new (NULL);
-        g_autoptr(GSmtpReply) reply = NULL;
-        gboolean pipelining = client_extension (self, "PIPELINING") != NULL;
-        const char *max_size = client_extension (self, "SIZE");
-        guint n_rcpt = recipients != NULL ? g_strv_length ((char **) recipients) : 0;
-        guint accepted = 0;
-
-        if (n_rcpt == 0) {
-                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "No recipients");
-                return NULL;
-        }
-        /* RFC 1870: do not send what the server said it would refuse */
-        if (max_size != NULL && size > 0) {
-                guint64 limit = g_ascii_strtoull (max_size, NULL, 10);
-
-                if (limit > 0 && size > limit) {
-                        g_set_error (error, GSMTP_ERROR, GSMTP_ERROR_REJECTED,
-                                     "The message (%" G_GUINT64_FORMAT " bytes) exceeds the server's limit of %"
-                                     G_GUINT64_FORMAT " bytes", size, limit);
-                        return NULL;
-                }
-        }
-        g_string_append_printf (mail, "MAIL FROM:<%s>", sender != NULL ? sender : "");
-        if (max_size != NULL && size > 0)
-                g_string_append_printf (mail, " SIZE=%" G_GUINT64_FORMAT, size);
-        if (eight_bit && client_extension (self, "8BITMIME") != NULL)
-                g_string_append (mail, " BODY=8BITMIME");
-        g_string_append (mail, "\r\n");
-        if (pipelining) {
-                for (guint i = 0; i < n_rcpt; i++)
-                        g_string_append_printf (mail, "RCPT TO:<%s>\r\n", recipients[i]);
-                g_string_append (mail, "DATA\r\n");
-        }
-        if (!client_write (self, mail->str, mail->len, cancellable, error))
-                return NULL;
-
-        reply = client_read_reply (self, cancellable, error);
-        if (reply == NULL)
-                return NULL;
-        if (g_smtp_reply_get_code (reply) != 250) {
-                if (pipelining) {
-                        /* drain the replies to the pipelined RCPTs and DATA */
-                        for (guint i = 0; i < n_rcpt + 1; i++) {
-                                g_autoptr(GSmtpReply) r = client_read_reply (self, cancellable, NULL);
-                                if (r == NULL)
-                                        break;
-                        }
-                }
-                if (client_command (self, "RSET", cancellable, NULL)) {
-                        g_autoptr(GSmtpReply) rset = client_read_reply (self, cancellable, NULL);
-                }
-                /* the error quotes the reply to MAIL, not to the RSET */
-                return (client_reply_error (reply, "MAIL FROM refused", error), NULL);
-        }
-        for (guint i = 0; i < n_rcpt; i++) {
-                g_autoptr(GSmtpReply) r = NULL;
-
-                if (!pipelining) {
-                        g_autofree char *line = g_strdup_printf ("RCPT TO:<%s>", recipients[i]);
-
-                        if (!client_command (self, line, cancellable, error))
-                                return NULL;
-                }
-                r = client_read_reply (self, cancellable, error);
-                if (r == NULL)
-                        return NULL;
-                send_result_add (result, recipients[i], r);
-                if (g_smtp_reply_is_success (r))
-                        accepted++;
-        }
-        if (!pipelining) {
-                if (accepted == 0)
-                        goto none_accepted;
-                if (!client_command (self, "DATA", cancellable, error))
-                        return NULL;
-        }
-        g_clear_pointer (&reply, g_smtp_reply_unref);
-        reply = client_read_reply (self, cancellable, error);
-        if (reply == NULL)
-                return NULL;
-        if (g_smtp_reply_get_code (reply) != 354) {
-                if (accepted == 0)
-                        goto none_accepted;
-                client_command (self, "RSET", cancellable, NULL);
-                {
-                        g_autoptr(GSmtpReply) r = client_read_reply (self, cancellable, NULL);
-                }
-                return (client_reply_error (reply, "DATA refused", error), NULL);
-        }
-        if (accepted == 0) {
-                /* RFC 2920 3.1: 354 with no recipient: end the empty message at once */
-                g_autoptr(GSmtpReply) r = NULL;
-
-                if (!client_write (self, ".\r\n", 3, cancellable, error))
-                        return NULL;
-                r = client_read_reply (self, cancellable, error);
-                goto none_accepted;
-        }
-        if (!client_send_data (self, data, size, cancellable, error)) {
-                /* the connection is in an unknown state: never let it end a message */
-                client_disconnect (self);
-                return NULL;
-        }
-        g_clear_pointer (&reply, g_smtp_reply_unref);
-        reply = client_read_reply (self, cancellable, error);
-        if (reply == NULL)
-                return NULL;
-        result->reply = g_smtp_reply_ref (reply);
-        if (g_smtp_reply_get_code (reply) / 100 != 2)
-                return (client_reply_error (reply, "Message refused", error), NULL);
-        return g_steal_pointer (&result);
-
-none_accepted:
-        if (pipelining || accepted == 0) {
-                g_autofree char *first = NULL;
-                GSmtpReply *r = g_smtp_send_result_get_recipient_reply (result, recipients[0]);
-
-                client_command (self, "RSET", cancellable, NULL);
-                {
-                        g_autoptr(GSmtpReply) rr = client_read_reply (self, cancellable, NULL);
-                }
-                if (r != NULL)
-                        first = g_smtp_reply_to_string (r);
-                g_set_error (error, GSMTP_ERROR,
-                             r != NULL && g_smtp_reply_get_code (r) < 500 ? GSMTP_ERROR_TEMPORARY
-                                                                          : GSMTP_ERROR_REJECTED,
-                             "Every recipient was refused: %s", first != NULL ? first : "");
-                if (error != NULL && *error != NULL)
-                        gsmtp_error_set_reply (*error, r);
-        }
-        return NULL;
-}
-
-static GSmtpSendResult *
-client_send_sync (GSmtpClient *self, const char *sender, const char *const *recipients,
-                  GInputStream *data, guint64 size, gboolean eight_bit,
-                  GCancellable *cancellable, GError **error)
-{
-        if (!g_atomic_int_compare_and_exchange (&self->busy, 0, 1)) {
-                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PENDING,
-                                     "The client is busy with another operation");
-                return NULL;
-        }
-        if (!client_connect_sync (self, cancellable, error)) {
-                g_atomic_int_set (&self->busy, 0);
-                return NULL;
-        }
-        {
-                GSmtpSendResult *result = client_transaction (self, sender, recipients, data, size,
-                                                              eight_bit, cancellable, error);
-                if (result == NULL && g_cancellable_is_cancelled (cancellable))
-                        client_disconnect (self);
-                g_atomic_int_set (&self->busy, 0);
-                return result;
-        }
+        client_send_start (self, msg, error, sync, cancellable, callback, user_data, tag);
 }
 
 /**
- * g_smtp_client_connect:
+ * g_smtp_client_send_bytes_full_async:
  * @self: a client
+ * @sender: (nullable): the reverse-path; %NULL or "" for the null sender
+ * @recipients: (array zero-terminated=1): the forward-paths; duplicates are sent once
+ * @data: an RFC 5322 message; line ends become CRLF on the wire (but for a
+ *   BINARYMIME body)
+ * @options: (nullable): DSN, REQUIRETLS, body type, other parameters
+ * @cancellable: (nullable): a #GCancellable; cancelling mid-message drops the
+ *   connection so the server never accepts half a message; once the whole
+ *   message is out it no longer stops the send, whose verdict is waited for
+ *   (within #GSmtpClient:timeout), so an accepted message never looks undelivered
+ * @callback: (scope async): called when done, in the caller's thread-default
+ *   main context
+ * @user_data: data for @callback
+ *
+ * Sends one message, connecting first if needed, on the caller's thread-default
+ * main context without blocking it.  Every address and parameter is checked
+ * first: a CR, LF, control character, space or unbalanced angle bracket fails
+ * the send with %G_IO_ERROR_INVALID_ARGUMENT before anything is sent.  The send
+ * waits in the client's queue while its connections are busy.  Finish with
+ * g_smtp_client_send_finish().
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_send_bytes_full_async (GSmtpClient *self, const char *sender, const char *const *recipients,
+                                     GBytes *data, GSmtpSendOptions *options, GCancellable *cancellable,
+                                     GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        g_return_if_fail (data != NULL);
+        g_return_if_fail (options == NULL || GSMTP_IS_SEND_OPTIONS (options));
+        send_bytes_start (self, sender, recipients, data, options, NULL, cancellable, callback, user_data,
+                          g_smtp_client_send_bytes_full_async);
+}
+
+/**
+ * g_smtp_client_send_bytes_async:
+ * @self: a client
+ * @sender: (nullable): the reverse-path
+ * @recipients: (array zero-terminated=1): the forward-paths
+ * @data: the message
  * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
  *
- * Connects, greets, does STARTTLS and AUTH as configured.  Sending connects
- * by itself when needed; call this to find problems early.
- *
- * Returns: %TRUE when ready to send
+ * g_smtp_client_send_bytes_full_async() without options.
  *
  * Since: 0.1
  */
-gboolean
-g_smtp_client_connect (GSmtpClient *self, GCancellable *cancellable, GError **error)
+void
+g_smtp_client_send_bytes_async (GSmtpClient *self, const char *sender, const char *const *recipients,
+                                GBytes *data, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
 {
-        gboolean ok;
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        g_return_if_fail (data != NULL);
+        send_bytes_start (self, sender, recipients, data, NULL, NULL, cancellable, callback, user_data,
+                          g_smtp_client_send_bytes_async);
+}
 
-        g_return_val_if_fail (GSMTP_IS_CLIENT (self), FALSE);
-        if (!g_atomic_int_compare_and_exchange (&self->busy, 0, 1)) {
-                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PENDING,
-                                     "The client is busy with another operation");
-                return FALSE;
-        }
-        ok = client_connect_sync (self, cancellable, error);
-        g_atomic_int_set (&self->busy, 0);
-        return ok;
+/**
+ * g_smtp_client_send_stream_full_async:
+ * @self: a client
+ * @sender: (nullable): the reverse-path
+ * @recipients: (array zero-terminated=1): the forward-paths
+ * @data: the message, read as it goes out
+ * @options: (nullable): DSN, REQUIRETLS, body type, other parameters
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * As g_smtp_client_send_bytes_full_async(), reading the message from @data as
+ * it goes: no SIZE is declared, BODY=8BITMIME is declared whenever the server
+ * offers it, and an 8-bit byte for a server without 8BITMIME (or a NUL byte)
+ * stops the send and drops the connection before the end of the data.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_send_stream_full_async (GSmtpClient *self, const char *sender, const char *const *recipients,
+                                      GInputStream *data, GSmtpSendOptions *options,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data)
+{
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        g_return_if_fail (G_IS_INPUT_STREAM (data));
+        send_stream_start (self, sender, recipients, data, options, NULL, cancellable, callback, user_data,
+                           g_smtp_client_send_stream_full_async);
+}
+
+/**
+ * g_smtp_client_send_stream_async:
+ * @self: a client
+ * @sender: (nullable): the reverse-path
+ * @recipients: (array zero-terminated=1): the forward-paths
+ * @data: the message
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * g_smtp_client_send_stream_full_async() without options.
+ *
+ * Since: 0.2
+ */
+void
+g_smtp_client_send_stream_async (GSmtpClient *self, const char *sender, const char *const *recipients,
+                                 GInputStream *data, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        g_return_if_fail (G_IS_INPUT_STREAM (data));
+        send_stream_start (self, sender, recipients, data, NULL, NULL, cancellable, callback, user_data,
+                           g_smtp_client_send_stream_async);
+}
+
+/**
+ * g_smtp_client_send_finish:
+ * @self: a client
+ * @result: the result
+ * @error: return location for a #GError
+ *
+ * Finishes any of the send calls.  A send fails when no recipient got the
+ * message: when every recipient was refused the error quotes every reply, is
+ * %GSMTP_ERROR_TEMPORARY if any refusal was temporary (else
+ * %GSMTP_ERROR_REJECTED), and carries the per-recipient replies
+ * (g_smtp_error_get_send_result()).
+ *
+ * Returns: (transfer full) (nullable): what the server said
+ *
+ * Since: 0.1
+ */
+GSmtpSendResult *
+g_smtp_client_send_finish (GSmtpClient *self, GAsyncResult *result, GError **error)
+{
+        g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+        return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static GSmtpSendResult *
+sync_send_finish (GSmtpClient *self, SyncCall *call, GError **error)
+{
+        GSmtpSendResult *result;
+
+        gsmtp_client_sync_wait (call);
+        result = g_smtp_client_send_finish (self, call->result, error);
+        gsmtp_client_sync_end (call);
+        return result;
+}
+
+/**
+ * g_smtp_client_send_bytes_full:
+ * @self: a client
+ * @sender: (nullable): the reverse-path; %NULL or "" for the null sender
+ * @recipients: (array zero-terminated=1): the forward-paths
+ * @data: an RFC 5322 message
+ * @options: (nullable): DSN, REQUIRETLS, body type, other parameters
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The sync form of g_smtp_client_send_bytes_full_async(), for any thread.
+ *
+ * Returns: (transfer full) (nullable): what the server said, or %NULL with
+ *   @error set when the message was not accepted for any recipient
+ *
+ * Since: 0.2
+ */
+GSmtpSendResult *
+g_smtp_client_send_bytes_full (GSmtpClient *self, const char *sender, const char *const *recipients,
+                               GBytes *data, GSmtpSendOptions *options, GCancellable *cancellable,
+                               GError **error)
+{
+        SyncCall call;
+
+        g_return_val_if_fail (GSMTP_IS_CLIENT (self), NULL);
+        g_return_val_if_fail (data != NULL, NULL);
+        g_return_val_if_fail (options == NULL || GSMTP_IS_SEND_OPTIONS (options), NULL);
+        gsmtp_client_sync_begin (&call);
+        send_bytes_start (self, sender, recipients, data, options, &call, cancellable, gsmtp_client_sync_done, &call,
+                          g_smtp_client_send_bytes_full);
+        return sync_send_finish (self, &call, error);
 }
 
 /**
@@ -1080,7 +1159,8 @@ g_smtp_client_connect (GSmtpClient *self, GCancellable *cancellable, GError **er
  * @recipients: (array zero-terminated=1): the forward-paths
  * @data: an RFC 5322 message; line ends are normalised to CRLF on the wire
  * @cancellable: (nullable): a #GCancellable; cancelling mid-message drops the
- *   connection so the server never accepts half a message
+ *   connection so the server never accepts half a message (see
+ *   g_smtp_client_send_bytes_full_async())
  * @error: return location for a #GError
  *
  * Sends one message, connecting first if needed.  Some recipients may be
@@ -1095,13 +1175,38 @@ GSmtpSendResult *
 g_smtp_client_send_bytes (GSmtpClient *self, const char *sender, const char *const *recipients,
                           GBytes *data, GCancellable *cancellable, GError **error)
 {
-        g_autoptr(GInputStream) stream = NULL;
+        return g_smtp_client_send_bytes_full (self, sender, recipients, data, NULL, cancellable, error);
+}
+
+/**
+ * g_smtp_client_send_stream_full:
+ * @self: a client
+ * @sender: (nullable): the reverse-path
+ * @recipients: (array zero-terminated=1): the forward-paths
+ * @data: the message
+ * @options: (nullable): DSN, REQUIRETLS, body type, other parameters
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The sync form of g_smtp_client_send_stream_full_async().
+ *
+ * Returns: (transfer full) (nullable): the result
+ *
+ * Since: 0.2
+ */
+GSmtpSendResult *
+g_smtp_client_send_stream_full (GSmtpClient *self, const char *sender, const char *const *recipients,
+                                GInputStream *data, GSmtpSendOptions *options, GCancellable *cancellable,
+                                GError **error)
+{
+        SyncCall call;
 
         g_return_val_if_fail (GSMTP_IS_CLIENT (self), NULL);
-        g_return_val_if_fail (data != NULL, NULL);
-        stream = g_memory_input_stream_new_from_bytes (data);
-        return client_send_sync (self, sender, recipients, stream, g_bytes_get_size (data),
-                                 bytes_have_8bit (data), cancellable, error);
+        g_return_val_if_fail (G_IS_INPUT_STREAM (data), NULL);
+        gsmtp_client_sync_begin (&call);
+        send_stream_start (self, sender, recipients, data, options, &call, cancellable, gsmtp_client_sync_done, &call,
+                           g_smtp_client_send_stream_full);
+        return sync_send_finish (self, &call, error);
 }
 
 /**
@@ -1114,7 +1219,7 @@ g_smtp_client_send_bytes (GSmtpClient *self, const char *sender, const char *con
  * @error: return location for a #GError
  *
  * As g_smtp_client_send_bytes(), reading the message from @data as it goes;
- * BODY=8BITMIME is declared whenever the server offers it.
+ * see g_smtp_client_send_stream_full_async().
  *
  * Returns: (transfer full) (nullable): the result
  *
@@ -1124,173 +1229,44 @@ GSmtpSendResult *
 g_smtp_client_send_stream (GSmtpClient *self, const char *sender, const char *const *recipients,
                            GInputStream *data, GCancellable *cancellable, GError **error)
 {
-        g_return_val_if_fail (GSMTP_IS_CLIENT (self), NULL);
-        return client_send_sync (self, sender, recipients, data, 0, TRUE, cancellable, error);
-}
-
-static void
-add_addresses (GPtrArray *out, InternetAddressList *list)
-{
-        for (int i = 0; list != NULL && i < internet_address_list_length (list); i++) {
-                InternetAddress *ia = internet_address_list_get_address (list, i);
-
-                if (INTERNET_ADDRESS_IS_MAILBOX (ia))
-                        g_ptr_array_add (out, g_strdup (internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia))));
-                else if (INTERNET_ADDRESS_IS_GROUP (ia))
-                        add_addresses (out, internet_address_group_get_members (INTERNET_ADDRESS_GROUP (ia)));
-        }
-}
-
-/* The envelope from the headers, unless given: Sender or From; To, Cc, Bcc.
- * The bytes without Bcc. */
-static GBytes *
-message_prepare (GMimeMessage *message, const char *sender, const char *const *recipients,
-                 char **out_sender, GStrv *out_recipients)
-{
-        GMimeFormatOptions *options;
-        GMimeStream *mem;
-        GByteArray *array;
-
-        gsmtp_ensure_gmime ();
-        if (sender != NULL) {
-                *out_sender = g_strdup (sender);
-        } else {
-                g_autoptr(GPtrArray) from = g_ptr_array_new_with_free_func (g_free);
-
-                add_addresses (from, g_mime_message_get_sender (message));
-                if (from->len == 0)
-                        add_addresses (from, g_mime_message_get_from (message));
-                *out_sender = from->len > 0 ? g_strdup (from->pdata[0]) : g_strdup ("");
-        }
-        if (recipients != NULL) {
-                *out_recipients = g_strdupv ((char **) recipients);
-        } else {
-                GPtrArray *rcpts = g_ptr_array_new ();
-
-                add_addresses (rcpts, g_mime_message_get_to (message));
-                add_addresses (rcpts, g_mime_message_get_cc (message));
-                add_addresses (rcpts, g_mime_message_get_bcc (message));
-                g_ptr_array_add (rcpts, NULL);
-                *out_recipients = (GStrv) g_ptr_array_free (rcpts, FALSE);
-        }
-        options = g_mime_format_options_new ();
-        g_mime_format_options_add_hidden_header (options, "Bcc");
-        g_mime_format_options_set_newline_format (options, GMIME_NEWLINE_FORMAT_DOS);
-        mem = g_mime_stream_mem_new ();
-        g_mime_object_write_to_stream (GMIME_OBJECT (message), options, mem);
-        g_mime_format_options_free (options);
-        array = g_mime_stream_mem_get_byte_array (GMIME_STREAM_MEM (mem));
-        {
-                GBytes *bytes = g_bytes_new (array->data, array->len);
-
-                g_object_unref (mem);
-                return bytes;
-        }
+        return g_smtp_client_send_stream_full (self, sender, recipients, data, NULL, cancellable, error);
 }
 
 /**
- * g_smtp_client_send_message:
+ * g_smtp_client_send_message_full_async:
  * @self: a client
  * @message: the message
- * @sender: (nullable): the reverse-path; %NULL takes it from Sender or From
+ * @sender: (nullable): the reverse-path; %NULL takes it from the headers
  * @recipients: (array zero-terminated=1) (nullable): the forward-paths; %NULL
- *   takes To, Cc and Bcc
+ *   takes them from the headers
+ * @options: (nullable): DSN, REQUIRETLS, body type, other parameters
  * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
  *
- * Sends a GMime message; a Bcc header is never sent.
+ * Sends a GMime message.  The envelope comes from the headers unless given
+ * (RFC 5322 3.6.6, as Python's smtplib): when the message has Resent- fields,
+ * from the most recent Resent- block (Resent-Sender or Resent-From;
+ * Resent-To, Resent-Cc, Resent-Bcc), otherwise Sender or From, and To, Cc, Bcc.
+ * A mailbox named twice gets one RCPT.  Bcc and Resent-Bcc are never sent.
  *
- * Returns: (transfer full) (nullable): the result
- *
- * Since: 0.1
+ * Since: 0.2
  */
-GSmtpSendResult *
-g_smtp_client_send_message (GSmtpClient *self, GMimeMessage *message, const char *sender,
-                            const char *const *recipients, GCancellable *cancellable, GError **error)
+void
+g_smtp_client_send_message_full_async (GSmtpClient *self, GMimeMessage *message, const char *sender,
+                                       const char *const *recipients, GSmtpSendOptions *options,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data)
 {
         g_autofree char *from = NULL;
         g_auto(GStrv) to = NULL;
         g_autoptr(GBytes) data = NULL;
 
-        g_return_val_if_fail (GSMTP_IS_CLIENT (self), NULL);
-        g_return_val_if_fail (GMIME_IS_MESSAGE (message), NULL);
-        data = message_prepare (message, sender, recipients, &from, &to);
-        return g_smtp_client_send_bytes (self, from, (const char *const *) to, data, cancellable, error);
-}
-
-/* ---- async: the same steps in a worker thread ------------------------------------ */
-
-typedef struct {
-        char   *sender;
-        GStrv   recipients;
-        GBytes *data;
-} SendJob;
-
-static void
-send_job_free (SendJob *job)
-{
-        g_free (job->sender);
-        g_strfreev (job->recipients);
-        g_bytes_unref (job->data);
-        g_free (job);
-}
-
-static void
-send_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-        GSmtpClient *self = source;
-        SendJob *job = task_data;
-        GError *error = NULL;
-        GSmtpSendResult *result;
-
-        result = g_smtp_client_send_bytes (self, job->sender, (const char *const *) job->recipients,
-                                           job->data, cancellable, &error);
-        if (result == NULL)
-                g_task_return_error (task, error);
-        else
-                g_task_return_pointer (task, result, g_object_unref);
-}
-
-static void
-client_remember_context (GSmtpClient *self)
-{
-        g_clear_pointer (&self->caller_context, g_main_context_unref);
-        self->caller_context = g_main_context_ref_thread_default ();
-}
-
-/**
- * g_smtp_client_send_bytes_async:
- * @self: a client
- * @sender: (nullable): the reverse-path
- * @recipients: (array zero-terminated=1): the forward-paths
- * @data: the message
- * @cancellable: (nullable): a #GCancellable
- * @callback: (scope async): called when done
- * @user_data: data for @callback
- *
- * Starts g_smtp_client_send_bytes() in a worker thread; signals are emitted in the
- * caller's main context.
- *
- * Since: 0.1
- */
-void
-g_smtp_client_send_bytes_async (GSmtpClient *self, const char *sender, const char *const *recipients,
-                                GBytes *data, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data)
-{
-        g_autoptr(GTask) task = NULL;
-        SendJob *job;
-
         g_return_if_fail (GSMTP_IS_CLIENT (self));
-        task = g_task_new (self, cancellable, callback, user_data);
-        g_task_set_source_tag (task, g_smtp_client_send_bytes_async);
-        job = g_new0 (SendJob, 1);
-        job->sender = g_strdup (sender);
-        job->recipients = g_strdupv ((char **) recipients);
-        job->data = g_bytes_ref (data);
-        g_task_set_task_data (task, job, (GDestroyNotify) send_job_free);
-        client_remember_context (self);
-        g_task_run_in_thread (task, send_thread);
+        g_return_if_fail (GMIME_IS_MESSAGE (message));
+        data = gsmtp_client_mime_prepare (message, sender, recipients, &from, &to);
+        g_smtp_client_send_bytes_full_async (self, from, (const char *const *) to, data, options, cancellable,
+                                             callback, user_data);
 }
 
 /**
@@ -1303,7 +1279,7 @@ g_smtp_client_send_bytes_async (GSmtpClient *self, const char *sender, const cha
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
- * Starts g_smtp_client_send_message() in a worker thread.
+ * g_smtp_client_send_message_full_async() without options.
  *
  * Since: 0.1
  */
@@ -1312,44 +1288,65 @@ g_smtp_client_send_message_async (GSmtpClient *self, GMimeMessage *message, cons
                                   const char *const *recipients, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer user_data)
 {
+        g_smtp_client_send_message_full_async (self, message, sender, recipients, NULL, cancellable, callback,
+                                               user_data);
+}
+
+/**
+ * g_smtp_client_send_message_full:
+ * @self: a client
+ * @message: the message
+ * @sender: (nullable): the reverse-path; %NULL takes it from the headers
+ * @recipients: (array zero-terminated=1) (nullable): the forward-paths; %NULL
+ *   takes them from the headers
+ * @options: (nullable): DSN, REQUIRETLS, body type, other parameters
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The sync form of g_smtp_client_send_message_full_async().
+ *
+ * Returns: (transfer full) (nullable): the result
+ *
+ * Since: 0.2
+ */
+GSmtpSendResult *
+g_smtp_client_send_message_full (GSmtpClient *self, GMimeMessage *message, const char *sender,
+                                 const char *const *recipients, GSmtpSendOptions *options,
+                                 GCancellable *cancellable, GError **error)
+{
         g_autofree char *from = NULL;
         g_auto(GStrv) to = NULL;
         g_autoptr(GBytes) data = NULL;
 
-        g_return_if_fail (GSMTP_IS_CLIENT (self));
-        data = message_prepare (message, sender, recipients, &from, &to);
-        g_smtp_client_send_bytes_async (self, from, (const char *const *) to, data, cancellable,
-                                        callback, user_data);
+        g_return_val_if_fail (GSMTP_IS_CLIENT (self), NULL);
+        g_return_val_if_fail (GMIME_IS_MESSAGE (message), NULL);
+        data = gsmtp_client_mime_prepare (message, sender, recipients, &from, &to);
+        return g_smtp_client_send_bytes_full (self, from, (const char *const *) to, data, options, cancellable,
+                                              error);
 }
 
 /**
- * g_smtp_client_send_finish:
+ * g_smtp_client_send_message:
  * @self: a client
- * @result: the result
+ * @message: the message
+ * @sender: (nullable): the reverse-path; %NULL takes it from the headers
+ * @recipients: (array zero-terminated=1) (nullable): the forward-paths; %NULL
+ *   takes them from the headers
+ * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Finishes g_smtp_client_send_bytes_async() or g_smtp_client_send_message_async().
+ * Sends a GMime message; see g_smtp_client_send_message_full_async() for where
+ * the envelope comes from.  Bcc and Resent-Bcc are never sent.
  *
- * Returns: (transfer full) (nullable): the send result
+ * Returns: (transfer full) (nullable): the result
  *
  * Since: 0.1
  */
 GSmtpSendResult *
-g_smtp_client_send_finish (GSmtpClient *self, GAsyncResult *result, GError **error)
+g_smtp_client_send_message (GSmtpClient *self, GMimeMessage *message, const char *sender,
+                            const char *const *recipients, GCancellable *cancellable, GError **error)
 {
-        g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-        return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static void
-connect_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-        GError *error = NULL;
-
-        if (g_smtp_client_connect (source, cancellable, &error))
-                g_task_return_boolean (task, TRUE);
-        else
-                g_task_return_error (task, error);
+        return g_smtp_client_send_message_full (self, message, sender, recipients, NULL, cancellable, error);
 }
 
 /**
@@ -1359,19 +1356,18 @@ connect_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
- * Starts g_smtp_client_connect() in a worker thread.
+ * Opens a connection (greeting, STARTTLS, AUTH) unless one is idle, to find
+ * problems before the first send; sends connect by themselves.
  *
  * Since: 0.1
  */
 void
-g_smtp_client_connect_async (GSmtpClient *self, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
+g_smtp_client_connect_async (GSmtpClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
 {
-        g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
-
-        g_task_set_source_tag (task, g_smtp_client_connect_async);
-        client_remember_context (self);
-        g_task_run_in_thread (task, connect_thread);
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        gsmtp_client_submit (self, gsmtp_client_op_new (self, OP_CONNECT, cancellable, callback, user_data,
+                                     g_smtp_client_connect_async));
 }
 
 /**
@@ -1394,39 +1390,34 @@ g_smtp_client_connect_finish (GSmtpClient *self, GAsyncResult *result, GError **
 }
 
 /**
- * g_smtp_client_quit:
+ * g_smtp_client_connect:
  * @self: a client
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Says QUIT and closes the connection.
+ * Connects, greets, does STARTTLS and AUTH as configured.  Sending connects
+ * by itself when needed; call this to find problems early.
  *
- * Returns: %TRUE when the server said goodbye properly
+ * Returns: %TRUE when ready to send
  *
  * Since: 0.1
  */
 gboolean
-g_smtp_client_quit (GSmtpClient *self, GCancellable *cancellable, GError **error)
+g_smtp_client_connect (GSmtpClient *self, GCancellable *cancellable, GError **error)
 {
-        gboolean ok = TRUE;
+        SyncCall call;
+        GSmtpClientOp *op;
+        gboolean ok;
 
         g_return_val_if_fail (GSMTP_IS_CLIENT (self), FALSE);
-        if (self->stream != NULL)
-                ok = client_command (self, "QUIT", cancellable, error) &&
-                     client_expect (self, 2, "QUIT", cancellable, error);
-        client_disconnect (self);
+        gsmtp_client_sync_begin (&call);
+        op = gsmtp_client_op_new (self, OP_CONNECT, cancellable, gsmtp_client_sync_done, &call, g_smtp_client_connect);
+        op->caller_context = g_main_context_ref (call.outer);
+        gsmtp_client_submit (self, op);
+        gsmtp_client_sync_wait (&call);
+        ok = g_smtp_client_connect_finish (self, call.result, error);
+        gsmtp_client_sync_end (&call);
         return ok;
-}
-
-static void
-quit_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-        GError *error = NULL;
-
-        if (g_smtp_client_quit (source, cancellable, &error))
-                g_task_return_boolean (task, TRUE);
-        else
-                g_task_return_error (task, error);
 }
 
 /**
@@ -1436,18 +1427,33 @@ quit_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
  * @callback: (scope async): called when done
  * @user_data: data for @callback
  *
- * Starts g_smtp_client_quit() in a worker thread.
+ * Says QUIT on every idle connection and closes it; a connection busy with a
+ * send is closed when the send ends.
  *
  * Since: 0.1
  */
 void
-g_smtp_client_quit_async (GSmtpClient *self, GCancellable *cancellable,
-                          GAsyncReadyCallback callback, gpointer user_data)
+g_smtp_client_quit_async (GSmtpClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
 {
-        g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+        GSmtpClientOp *op;
+        GSmtpClientConfig *config;
 
-        g_task_set_source_tag (task, g_smtp_client_quit_async);
-        g_task_run_in_thread (task, quit_thread);
+        g_return_if_fail (GSMTP_IS_CLIENT (self));
+        op = gsmtp_client_op_new (self, OP_QUIT, cancellable, callback, user_data, g_smtp_client_quit_async);
+        /* a new snapshot of the settings: busy connections are not reused */
+        config = client_config_edit (self);
+        (void) config;
+        if (self->idle->len > 0) {
+                op->conn = g_ptr_array_steal_index_fast (self->idle, 0);
+                self->n_connections--;
+        }
+        client_config_done (self, PROP_0);
+        if (op->conn == NULL) {
+                gsmtp_client_op_return (op);
+                return;
+        }
+        gsmtp_client_op_quit (op);
 }
 
 /**
@@ -1458,7 +1464,7 @@ g_smtp_client_quit_async (GSmtpClient *self, GCancellable *cancellable,
  *
  * Finishes g_smtp_client_quit_async().
  *
- * Returns: %TRUE on success
+ * Returns: %TRUE when every server said goodbye properly
  *
  * Since: 0.1
  */
@@ -1467,6 +1473,33 @@ g_smtp_client_quit_finish (GSmtpClient *self, GAsyncResult *result, GError **err
 {
         g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
         return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * g_smtp_client_quit:
+ * @self: a client
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Says QUIT and closes the connections; see g_smtp_client_quit_async().
+ *
+ * Returns: %TRUE when the server said goodbye properly
+ *
+ * Since: 0.1
+ */
+gboolean
+g_smtp_client_quit (GSmtpClient *self, GCancellable *cancellable, GError **error)
+{
+        SyncCall call;
+        gboolean ok;
+
+        g_return_val_if_fail (GSMTP_IS_CLIENT (self), FALSE);
+        gsmtp_client_sync_begin (&call);
+        g_smtp_client_quit_async (self, cancellable, gsmtp_client_sync_done, &call);
+        gsmtp_client_sync_wait (&call);
+        ok = g_smtp_client_quit_finish (self, call.result, error);
+        gsmtp_client_sync_end (&call);
+        return ok;
 }
 
 /**
@@ -1493,18 +1526,24 @@ g_smtp_send_message (const char *host, guint16 port, const char *sender,
 {
         g_autoptr(GSmtpClient) client = g_smtp_client_new (host, port);
         g_autoptr(GSmtpSendResult) result = NULL;
+        const char *const *refused;
 
         result = g_smtp_client_send_bytes (client, sender, recipients, data, cancellable, error);
         if (result == NULL)
                 return FALSE;
         g_smtp_client_quit (client, cancellable, NULL);
-        if (g_smtp_send_result_get_refused (result)[0] != NULL) {
-                GSmtpReply *r = g_smtp_send_result_get_recipient_reply (result,
-                                                                         g_smtp_send_result_get_refused (result)[0]);
+        refused = g_smtp_send_result_get_refused (result);
+        if (refused[0] != NULL) {
+                GSmtpReply *r = g_smtp_send_result_get_recipient_reply (result, refused[0]);
                 g_autofree char *text = g_smtp_reply_to_string (r);
 
-                g_set_error (error, GSMTP_ERROR, GSMTP_ERROR_REJECTED, "Recipient %s refused: %s",
-                             g_smtp_send_result_get_refused (result)[0], text);
+                g_set_error (error, GSMTP_ERROR, g_smtp_reply_get_code (r) >= 500 ? GSMTP_ERROR_REJECTED
+                                                                                  : GSMTP_ERROR_TEMPORARY,
+                             "Recipient %s refused: %s", refused[0], text);
+                if (error != NULL && *error != NULL) {
+                        gsmtp_error_set_reply (*error, r);
+                        gsmtp_error_set_send_result (*error, result);
+                }
                 return FALSE;
         }
         return TRUE;

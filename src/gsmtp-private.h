@@ -12,6 +12,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeMessage, g_object_unref)
 
 void gsmtp_ensure_gmime (void);
 void gsmtp_error_set_reply (GError *error, GSmtpReply *reply);
+void gsmtp_error_set_send_result (GError *error, GSmtpSendResult *result);
 
 /* gsmtp-reply.c */
 void gsmtp_reply_format (const GSmtpReply *reply, const char *fallback_enhanced,

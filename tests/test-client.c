@@ -3,6 +3,7 @@
 #include "test-util.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,16 +84,20 @@ test_gmime_message (void)
         GMimeTextPart *body = g_mime_text_part_new_with_subtype ("plain");
         GMimeMessage *got;
 
-        g_test_summary ("A GMimeMessage: envelope from From/To/Cc/Bcc, and Bcc never sent");
+        g_test_summary ("A GMimeMessage: envelope from From/To/Cc/Bcc, a mailbox named twice once, Bcc never sent");
         g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_FROM, "Ann", "ann@x.test");
         g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_TO, "Bo", "bo@example.org");
         g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_BCC, "Hidden", "hidden@example.org");
+        /* named twice, the domain in another case: one RCPT */
+        g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_CC, "Bo again", "bo@EXAMPLE.org");
         g_mime_message_set_subject (msg, "gmime", NULL);
         g_mime_text_part_set_text (body, "hello\n");
         g_mime_message_set_mime_part (msg, GMIME_OBJECT (body));
         g_object_unref (body);
         result = g_smtp_client_send_message (client, msg, NULL, NULL, NULL, &error);
         g_assert_no_error (error);
+        g_assert_cmpstrv (g_smtp_send_result_get_recipients (result),
+                          ((const char *[]) { "bo@example.org", "hidden@example.org", NULL }));
         env = test_server_pop (ts, 10000);
         g_assert_cmpstr (g_smtp_envelope_get_sender (env), ==, "ann@x.test");
         g_assert_cmpuint (g_smtp_envelope_get_n_recipients (env), ==, 2);
@@ -436,9 +441,10 @@ test_helo_fallback (void)
         peer_stop (peer);
 }
 
-/* Postfix's smtp-sink, run by itself (the Postfix daemon is never started). */
+/* Postfix's smtp-sink, run by itself (the Postfix daemon is never started), with
+ * @extra arguments (its fault injection: -Q, -w, -L...). */
 static GSubprocess *
-sink_start (const char *dir, const char *extra, guint16 *port)
+sink_start (const char *dir, const char *const *extra, guint16 *port)
 {
         g_autofree char *listen = NULL, *dump = NULL;
         GPtrArray *argv = g_ptr_array_new ();
@@ -455,14 +461,14 @@ sink_start (const char *dir, const char *extra, guint16 *port)
         }
         g_ptr_array_add (argv, "-d");
         g_ptr_array_add (argv, dump);
-        if (extra != NULL) {
-                g_ptr_array_add (argv, "-Q");
-                g_ptr_array_add (argv, (char *) extra);
-        }
+        for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+                g_ptr_array_add (argv, (char *) extra[i]);
         g_ptr_array_add (argv, listen);
         g_ptr_array_add (argv, "10");
         g_ptr_array_add (argv, NULL);
-        sink = g_subprocess_newv ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+        /* silent: a failed test must not leave it holding the test driver's pipes */
+        sink = g_subprocess_newv ((const char *const *) argv->pdata,
+                                  G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
         g_ptr_array_unref (argv);
         g_assert_no_error (error);
         /* wait until it accepts connections, boundedly */
@@ -480,72 +486,417 @@ sink_start (const char *dir, const char *extra, guint16 *port)
 }
 
 static void
+sink_stop (GSubprocess *sink)
+{
+        g_subprocess_force_exit (sink);
+        g_subprocess_wait (sink, NULL, NULL);
+        g_object_unref (sink);
+}
+
+/* The dump file of the transaction whose message holds @marker, written when the
+ * transaction ends: waited for, boundedly. */
+static char *
+sink_dump (const char *dir, const char *marker)
+{
+        for (int i = 0; i < 200; i++) {
+                g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+                const char *name;
+
+                while ((name = g_dir_read_name (d)) != NULL) {
+                        g_autofree char *path = g_build_filename (dir, name, NULL);
+                        char *dump = NULL;
+
+                        if (g_file_get_contents (path, &dump, NULL, NULL) && strstr (dump, marker) != NULL)
+                                return dump;
+                        g_free (dump);
+                }
+                g_usleep (10000);
+        }
+        return NULL;
+}
+
+static void
+sink_dir_remove (char *dir)
+{
+        g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+        const char *name;
+
+        while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
+                g_autofree char *p = g_build_filename (dir, name, NULL);
+
+                g_unlink (p);
+        }
+        g_rmdir (dir);
+        g_free (dir);
+}
+
+static char *
+sink_dir_new (void)
+{
+        g_autoptr(GError) error = NULL;
+        char *dir = g_dir_make_tmp ("gsmtp-sink-XXXXXX", &error);
+
+        g_assert_no_error (error);
+        g_chmod (dir, 0777);
+        return dir;
+}
+
+#define SKIP_WITHOUT_SINK()                                                     \
+        G_STMT_START {                                                          \
+                if (!g_file_test ("/usr/sbin/smtp-sink", G_FILE_TEST_IS_EXECUTABLE)) { \
+                        g_test_skip ("postfix's smtp-sink is not installed");   \
+                        return;                                                 \
+                }                                                               \
+        } G_STMT_END
+
+static void
 test_smtp_sink (void)
 {
-        g_autofree char *dir = NULL;
-        g_autoptr(GSubprocess) sink = NULL;
+        char *dir = NULL;
+        GSubprocess *sink = NULL;
         g_autoptr(GSmtpClient) client = NULL;
         g_autoptr(GSmtpSendResult) result = NULL;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GDir) d = NULL;
-        g_autofree char *dump = NULL, *path = NULL;
+        g_autofree char *dump = NULL;
         const char *msg = "Subject: to smtp-sink\r\n\r\n.\r\n..two\r\nend\r\n";
         g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
         const char *rcpts[] = { "b@example.org", "c@example.org", NULL };
-        const char *name;
+        const char *drop_at_dot[] = { "-Q", ".", NULL };
         guint16 port;
 
-        g_test_summary ("Postfix's smtp-sink: pipelined transaction; a lone '.' line and '..' arrive unstuffed");
-        if (!g_file_test ("/usr/sbin/smtp-sink", G_FILE_TEST_IS_EXECUTABLE)) {
-                g_test_skip ("postfix's smtp-sink is not installed");
-                return;
-        }
-        dir = g_dir_make_tmp ("gsmtp-sink-XXXXXX", &error);
-        g_assert_no_error (error);
-        g_chmod (dir, 0777);
+        g_test_summary ("Postfix's smtp-sink: pipelined transaction; a lone '.' line and '..' arrive unstuffed; "
+                        "-Q . (421 at the end of data) is a 421 error");
+        SKIP_WITHOUT_SINK ();
+        dir = sink_dir_new ();
         sink = sink_start (dir, NULL, &port);
         client = g_smtp_client_new ("127.0.0.1", port);
         result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
         g_assert_no_error (error);
         g_assert_cmpstrv (g_smtp_send_result_get_accepted (result), rcpts);
         g_assert_true (g_smtp_client_quit (client, NULL, &error));
-        /* the dump file is written when the transaction ends */
-        for (int i = 0; i < 200 && dump == NULL; i++) {
-                d = g_dir_open (dir, 0, NULL);
-                while ((name = g_dir_read_name (d)) != NULL) {
-                        g_free (path);
-                        path = g_build_filename (dir, name, NULL);
-                        if (g_file_get_contents (path, &dump, NULL, NULL) && strstr (dump, "end") == NULL)
-                                g_clear_pointer (&dump, g_free);
-                }
-                g_clear_pointer (&d, g_dir_close);
-                if (dump == NULL)
-                        g_usleep (10000);
-        }
+        dump = sink_dump (dir, "end");
         g_assert_nonnull (dump);
         g_assert_nonnull (strstr (dump, "X-Rcpt-Args: <c@example.org>"));
         g_assert_nonnull (strstr (dump, "Subject: to smtp-sink\n\n.\n..two\nend\n"));
-        g_subprocess_force_exit (sink);
-        g_subprocess_wait (sink, NULL, NULL);
-        g_clear_object (&sink);
+        sink_stop (sink);
 
-        /* a server that drops the connection at the end of data: an error, not a hang */
+        /* a server that says 421 and drops the connection at the end of data */
         g_clear_object (&client);
         g_clear_object (&result);
-        sink = sink_start (dir, "dot", &port);
+        sink = sink_start (dir, drop_at_dot, &port);
         client = g_smtp_client_new ("127.0.0.1", port);
         result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
         g_assert_null (result);
-        g_assert_nonnull (error);
-        g_subprocess_force_exit (sink);
-        g_subprocess_wait (sink, NULL, NULL);
-        g_unlink (path);
-        d = g_dir_open (dir, 0, NULL);
-        while ((name = g_dir_read_name (d)) != NULL) {
-                g_autofree char *p = g_build_filename (dir, name, NULL);
-                g_unlink (p);
+        g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_TEMPORARY);
+        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_error_get_reply (error)), ==, 421);
+        sink_stop (sink);
+        sink_dir_remove (dir);
+}
+
+static void
+test_smtp_sink_421 (void)
+{
+        const char *commands[] = { "MAIL", "RCPT", "DATA" };
+        const char *rcpts[] = { "b@example.org", "c@example.org", NULL };
+        g_autoptr(GBytes) data = g_bytes_new_static ("x\r\n", 3);
+        char *dir;
+
+        g_test_summary ("smtp-sink -Q: 421 to MAIL, a pipelined RCPT or DATA is reported as 421, never as a "
+                        "closed connection; the next send reconnects");
+        g_test_bug ("12");
+        SKIP_WITHOUT_SINK ();
+        dir = sink_dir_new ();
+        for (guint i = 0; i < G_N_ELEMENTS (commands); i++) {
+                const char *extra[] = { "-Q", commands[i], NULL };
+                g_autoptr(GSmtpClient) client = NULL;
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GSmtpSendResult) result = NULL;
+                GSubprocess *sink;
+                guint16 port;
+
+                sink = sink_start (dir, extra, &port);
+                client = g_smtp_client_new ("127.0.0.1", port);
+                for (int attempt = 0; attempt < 2; attempt++) {
+                        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+                        g_assert_null (result);
+                        g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_TEMPORARY);
+                        g_assert_nonnull (strstr (error->message, "421 4.0.0"));
+                        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_error_get_reply (error)), ==, 421);
+                        g_clear_error (&error);
+                }
+                sink_stop (sink);
         }
-        g_rmdir (dir);
+        sink_dir_remove (dir);
+}
+
+static void
+test_smtp_sink_refusals (void)
+{
+        const char *soft_rcpt[] = { "-r", "RCPT", NULL };
+        const char *hard_mail[] = { "-f", "MAIL", NULL };
+        const char *rcpts[] = { "b@example.org", "c@example.org", NULL };
+        g_autoptr(GBytes) data = g_bytes_new_static ("x\r\n", 3);
+        char *dir;
+
+        g_test_summary ("smtp-sink -r RCPT (4xx, no PIPELINING): every refusal kept, TEMPORARY; -f MAIL (5xx): "
+                        "REJECTED; the same again on the next try");
+        g_test_bug ("12");
+        SKIP_WITHOUT_SINK ();
+        dir = sink_dir_new ();
+        for (guint i = 0; i < 2; i++) {
+                g_autoptr(GSmtpClient) client = NULL;
+                GSubprocess *sink;
+                guint16 port;
+
+                sink = sink_start (dir, i == 0 ? soft_rcpt : hard_mail, &port);
+                client = g_smtp_client_new ("127.0.0.1", port);
+                for (int attempt = 0; attempt < 2; attempt++) {
+                        g_autoptr(GError) error = NULL;
+                        g_autoptr(GSmtpSendResult) result = NULL;
+                        GSmtpSendResult *partial;
+
+                        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+                        g_assert_null (result);
+                        if (i == 0) {
+                                g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_TEMPORARY);
+                                partial = g_smtp_error_get_send_result (error);
+                                g_assert_nonnull (partial);
+                                g_assert_cmpstrv (g_smtp_send_result_get_refused (partial), rcpts);
+                                g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_send_result_get_recipient_reply (
+                                                          partial, "c@example.org")), ==, 450);
+                        } else {
+                                g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_REJECTED);
+                                g_assert_nonnull (strstr (error->message, "MAIL FROM refused: 500"));
+                                g_assert_null (g_smtp_error_get_send_result (error));
+                        }
+                }
+                g_assert_true (g_smtp_client_quit (client, NULL, NULL));
+                sink_stop (sink);
+        }
+        sink_dir_remove (dir);
+}
+
+static void
+test_smtp_sink_slow_data (void)
+{
+        const char *rcpts[] = { "b@example.org", NULL };
+        const char *slow[] = { "-w", "2", NULL };
+        g_autoptr(GBytes) data = g_bytes_new_static ("x\r\n", 3);
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        GSubprocess *sink;
+        guint16 port;
+        char *dir;
+
+        g_test_summary ("smtp-sink -w 2 (DATA answered after 2 s): a 1 s timeout fails the send and drops the "
+                        "connection; with 10 s the next send works on a new one, its replies in step");
+        g_test_bug ("12");
+        SKIP_WITHOUT_SINK ();
+        dir = sink_dir_new ();
+        sink = sink_start (dir, slow, &port);
+        client = g_smtp_client_new ("127.0.0.1", port);
+        g_smtp_client_set_timeout (client, 1);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+        g_assert_nonnull (strstr (error->message, "(timeout;"));
+        g_clear_error (&error);
+        g_smtp_client_set_timeout (client, 10);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_send_result_get_reply (result)), ==, 250);
+        sink_stop (sink);
+        sink_dir_remove (dir);
+}
+
+static void
+test_smtp_sink_lmtp_dsn (void)
+{
+        const char *rcpts[] = { "b@example.org", "c@example.org", NULL };
+        const char *lmtp[] = { "-L", NULL };
+        const char *msg = "Subject: lmtp dsn\r\n\r\nbody\r\n";
+        g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
+        g_autoptr(GSmtpSendOptions) options = g_smtp_send_options_new ();
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dump = NULL;
+        GSubprocess *sink;
+        guint16 port;
+        char *dir;
+
+        g_test_summary ("smtp-sink -L: LMTP with one reply per recipient after the data; DSN parameters as "
+                        "smtp-sink records them");
+        SKIP_WITHOUT_SINK ();
+        g_smtp_send_options_set_dsn_return (options, GSMTP_DSN_RET_HDRS);
+        g_assert_true (g_smtp_send_options_set_dsn_envid (options, "env id", &error));
+        g_smtp_send_options_set_dsn_notify (options, GSMTP_DSN_NOTIFY_FAILURE | GSMTP_DSN_NOTIFY_DELAY);
+        g_assert_true (g_smtp_send_options_set_original_recipient (options, "c@example.org", "c+1@example.org",
+                                                                  &error));
+        dir = sink_dir_new ();
+        sink = sink_start (dir, lmtp, &port);
+        client = g_smtp_client_new ("127.0.0.1", port);
+        g_smtp_client_set_lmtp (client, TRUE);
+        result = g_smtp_client_send_bytes_full (client, "a@x.test", rcpts, data, options, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstrv (g_smtp_send_result_get_accepted (result), rcpts);
+        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_send_result_get_recipient_reply (result, "c@example.org")),
+                          ==, 250);
+        g_smtp_client_quit (client, NULL, NULL);
+        dump = sink_dump (dir, "lmtp dsn");
+        g_assert_nonnull (dump);
+        g_assert_nonnull (strstr (dump, "X-Client-Proto: LMTP"));
+        g_assert_nonnull (strstr (dump, "X-Mail-Args: <a@x.test> RET=HDRS ENVID=env+20id"));
+        g_assert_nonnull (strstr (dump, "X-Rcpt-Args: <b@example.org> NOTIFY=FAILURE,DELAY"));
+        g_assert_nonnull (strstr (dump, "X-Rcpt-Args: <c@example.org> NOTIFY=FAILURE,DELAY ORCPT=rfc822;c+2B1@example.org"));
+        sink_stop (sink);
+        sink_dir_remove (dir);
+}
+
+static void
+test_gmime_resent (void)
+{
+        const char *text = "Resent-Date: Mon, 1 Jan 2024 10:00:00 +0000\r\nResent-From: fwd@x.test\r\n"
+                           "Resent-To: new@example.org\r\nResent-Bcc: quiet@example.org\r\n"
+                           "From: ann@x.test\r\nTo: bo@example.org\r\nSubject: resent\r\n\r\nbody\r\n";
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GSmtpClient) client = g_smtp_client_new ("127.0.0.1", ts->port);
+        g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer (text, strlen (text));
+        g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream (stream);
+        g_autoptr(GMimeMessage) msg = g_mime_parser_construct_message (parser, NULL);
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        g_autoptr(GError) error = NULL;
+        GBytes *data;
+
+        g_test_summary ("A resent message goes to its Resent- recipients, from Resent-From; Resent-Bcc never sent");
+        g_test_bug ("12");
+        result = g_smtp_client_send_message (client, msg, NULL, NULL, NULL, &error);
+        g_assert_no_error (error);
+        env = test_server_pop (ts, 10000);
+        g_assert_cmpstr (g_smtp_envelope_get_sender (env), ==, "fwd@x.test");
+        g_assert_cmpstrv (g_smtp_envelope_get_recipients (env),
+                          ((const char *[]) { "new@example.org", "quiet@example.org", NULL }));
+        data = g_smtp_envelope_get_data (env);
+        g_assert_null (g_strstr_len (g_bytes_get_data (data, NULL), g_bytes_get_size (data), "quiet"));
+        test_server_free (ts);
+}
+
+static void
+test_aiosmtpd_lmtp (void)
+{
+        g_autoptr(GSubprocess) peer = NULL;
+        g_autoptr(GDataInputStream) out = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        const char *msg = "Subject: lmtp\r\n\r\nx\r\n";
+        g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
+        g_autofree char *script = g_build_filename (g_getenv ("GSMTP_SRCDIR") ? g_getenv ("GSMTP_SRCDIR") : ".",
+                                                    "tests", "peers", "aiosmtpd-peer.py", NULL);
+        g_autofree char *json = NULL;
+        const char *rcpts[] = { "a@example.org", "full@example.org", NULL };
+        guint port = 0;
+
+        g_test_summary ("aiosmtpd's LMTP server: LHLO, and its reply for each recipient after the data in the result");
+        if (!g_spawn_command_line_sync ("/usr/bin/python3 -c 'import aiosmtpd'", NULL, NULL, NULL, NULL)) {
+                g_test_skip ("python3-aiosmtpd is not installed");
+                return;
+        }
+        {
+                const char *argv[] = { "/usr/bin/python3", script, cert_file, key_file, "lmtp", NULL };
+
+                peer = peer_start (argv, &out, &port);
+        }
+        client = g_smtp_client_new ("127.0.0.1", port);
+        g_object_set (client, "lmtp", TRUE, NULL);
+        result = g_smtp_client_send_bytes (client, "s@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstrv (g_smtp_send_result_get_accepted (result), ((const char *[]) { "a@example.org", NULL }));
+        g_assert_cmpstrv (g_smtp_send_result_get_refused (result), ((const char *[]) { "full@example.org", NULL }));
+        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_send_result_get_recipient_reply (result, "full@example.org")),
+                          ==, 452);
+        json = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_nonnull (strstr (json, "\"recipients\": [\"a@example.org\", \"full@example.org\"]"));
+        peer_stop (peer);
+}
+
+static void
+test_aiosmtpd_smtputf8 (void)
+{
+        g_autoptr(GSubprocess) peer = NULL;
+        g_autoptr(GDataInputStream) out = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        const char *msg = "Subject: caf\xc3\xa9\r\n\r\ncaf\xc3\xa9\r\n";
+        g_autoptr(GBytes) data = g_bytes_new_static (msg, strlen (msg));
+        g_autofree char *script = g_build_filename (g_getenv ("GSMTP_SRCDIR") ? g_getenv ("GSMTP_SRCDIR") : ".",
+                                                    "tests", "peers", "aiosmtpd-peer.py", NULL);
+        g_autofree char *json = NULL;
+        const char *rcpts[] = { "\xc3\xbc\xc3\xb1\xc3\xaf@example.org", NULL };
+        guint port = 0;
+
+        g_test_summary ("aiosmtpd with SMTPUTF8: UTF-8 addresses go out with the SMTPUTF8 parameter");
+        if (!g_spawn_command_line_sync ("/usr/bin/python3 -c 'import aiosmtpd'", NULL, NULL, NULL, NULL)) {
+                g_test_skip ("python3-aiosmtpd is not installed");
+                return;
+        }
+        {
+                const char *argv[] = { "/usr/bin/python3", script, cert_file, key_file, NULL };
+
+                peer = peer_start (argv, &out, &port);
+        }
+        client = g_smtp_client_new ("127.0.0.1", port);
+        result = g_smtp_client_send_bytes (client, "j\xc3\xb8rn@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        json = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_nonnull (strstr (json, "\"smtputf8\": true"));
+        g_assert_nonnull (strstr (json, "\"sender\": \"j\xc3\xb8rn@x.test\""));
+        g_assert_nonnull (strstr (json, "\xc3\xbc\xc3\xb1\xc3\xaf@example.org"));
+        g_assert_nonnull (strstr (json, "BODY=8BITMIME"));
+        peer_stop (peer);
+}
+
+static void
+test_dump_mail (void)
+{
+        g_autofree char *dump_mail = g_build_filename (g_getenv ("GSMTP_BUILDDIR") ? g_getenv ("GSMTP_BUILDDIR") : ".",
+                                                       "examples", "dump-mail", NULL);
+        const char *text = "Subject: to dump-mail\n\n.dot\nbare lf\rbare cr\nno end";
+        const char *wire = "Subject: to dump-mail\r\n\r\n.dot\r\nbare lf\r\nbare cr\r\nno end\r\n";
+        const char *rcpts[] = { "b@example.org", NULL };
+        g_autoptr(GBytes) data = g_bytes_new_static (text, strlen (text));
+        g_autoptr(GSubprocess) server = NULL;
+        g_autoptr(GDataInputStream) err = NULL, out = NULL;
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *line = NULL, *json = NULL, *sha = NULL, *want_sha = NULL, *want_size = NULL;
+        guint port = 0;
+
+        g_test_summary ("examples/dump-mail as the peer: the bytes it stores are the wire form, of the size declared");
+        server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+                                   dump_mail, "--listen", "127.0.0.1:0", "--domain", "example.org", "--json", NULL);
+        g_assert_no_error (error);
+        err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (server));
+        out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+        line = g_data_input_stream_read_line (err, NULL, NULL, &error);
+        g_assert_nonnull (line);
+        g_assert_cmpint (sscanf (line, "listening on 127.0.0.1:%u", &port), ==, 1);
+        client = g_smtp_client_new ("127.0.0.1", port);
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpuint (g_smtp_send_result_get_size (result), ==, strlen (wire));
+        g_assert_true (g_smtp_client_quit (client, NULL, &error));
+        json = g_data_input_stream_read_line (out, NULL, NULL, &error);
+        g_assert_nonnull (json);
+        want_sha = g_strdup_printf ("\"sha256\":\"%s\"", sha = g_compute_checksum_for_string (G_CHECKSUM_SHA256, wire, -1));
+        want_size = g_strdup_printf ("\"size\":%zu", strlen (wire));
+        g_assert_nonnull (strstr (json, want_sha));
+        g_assert_nonnull (strstr (json, want_size));
+        g_subprocess_send_signal (server, SIGTERM);
+        g_subprocess_wait (server, NULL, NULL);
 }
 
 int
@@ -563,6 +914,14 @@ main (int argc, char **argv)
         g_test_add_func ("/client/aiosmtpd", test_aiosmtpd);
         g_test_add_func ("/client/aiosmtpd-login", test_aiosmtpd_login);
         g_test_add_func ("/client/smtp-sink", test_smtp_sink);
+        g_test_add_func ("/client/smtp-sink-421", test_smtp_sink_421);
+        g_test_add_func ("/client/smtp-sink-refusals", test_smtp_sink_refusals);
+        g_test_add_func ("/client/smtp-sink-slow-data", test_smtp_sink_slow_data);
+        g_test_add_func ("/client/smtp-sink-lmtp-dsn", test_smtp_sink_lmtp_dsn);
+        g_test_add_func ("/client/gmime-resent", test_gmime_resent);
+        g_test_add_func ("/client/aiosmtpd-lmtp", test_aiosmtpd_lmtp);
+        g_test_add_func ("/client/aiosmtpd-smtputf8", test_aiosmtpd_smtputf8);
+        g_test_add_func ("/client/dump-mail", test_dump_mail);
         g_test_add_func ("/client/helo-fallback", test_helo_fallback);
         tmpdir = g_dir_make_tmp ("gsmtp-client-XXXXXX", NULL);
         if (!test_make_certificate (tmpdir, &cert_file, &key_file))

@@ -10,7 +10,7 @@ EXIM_DIR=/opt/gsmtp-test/exim4
 exim_unpacked() { [ -x "$EXIM_DIR/usr/sbin/exim4" ] && getent passwd Debian-exim >/dev/null; }
 need="autoconf automake libtool pkg-config make gcc libglib2.0-dev libgmime-3.0-dev libgnutls28-dev glib-networking openssl"
 if [ "${1:-}" = test ]; then
-  need="$need python3 python3-aiosmtpd swaks valgrind postfix clang gobject-introspection libgirepository1.0-dev python3-gi gir1.2-gmime-3.0 gi-docgen haproxy"
+  need="$need python3 python3-aiosmtpd python3-cryptography swaks valgrind postfix clang gobject-introspection libgirepository1.0-dev python3-gi gir1.2-gmime-3.0 gi-docgen haproxy"
   # what exim4-daemon-light links with, as it would be installed
   need="$need libidn12 libgnutls-dane0 libnsl2 libdb5.3 libpcre2-8-0"
 fi

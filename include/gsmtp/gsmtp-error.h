@@ -18,6 +18,9 @@ G_BEGIN_DECLS
  * @GSMTP_ERROR_PROTOCOL: the peer broke the protocol (bad reply, early close)
  * @GSMTP_ERROR_TLS_REQUIRED: TLS was required but not offered
  * @GSMTP_ERROR_AUTH_FAILED: no usable mechanism, or the credentials were refused
+ * @GSMTP_ERROR_NOT_SUPPORTED: the message needs an extension the server does not
+ *   offer (SMTPUTF8, 8BITMIME, BINARYMIME, DSN, REQUIRETLS...); the message names
+ *   it.  Nothing was sent for this message.  Since: 0.2
  *
  * Error codes in the %GSMTP_ERROR domain.
  *
@@ -30,6 +33,7 @@ typedef enum {
         GSMTP_ERROR_PROTOCOL,
         GSMTP_ERROR_TLS_REQUIRED,
         GSMTP_ERROR_AUTH_FAILED,
+        GSMTP_ERROR_NOT_SUPPORTED,
 } GSmtpError;
 
 GSMTP_AVAILABLE_IN_ALL

@@ -1,6 +1,8 @@
 """A Python aiosmtpd server for test-client: STARTTLS with the given certificate,
 AUTH (user/secret) required over TLS.  Prints "listening on 127.0.0.1:PORT", then
-one JSON line per message; exits when its stdin closes.  Loopback only."""
+one JSON line per message; exits when its stdin closes.  Loopback only.
+Modes (argv[3]): plain-and-login (default), login-only, lmtp (aiosmtpd's LMTP
+server: one reply per recipient after the data, "full@..." gets 452)."""
 import asyncio
 import hashlib
 import json
@@ -10,10 +12,19 @@ import sys
 import threading
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
+class LMTPController(Controller):
+    def factory(self):
+        return LMTP(self.handler, **self.SMTP_kwargs)
+
+
 class Handler:
+    def __init__(self, lmtp):
+        self.lmtp = lmtp
+
     async def handle_DATA(self, server, session, envelope):
         print(json.dumps({
             "sender": envelope.mail_from,
@@ -21,7 +32,12 @@ class Handler:
             "sha256": hashlib.sha256(envelope.original_content).hexdigest(),
             "tls": session.ssl is not None,
             "user": session.auth_data.login.decode() if session.authenticated else None,
-        }), flush=True)
+            "smtputf8": envelope.smtp_utf8,
+            "mail_options": envelope.mail_options,
+        }, ensure_ascii=False), flush=True)
+        if self.lmtp:
+            return "\r\n".join("452 4.2.2 mailbox full" if r.startswith("full@")
+                                else "250 2.0.0 <%s> delivered" % r for r in envelope.rcpt_tos)
         return "250 2.0.0 queued by aiosmtpd"
 
 
@@ -33,17 +49,19 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 def main():
     cert, key = sys.argv[1], sys.argv[2]
     # "login-only": offer AUTH LOGIN alone, so the client must pick it
-    exclude = ["PLAIN"] if len(sys.argv) > 3 and sys.argv[3] == "login-only" else []
+    mode = sys.argv[3] if len(sys.argv) > 3 else "plain-and-login"
+    exclude = ["PLAIN"] if mode == "login-only" else []
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
-                            require_starttls=False, authenticator=authenticator,
-                            auth_require_tls=True, decode_data=False,
-                            auth_exclude_mechanism=exclude)
+    controller_class = LMTPController if mode == "lmtp" else Controller
+    controller = controller_class(Handler(mode == "lmtp"), hostname="127.0.0.1", port=port, tls_context=ctx,
+                                  require_starttls=False, authenticator=authenticator,
+                                  auth_require_tls=True, decode_data=False,
+                                  auth_exclude_mechanism=exclude)
     controller.start()
     print("listening on 127.0.0.1:%d" % port, flush=True)
     sys.stdin.read()
