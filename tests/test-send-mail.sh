@@ -15,9 +15,9 @@ n=0; failed=0
 ok() { n=$((n+1)); echo "ok $n - $1"; }
 notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-echo "1..12"
+echo "1..16"
 if ! "$PY" -c 'import asyncio' 2>/dev/null; then
-  for i in $(seq 1 12); do echo "ok $i # SKIP no python3"; done; exit 0
+  for i in $(seq 1 16); do echo "ok $i # SKIP no python3"; done; exit 0
 fi
 
 # peer NAME CONFIG: a scripted peer; its events go to $work/NAME.out, its port to $port
@@ -77,4 +77,22 @@ printf 'wrong\n' > "$work/token"
   < "$work/msg" 2>"$work/err"; rc=$?
 check "a refused token: exit 1, 535, and the token is not printed" \
   '[ $rc -eq 1 ] && grep -q 535 "$work/err" && ! grep -q wrong "$work/err"'
+# gsmtp to gsmtp: send-mail into dump-mail, which offers SMTPUTF8, DSN and CHUNKING
+"$B/examples/dump-mail" --listen 127.0.0.1:0 --domain '*' --json > "$work/dm.json" 2> "$work/dm.err" &
+dm=$!; pids+=($dm)
+for i in $(seq 1 200); do grep -q "listening on" "$work/dm.err" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/dm.err")
+rcpt="j$(printf '\303\270')rn@b$(printf '\303\274')cher.example"
+"$SEND" --server 127.0.0.1 --port "$port" --from a@x.test --to "$rcpt" \
+  --notify SUCCESS,FAILURE --ret HDRS --envid "id+1" < "$work/msg" 2>"$work/err"; rc=$?
+check "into dump-mail: a UTF-8 recipient with DSN: exit 0" '[ $rc -eq 0 ]'
+for i in $(seq 1 100); do [ -s "$work/dm.json" ] && break; sleep 0.05; done
+kill -INT "$dm"; wait "$dm" 2>/dev/null
+json() { "$PY" -c "import json,sys; m=json.loads(open(sys.argv[1]).readline()); print($1)" "$work/dm.json"; }
+got=$(json 'm["chunked"], m["smtputf8"], m["recipients"][0]')
+check "... it arrived by BDAT, SMTPUTF8, the recipient whole" '[ "$got" = "True True $rcpt" ]'
+got=$(json 'm["dsn"]["ret"], m["dsn"]["envid"]')
+check "... with RET=HDRS and the ENVID decoded" '[ "$got" = "HDRS id+1" ]'
+got=$(json '",".join(m["recipient_params"][0]["notify"])')
+check "... and NOTIFY for the recipient" '[ "$got" = "SUCCESS,FAILURE" ]'
 exit $failed
