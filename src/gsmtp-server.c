@@ -140,6 +140,7 @@ static struct _GSmtpPoller *server_host_poller (GSmtpConnectionHost *host);
 
 static void server_maybe_finish_stop (GSmtpServer *self);
 static void server_finish_stop (GSmtpServer *self, GError *error);
+static void server_abort_all (GSmtpServer *self);
 static void server_start_tick (GSmtpServer *self);
 static void server_stop_tick (GSmtpServer *self);
 
@@ -175,14 +176,7 @@ g_smtp_server_dispose (GObject *object)
          * the application are cancelled: an application that wants them to end
          * well calls g_smtp_server_stop_async() first. */
         if (self->connections != NULL) {
-                g_autoptr(GPtrArray) live = server_list_connections (self);
-
-                for (guint i = 0; i < live->len; i++)
-                        gsmtp_connection_ref (live->pdata[i]);
-                for (guint i = 0; i < live->len; i++) {
-                        gsmtp_connection_abort (live->pdata[i]);
-                        gsmtp_connection_unref (live->pdata[i]);
-                }
+                server_abort_all (self);
                 g_hash_table_remove_all (self->connections);
         }
         if (self->stop_task != NULL)
