@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /* Reads handled in one go before other connections get a turn. */
 #define PUMP_READS_MAX 8
@@ -513,8 +515,14 @@ connection_start_tls (GSmtpConnection *self)
 {
         g_autoptr(GError) error = NULL;
         GSmtpTlsCredentials *creds = self->host->funcs->tls_credentials (self->host);
+        int one = 1;
 
         connection_clear_io_source (self);
+        /* GnuTLS sends a handshake flight as several records, a send() each:
+         * with Nagle's algorithm the second waits for the client's delayed
+         * ACK, 40 ms a handshake.  Plain replies go out whole in one send(),
+         * so only TLS needs this. */
+        setsockopt (self->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (creds != NULL)
                 self->tls = gsmtp_tls_session_new (creds, self->fd, &error);
         if (self->tls == NULL) {
