@@ -304,12 +304,12 @@ envelope_parse (GSmtpEnvelope *self)
         if (self->mapped != NULL) {
                 int fd = dup (self->spill_fd);
 
-                /* read(2) through the page cache rather than a second mapping:
+                /* pread(2) through the page cache rather than a second mapping:
                  * parsing a 100 MiB message then leaves the process's memory
                  * flat.  The stream owns the descriptor; parts hold the stream. */
                 if (fd < 0)
                         return NULL;
-                stream = g_mime_stream_fs_new_with_bounds (fd, 0, g_bytes_get_size (self->data));
+                stream = gsmtp_bytes_stream_new_for_file (fd, g_bytes_get_size (self->data));
         } else {
                 stream = gsmtp_bytes_stream_new (self->data);
         }
