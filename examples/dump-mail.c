@@ -247,7 +247,22 @@ part_size (GMimePart *part)
 
         if (content == NULL)
                 return 0;
-        /* the decoded size: what a user saving the attachment gets */
+        /* the decoded size: what a user saving the attachment gets; without a
+         * transfer encoding to undo, that is the content's own length */
+        switch (g_mime_data_wrapper_get_encoding (content)) {
+        case GMIME_CONTENT_ENCODING_DEFAULT:
+        case GMIME_CONTENT_ENCODING_7BIT:
+        case GMIME_CONTENT_ENCODING_8BIT:
+        case GMIME_CONTENT_ENCODING_BINARY: {
+                gint64 length = g_mime_stream_length (g_mime_data_wrapper_get_stream (content));
+
+                if (length >= 0)
+                        return (gsize) length;
+                break;
+        }
+        default:
+                break;
+        }
         null = g_mime_stream_null_new ();
         g_mime_data_wrapper_write_to_stream (content, null);
         size = GMIME_STREAM_NULL (null)->written;
