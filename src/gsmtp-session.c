@@ -235,6 +235,19 @@ gsmtp_session_edit_peer (GSmtpSession *self)
         return self->peer;
 }
 
+/* The transaction's envelope, copied on write like the peer: when more than
+ * @own_refs references to it exist, someone else may be reading it. */
+static void
+session_edit_tx (GSmtpSession *self, guint own_refs)
+{
+        if ((guint) g_atomic_int_get (&G_OBJECT (self->tx)->ref_count) > own_refs) {
+                GSmtpEnvelope *copy = gsmtp_envelope_copy (self->tx);
+
+                g_object_unref (self->tx);
+                self->tx = copy;
+        }
+}
+
 /* Takes @peer, a new one with another client address (XCLIENT).  FALSE when
  * the address is refused: the session has said 421 and closed. */
 gboolean
@@ -672,14 +685,9 @@ proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
                                         (char *) g_smtp_stage_get_dsn_orcpt (stage) };
 
                 /* The envelope a stage or an application holds never changes:
-                 * add to a copy when it is shared. */
-                if (g_atomic_int_get (&G_OBJECT (stage)->ref_count) > 1 ||
-                    g_atomic_int_get (&G_OBJECT (self->tx)->ref_count) > 2) {
-                        GSmtpEnvelope *copy = gsmtp_envelope_copy (self->tx);
-
-                        g_object_unref (self->tx);
-                        self->tx = copy;
-                }
+                 * add to a copy when it is shared.  The stage's own reference
+                 * is ours too, unless someone else holds the stage. */
+                session_edit_tx (self, g_atomic_int_get (&G_OBJECT (stage)->ref_count) > 1 ? 0 : 2);
                 /* A recipient named twice gets the message once; only true
                  * duplicates merge (local parts are case-sensitive). */
                 gsmtp_envelope_add_recipient_ext (self->tx, g_smtp_stage_get_argument (stage), &ext);
@@ -965,12 +973,7 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
         reader = g_steal_pointer (&self->reader);
         /* From here on the transaction's envelope is the message's, and
          * nothing changes it any more. */
-        if (g_atomic_int_get (&G_OBJECT (self->tx)->ref_count) > 1) {
-                GSmtpEnvelope *copy = gsmtp_envelope_copy (self->tx);
-
-                g_object_unref (self->tx);
-                self->tx = copy;
-        }
+        session_edit_tx (self, 1);
         gsmtp_envelope_set_chunked (self->tx, chunked);
         if (!gsmtp_data_reader_finish (reader, self->tx, &error)) {
                 g_warning ("gsmtp: %s", error != NULL ? error->message : "cannot keep the message");
