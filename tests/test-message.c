@@ -3,6 +3,7 @@
  * sessions are answered, and a kept GMimeMessage that outlives its envelope. */
 #include "config.h"
 #include "test-util.h"
+#include "hostile-mime.h"
 #include "gsmtp-message-parser.h"
 #include "gsmtp-server-private.h"
 
@@ -14,65 +15,6 @@
 #define WAIT_MS 30000
 
 /* ---- messages ---- */
-
-/* To: with @n nested groups, folded into lines of about 600 bytes (issue 10) */
-static GString *
-nested_groups (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\nTo: ");
-        gsize line_start = s->len;
-
-        for (guint i = 0; i < n; i++) {
-                g_string_append (s, "g: ");
-                if (s->len - line_start > 600) {
-                        g_string_append (s, "\r\n ");
-                        line_start = s->len;
-                }
-        }
-        g_string_append (s, "a@example.org ");
-        for (guint i = 0; i < n; i++) {
-                g_string_append_c (s, ';');
-                if (s->len - line_start > 600) {
-                        g_string_append (s, "\r\n ");
-                        line_start = s->len;
-                }
-        }
-        g_string_append (s, "\r\nSubject: groups\r\n\r\nbody\r\n");
-        return s;
-}
-
-static GString *
-empty_parts (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
-
-        for (guint i = 0; i < n; i++)
-                g_string_append (s, "--b\r\n\r\n");
-        g_string_append (s, "--b--\r\n");
-        return s;
-}
-
-static GString *
-nested_multiparts (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\n");
-
-        for (guint i = 0; i < n; i++)
-                g_string_append_printf (s, "Content-Type: multipart/mixed; boundary=\"b%u\"\r\n\r\n--b%u\r\n", i, i);
-        g_string_append (s, "\r\ninnermost\r\n");
-        return s;
-}
-
-static GString *
-nested_messages (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\n");
-
-        for (guint i = 0; i < n; i++)
-                g_string_append (s, "Content-Type: message/rfc822\r\n\r\nFrom: b@example.org\r\n");
-        g_string_append (s, "\r\ninnermost\r\n");
-        return s;
-}
 
 static GString *
 huge_header (void)
@@ -296,7 +238,7 @@ static void
 test_nested_groups (void)
 {
         TestServer *ts = test_server_new (NULL, NULL);
-        g_autoptr(GString) attack = nested_groups (60000);
+        g_autoptr(GString) attack = hostile_nested_groups (60000);
         g_autoptr(GSmtpEnvelope) env = NULL;
 
         g_test_bug ("10");
@@ -314,7 +256,7 @@ static void
 test_empty_parts (void)
 {
         TestServer *ts = test_server_new (NULL, NULL);
-        g_autoptr(GString) attack = empty_parts (1400000);
+        g_autoptr(GString) attack = hostile_empty_parts (1400000);
         g_autoptr(GSmtpEnvelope) env = NULL;
         gint64 start;
 
@@ -339,8 +281,8 @@ typedef struct {
         const char *reason;
 } LimitCase;
 
-static GString *deep_multipart (void) { return nested_multiparts (101); }
-static GString *deep_message (void) { return nested_messages (101); }
+static GString *deep_multipart (void) { return hostile_nested_multiparts (101, FALSE); }
+static GString *deep_message (void) { return hostile_nested_messages (101); }
 
 static const LimitCase limit_cases[] = {
         { "deep-multipart", deep_multipart, "MIME nesting deeper than 100" },
@@ -734,7 +676,7 @@ test_lazy (gconstpointer data)
         gboolean attack = GPOINTER_TO_INT (data);
         Lazy lazy = { 0 };
         TestServer *ts = (g_mutex_init (&lazy.lock), test_server_new (setup_lazy, &lazy));
-        g_autoptr(GString) message = attack ? nested_groups (60000) : g_string_new (multipart_message);
+        g_autoptr(GString) message = attack ? hostile_nested_groups (60000) : g_string_new (multipart_message);
         LineClient *a;
 
         g_test_summary (attack ? "With parse-messages off, the handler's first call parses, behind the same limits"
@@ -766,7 +708,7 @@ test_dump_mail_json (void)
         g_autoptr(GError) error = NULL;
         g_autoptr(GInputStream) out_stream = NULL, err_stream = NULL;
         g_autoptr(GDataInputStream) out = NULL, err = NULL;
-        g_autoptr(GString) deep = nested_multiparts (101);
+        g_autoptr(GString) deep = hostile_nested_multiparts (101, FALSE);
         g_autoptr(GString) fine = g_string_new (multipart_message);
         g_autofree char *listening = NULL, *line1 = NULL, *line2 = NULL;
         guint64 port = 0;

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "gsmtp-mime-limits.h"
 #include "gsmtp-private.h"
+#include "hostile-mime.h"
 
 #include <string.h>
 
@@ -27,67 +28,6 @@ scan_str (const char *text, GSmtpMimeStats *stats)
         return scan (text, strlen (text), NULL, stats);
 }
 
-/* To: with @n nested groups, folded into lines of about 600 bytes (issue 10) */
-static GString *
-nested_groups (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\nTo: ");
-        gsize line_start = s->len;
-
-        for (guint i = 0; i < n; i++) {
-                g_string_append (s, "g: ");
-                if (s->len - line_start > 600) {
-                        g_string_append (s, "\r\n ");
-                        line_start = s->len;
-                }
-        }
-        g_string_append (s, "a@example.org ");
-        for (guint i = 0; i < n; i++) {
-                g_string_append_c (s, ';');
-                if (s->len - line_start > 600) {
-                        g_string_append (s, "\r\n ");
-                        line_start = s->len;
-                }
-        }
-        g_string_append (s, "\r\nSubject: groups\r\n\r\nbody\r\n");
-        return s;
-}
-
-static GString *
-many_parts (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
-
-        for (guint i = 0; i < n; i++)
-                g_string_append (s, "--b\r\n\r\n");
-        g_string_append (s, "--b--\r\n");
-        return s;
-}
-
-static GString *
-nested_multiparts (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\n");
-
-        for (guint i = 0; i < n; i++)
-                g_string_append_printf (s, "Content-Type: multipart/mixed; boundary=\"b%u\"\r\n\r\n--b%u\r\n", i, i);
-        g_string_append (s, "Content-Type: text/plain\r\n\r\ninnermost\r\n");
-        for (guint i = n; i > 0; i--)
-                g_string_append_printf (s, "--b%u--\r\n", i - 1);
-        return s;
-}
-
-static GString *
-nested_messages (guint n)
-{
-        GString *s = g_string_new ("From: a@example.org\r\n");
-
-        for (guint i = 0; i < n; i++)
-                g_string_append (s, "Content-Type: message/rfc822\r\n\r\nFrom: b@example.org\r\n");
-        g_string_append (s, "\r\ninnermost\r\n");
-        return s;
-}
-
 static void
 test_plain (void)
 {
@@ -108,10 +48,10 @@ test_plain (void)
 static void
 test_nested_groups (void)
 {
-        g_autoptr(GString) attack = nested_groups (60000);
+        g_autoptr(GString) attack = hostile_nested_groups (60000);
         g_autoptr(GString) compact = g_string_new ("From: a@x\r\nTo: ");
-        g_autoptr(GString) at_limit = nested_groups (GSMTP_DEFAULT_MAX_ADDRESS_GROUPS);
-        g_autoptr(GString) past_limit = nested_groups (GSMTP_DEFAULT_MAX_ADDRESS_GROUPS + 1);
+        g_autoptr(GString) at_limit = hostile_nested_groups (GSMTP_DEFAULT_MAX_ADDRESS_GROUPS);
+        g_autoptr(GString) past_limit = hostile_nested_groups (GSMTP_DEFAULT_MAX_ADDRESS_GROUPS + 1);
         g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
         GSmtpMimeStats st;
 
@@ -153,8 +93,8 @@ test_groups_quoted (void)
 static void
 test_many_parts (void)
 {
-        g_autoptr(GString) at_limit = many_parts (GSMTP_DEFAULT_MAX_MIME_PARTS - 1);
-        g_autoptr(GString) past_limit = many_parts (GSMTP_DEFAULT_MAX_MIME_PARTS);
+        g_autoptr(GString) at_limit = hostile_empty_parts (GSMTP_DEFAULT_MAX_MIME_PARTS - 1);
+        g_autoptr(GString) past_limit = hostile_empty_parts (GSMTP_DEFAULT_MAX_MIME_PARTS);
         g_autofree char *e1 = NULL, *e2 = NULL;
         GSmtpMimeStats st;
 
@@ -169,7 +109,7 @@ test_many_parts (void)
 static void
 test_empty_parts_10mb (void)
 {
-        g_autoptr(GString) attack = many_parts (1400000);
+        g_autoptr(GString) attack = hostile_empty_parts (1400000);
         g_autofree char *error = NULL;
         GSmtpMimeStats st;
 
@@ -201,8 +141,8 @@ test_boundary_runs (void)
 static void
 test_depth_multipart (void)
 {
-        g_autoptr(GString) at_limit = nested_multiparts (GSMTP_DEFAULT_MAX_MIME_DEPTH);
-        g_autoptr(GString) past_limit = nested_multiparts (GSMTP_DEFAULT_MAX_MIME_DEPTH + 1);
+        g_autoptr(GString) at_limit = hostile_nested_multiparts (GSMTP_DEFAULT_MAX_MIME_DEPTH, TRUE);
+        g_autoptr(GString) past_limit = hostile_nested_multiparts (GSMTP_DEFAULT_MAX_MIME_DEPTH + 1, TRUE);
         g_autofree char *e1 = NULL, *e2 = NULL;
         GSmtpMimeStats st;
 
@@ -217,8 +157,8 @@ test_depth_multipart (void)
 static void
 test_depth_message (void)
 {
-        g_autoptr(GString) at_limit = nested_messages (GSMTP_DEFAULT_MAX_MIME_DEPTH);
-        g_autoptr(GString) past_limit = nested_messages (GSMTP_DEFAULT_MAX_MIME_DEPTH + 1);
+        g_autoptr(GString) at_limit = hostile_nested_messages (GSMTP_DEFAULT_MAX_MIME_DEPTH);
+        g_autoptr(GString) past_limit = hostile_nested_messages (GSMTP_DEFAULT_MAX_MIME_DEPTH + 1);
         g_autofree char *e1 = NULL, *e2 = NULL;
         GSmtpMimeStats st;
 
