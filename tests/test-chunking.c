@@ -7,6 +7,7 @@
 #include "gsmtp-server-private.h"
 #include "gsmtp-data-reader.h"
 #include "test-util.h"
+#include "session-fixture.h"
 
 #include <string.h>
 
@@ -115,101 +116,14 @@ test_raw_linear (void)
 
 /* ---- BDAT on a session ---- */
 
-typedef struct {
-        GSmtpServer  *server;
-        GSmtpPeer    *peer;
-        GSmtpSession *session;
-        GPtrArray    *messages;         /* GSmtpEnvelope */
-        GSmtpStage   *deferred;         /* (nullable): a DATA stage kept */
-        gboolean      defer;
-        guint         wakeups;
-} Fx;
-
-static GSmtpReply *
-on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
-{
-        Fx *fx = data;
-
-        g_ptr_array_add (fx->messages, g_object_ref (g_smtp_stage_get_envelope (stage)));
-        if (fx->defer) {
-                fx->deferred = g_smtp_stage_defer (stage);
-                return NULL;
-        }
-        return g_smtp_reply_new_code (250);
-}
-
-static void
-on_wakeup (gpointer data)
-{
-        ((Fx *) data)->wakeups++;
-}
-
-static const GSmtpSessionCallbacks fx_callbacks = { on_wakeup, NULL };
-
-static void
-fx_setup (Fx *fx, gconstpointer unused)
-{
-        gsmtp_ensure_gmime ();
-        fx->server = g_smtp_server_new ("mx.example.org");
-        g_smtp_server_add_domain (fx->server, "example.org");
-        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_DATA, on_data, fx, NULL);
-        fx->messages = g_ptr_array_new_with_free_func (g_object_unref);
-        fx->peer = gsmtp_peer_new (NULL, NULL);
-}
-
-static void
-fx_start (Fx *fx)
-{
-        fx->session = gsmtp_session_new (gsmtp_server_get_session_host (fx->server), fx->peer, FALSE,
-                                         &fx_callbacks, fx);
-        gsmtp_session_start (fx->session);
-}
-
-static void
-fx_teardown (Fx *fx, gconstpointer unused)
-{
-        g_clear_pointer (&fx->session, gsmtp_session_free);
-        g_clear_object (&fx->deferred);
-        g_ptr_array_unref (fx->messages);
-        g_object_unref (fx->peer);
-        g_object_unref (fx->server);
-}
-
-static char *
-fx_take (Fx *fx)
-{
-        g_autoptr(GBytes) out = gsmtp_session_take_output (fx->session);
-
-        return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
-}
-
-static void
-fx_feed_len (Fx *fx, const char *bytes, gsize len)
-{
-        gsmtp_session_feed (fx->session, (const guint8 *) bytes, len);
-}
-
-static void
-fx_feed (Fx *fx, const char *bytes)
-{
-        fx_feed_len (fx, bytes, strlen (bytes));
-}
-
-static void
-fx_expect (Fx *fx, const char *pattern)
-{
-        g_autofree char *out = fx_take (fx);
-
-        if (!g_pattern_match_simple (pattern, out))
-                g_error ("expected %s\ngot %s", pattern, out);
-}
+typedef SessionFx Fx;
 
 static void
 fx_greet (Fx *fx)
 {
-        fx_start (fx);
-        fx_feed (fx, "EHLO client.test\r\n");
-        fx_expect (fx, "220 *250 LIMITS RCPTMAX=*\r\n");
+        session_fx_start (fx);
+        session_fx_feed (fx, "EHLO client.test\r\n");
+        session_fx_expect (fx, "220 *250 LIMITS RCPTMAX=*\r\n");
 }
 
 /* The transaction a test sends, with its message in chunks of @step bytes. */
@@ -240,8 +154,8 @@ test_session_bytes (Fx *fx, gconstpointer unused)
                         "parses with its Received header");
         fx_greet (fx);
         for (gsize i = 0; i < script->len; i++)
-                fx_feed_len (fx, script->str + i, 1);
-        fx_expect (fx, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n250 2.0.0 7 octets received\r\n*"
+                session_fx_feed_len (fx, script->str + i, 1);
+        session_fx_expect (fx, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n250 2.0.0 7 octets received\r\n*"
                        "250 2.0.0 OK: queued as *\r\n");
         g_assert_cmpuint (fx->messages->len, ==, 1);
         env = fx->messages->pdata[0];
@@ -264,18 +178,18 @@ test_session_binarymime (Fx *fx, gconstpointer unused)
                         "envelope says BINARYMIME; a DATA message says how it came too");
         g_object_set (fx->server, "bare-linefeed", GSMTP_BARE_LINEFEED_REJECT, NULL);
         fx_greet (fx);
-        fx_feed_len (fx, script->str, script->len);
-        fx_expect (fx, "*250 2.0.0 OK: queued as *\r\n");
+        session_fx_feed_len (fx, script->str, script->len);
+        session_fx_expect (fx, "*250 2.0.0 OK: queued as *\r\n");
         g_assert_cmpuint (fx->messages->len, ==, 1);
         env = fx->messages->pdata[0];
         assert_bytes (g_smtp_envelope_get_data (env), message, sizeof message - 1);
         g_assert_cmpstr (g_smtp_envelope_get_body (env), ==, "BINARYMIME");
         g_assert_true (g_smtp_envelope_is_chunked (env));
 
-        fx_feed (fx, "MAIL FROM:<a@x.test> BODY=8bitmime\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
-        fx_expect (fx, "250 *250 *354 *");
-        fx_feed (fx, "Subject: data\r\n\r\nx\r\n.\r\n");
-        fx_expect (fx, "250 2.0.0 OK: queued as *");
+        session_fx_feed (fx, "MAIL FROM:<a@x.test> BODY=8bitmime\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+        session_fx_expect (fx, "250 *250 *354 *");
+        session_fx_feed (fx, "Subject: data\r\n\r\nx\r\n.\r\n");
+        session_fx_expect (fx, "250 2.0.0 OK: queued as *");
         env = fx->messages->pdata[1];
         g_assert_cmpstr (g_smtp_envelope_get_body (env), ==, "8BITMIME");
         g_assert_false (g_smtp_envelope_is_chunked (env));
@@ -293,29 +207,29 @@ test_session_drain_bounded (Fx *fx, gconstpointer unused)
         g_object_set (fx->server, "max-message-size", (guint64) 1000, NULL);
         memset (junk, '\n', piece);
         fx_greet (fx);
-        fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n");
-        fx_expect (fx, "250 *250 *");
-        fx_feed (fx, "BDAT 67108864\r\n");
+        session_fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n");
+        session_fx_expect (fx, "250 *250 *");
+        session_fx_feed (fx, "BDAT 67108864\r\n");
         for (gsize sent = 0; sent < total; sent += piece) {
                 g_autofree char *out = NULL;
 
-                fx_feed_len (fx, junk, piece);
+                session_fx_feed_len (fx, junk, piece);
                 g_assert_null (fx->session->in);
-                out = fx_take (fx);
+                out = session_fx_take (fx);
                 if (sent + piece < total)
                         g_assert_cmpstr (out, ==, "");
                 else
                         g_assert_cmpstr (out, ==, "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
         }
-        fx_feed (fx, "RSET\r\nBDAT 67108864 LAST\r\n");
-        fx_expect (fx, "250 2.0.0 Reset state\r\n");
+        session_fx_feed (fx, "RSET\r\nBDAT 67108864 LAST\r\n");
+        session_fx_expect (fx, "250 2.0.0 Reset state\r\n");
         for (gsize sent = 0; sent < total; sent += piece) {
-                fx_feed_len (fx, junk, piece);
+                session_fx_feed_len (fx, junk, piece);
                 g_assert_null (fx->session->in);
         }
-        fx_expect (fx, "503 5.5.1 Need MAIL command first\r\n");
-        fx_feed (fx, "NOOP\r\n");
-        fx_expect (fx, "250 2.0.0 OK\r\n");
+        session_fx_expect (fx, "503 5.5.1 Need MAIL command first\r\n");
+        session_fx_feed (fx, "NOOP\r\n");
+        session_fx_expect (fx, "250 2.0.0 OK\r\n");
         g_assert_cmpuint (fx->messages->len, ==, 0);
 }
 
@@ -328,14 +242,14 @@ test_session_deferred_last (Fx *fx, gconstpointer unused)
                         "pipelined commands, and the replies stay in order");
         fx->defer = TRUE;
         fx_greet (fx);
-        fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nBDAT 3 LAST\r\nabcNOOP\r\n");
-        fx_expect (fx, "250 *250 *");
+        session_fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nBDAT 3 LAST\r\nabcNOOP\r\n");
+        session_fx_expect (fx, "250 *250 *");
         g_assert_nonnull (fx->deferred);
         g_assert_true (gsmtp_session_is_waiting (fx->session));
         g_smtp_stage_complete (fx->deferred, g_smtp_reply_new (250, "2.0.0", "Stored"));
         while (fx->wakeups == 0 && g_get_monotonic_time () < give_up)
                 g_main_context_iteration (NULL, FALSE);
-        fx_expect (fx, "250 2.0.0 Stored\r\n250 2.0.0 OK\r\n");
+        session_fx_expect (fx, "250 2.0.0 Stored\r\n250 2.0.0 OK\r\n");
 }
 
 static void
@@ -344,25 +258,25 @@ test_session_timeout_state (Fx *fx, gconstpointer unused)
         g_test_summary ("From the first BDAT to the last, and while any chunk is read, the session is "
                         "in data (the data timeout runs) and a chunk is never a partial command line");
         fx_greet (fx);
-        fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n");
-        g_free (fx_take (fx));
+        session_fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n");
+        g_free (session_fx_take (fx));
         g_assert_false (gsmtp_session_in_data (fx->session));
-        fx_feed (fx, "BDAT 10\r\nabc");
+        session_fx_feed (fx, "BDAT 10\r\nabc");
         g_assert_true (gsmtp_session_in_data (fx->session));
         g_assert_false (gsmtp_session_has_partial_line (fx->session));
-        fx_feed (fx, "defghij");
+        session_fx_feed (fx, "defghij");
         g_assert_true (gsmtp_session_in_data (fx->session));
-        fx_feed (fx, "BDA");
+        session_fx_feed (fx, "BDA");
         g_assert_true (gsmtp_session_has_partial_line (fx->session));
-        fx_feed (fx, "T 0 LAST\r\n");
+        session_fx_feed (fx, "T 0 LAST\r\n");
         g_assert_false (gsmtp_session_in_data (fx->session));
-        fx_expect (fx, "250 2.0.0 10 octets received\r\n250 2.0.0 OK: queued as *");
+        session_fx_expect (fx, "250 2.0.0 10 octets received\r\n250 2.0.0 OK: queued as *");
         /* a refused chunk's bytes are bounded by the data timeout too */
-        fx_feed (fx, "BDAT 10\r\nabc");
+        session_fx_feed (fx, "BDAT 10\r\nabc");
         g_assert_true (gsmtp_session_in_data (fx->session));
-        fx_feed (fx, "defghij");
+        session_fx_feed (fx, "defghij");
         g_assert_false (gsmtp_session_in_data (fx->session));
-        fx_expect (fx, "503 5.5.1 *");
+        session_fx_expect (fx, "503 5.5.1 *");
 }
 
 /* ---- the data timeout, on a socket ---- */
@@ -411,7 +325,7 @@ main (int argc, char **argv)
         g_test_add_func ("/chunking/reader/text", test_raw_text);
         g_test_add_func ("/chunking/reader/refusals", test_raw_refusals);
         g_test_add_func ("/chunking/reader/linear", test_raw_linear);
-#define ADD(path, fn) g_test_add ("/chunking/session/" path, Fx, NULL, fx_setup, fn, fx_teardown)
+#define ADD(path, fn) g_test_add ("/chunking/session/" path, Fx, NULL, session_fx_setup, fn, session_fx_teardown)
         ADD ("bytes", test_session_bytes);
         ADD ("binarymime", test_session_binarymime);
         ADD ("drain-bounded", test_session_drain_bounded);

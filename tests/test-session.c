@@ -2,112 +2,21 @@
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-session.h"
+#include "session-fixture.h"
 #include "gsmtp-server-private.h"
 #include "test-util.h"
 
 #include <string.h>
 
-typedef struct {
-        GSmtpServer  *server;
-        GSmtpPeer    *peer;
-        GSmtpSession *session;
-        GPtrArray    *messages;         /* GSmtpEnvelope */
-        GSmtpStage   *deferred;         /* a stage a handler kept */
-        guint         wakeups;
-} Fx;
-
-static GSmtpReply *
-on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
-{
-        Fx *fx = data;
-
-        g_ptr_array_add (fx->messages, g_object_ref (g_smtp_stage_get_envelope (stage)));
-        return g_smtp_reply_new_code (250);
-}
-
-static void
-on_wakeup (gpointer data)
-{
-        ((Fx *) data)->wakeups++;
-}
-
-static const GSmtpSessionCallbacks fx_callbacks = { on_wakeup, NULL };
-
-/* A completion always reaches the session through the server's context (here
- * the default one): run it until the session woke up. */
-static void
-fx_complete (Fx *fx, GSmtpStage *stage, GSmtpReply *reply)
-{
-        guint before = fx->wakeups;
-        gint64 give_up = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-        g_smtp_stage_complete (stage, reply);
-        while (fx->wakeups == before && g_get_monotonic_time () < give_up)
-                g_main_context_iteration (NULL, FALSE);
-        g_assert_cmpuint (fx->wakeups, ==, before + 1);
-}
+typedef SessionFx Fx;
 
 static void
 fx_setup (Fx *fx, gconstpointer unused)
 {
-        gsmtp_ensure_gmime ();
-        fx->server = g_smtp_server_new ("mx.example.org");
-        g_smtp_server_add_domain (fx->server, "example.org");
+        session_fx_setup (fx, unused);
         g_smtp_server_add_domain (fx->server, "*.sub.test");
         /* no main loop here: the DATA handler parses, not the worker pool */
         g_object_set (fx->server, "auth-failure-delay", 0, "parse-messages", FALSE, NULL);
-        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_DATA, on_data, fx, NULL);
-        fx->messages = g_ptr_array_new_with_free_func (g_object_unref);
-        fx->peer = gsmtp_peer_new (NULL, NULL);
-}
-
-static void
-fx_start (Fx *fx)
-{
-        fx->session = gsmtp_session_new (gsmtp_server_get_session_host (fx->server), fx->peer, FALSE,
-                                         &fx_callbacks, fx);
-        gsmtp_session_start (fx->session);
-}
-
-static void
-fx_teardown (Fx *fx, gconstpointer unused)
-{
-        g_clear_pointer (&fx->session, gsmtp_session_free);
-        g_clear_object (&fx->deferred);
-        g_ptr_array_unref (fx->messages);
-        g_object_unref (fx->peer);
-        g_object_unref (fx->server);
-}
-
-static char *
-fx_take (Fx *fx)
-{
-        g_autoptr(GBytes) out = gsmtp_session_take_output (fx->session);
-
-        return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
-}
-
-static void
-fx_feed (Fx *fx, const char *bytes)
-{
-        gsmtp_session_feed (fx->session, (const guint8 *) bytes, strlen (bytes));
-}
-
-/* Feeds @bytes and checks the whole output is exactly @expected, or matches
- * it as a glob when it holds a '*'. */
-static void
-fx_chat (Fx *fx, const char *bytes, const char *expected)
-{
-        g_autofree char *out = NULL;
-
-        fx_feed (fx, bytes);
-        out = fx_take (fx);
-        if (strchr (expected, '*') != NULL) {
-                if (!g_pattern_match_simple (expected, out))
-                        g_error ("sent %s\nexpected pattern %s\ngot %s", bytes, expected, out);
-        } else if (strcmp (out, expected) != 0) {
-                g_error ("sent %s\nexpected %s\ngot %s", bytes, expected, out);
-        }
 }
 
 static void
@@ -115,10 +24,10 @@ fx_greet (Fx *fx)
 {
         g_autofree char *banner = NULL;
 
-        fx_start (fx);
-        banner = fx_take (fx);
+        session_fx_start (fx);
+        banner = session_fx_take (fx);
         g_assert_cmpstr (banner, ==, "220 mx.example.org ESMTP gsmtp\r\n");
-        fx_chat (fx, "EHLO client.test\r\n", "250-mx.example.org Hello client.test\r\n*");
+        session_fx_chat (fx, "EHLO client.test\r\n", "250-mx.example.org Hello client.test\r\n*");
 }
 
 static void
@@ -128,22 +37,22 @@ test_ehlo (Fx *fx, gconstpointer unused)
 
         g_test_summary ("EHLO advertises PIPELINING, SIZE, 8BITMIME, CHUNKING, BINARYMIME, ENHANCEDSTATUSCODES, "
                         "SMTPUTF8, DSN, LIMITS; no STARTTLS, AUTH or REQUIRETLS unconfigured and without TLS");
-        fx_start (fx);
-        g_free (fx_take (fx));
-        fx_feed (fx, "EHLO client.test\r\n");
-        out = fx_take (fx);
+        session_fx_start (fx);
+        g_free (session_fx_take (fx));
+        session_fx_feed (fx, "EHLO client.test\r\n");
+        out = session_fx_take (fx);
         g_assert_cmpstr (out, ==, "250-mx.example.org Hello client.test\r\n250-PIPELINING\r\n"
                          "250-SIZE 10485760\r\n250-8BITMIME\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"
                          "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n250 LIMITS RCPTMAX=100\r\n");
-        fx_chat (fx, "HELO other.test\r\n", "250 mx.example.org Hello other.test\r\n");
+        session_fx_chat (fx, "HELO other.test\r\n", "250 mx.example.org Hello other.test\r\n");
         g_assert_false (g_smtp_peer_get_esmtp (gsmtp_session_get_peer (fx->session)));
         g_assert_cmpstr (g_smtp_peer_get_helo (gsmtp_session_get_peer (fx->session)), ==, "other.test");
-        fx_chat (fx, "EHLO\r\n", "501 5.5.4 *");
-        fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
-        fx_chat (fx, "VRFY someone\r\n", "252 2.0.0 *");
-        fx_chat (fx, "EXPN list\r\n", "502 5.5.1 *");
-        fx_chat (fx, "HELP\r\n", "214 2.0.0 *");
-        fx_chat (fx, "QUIT\r\n", "221 2.0.0 Bye\r\n");
+        session_fx_chat (fx, "EHLO\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
+        session_fx_chat (fx, "VRFY someone\r\n", "252 2.0.0 *");
+        session_fx_chat (fx, "EXPN list\r\n", "502 5.5.1 *");
+        session_fx_chat (fx, "HELP\r\n", "214 2.0.0 *");
+        session_fx_chat (fx, "QUIT\r\n", "221 2.0.0 Bye\r\n");
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
 }
 
@@ -156,10 +65,10 @@ test_transaction_bytes (Fx *fx, gconstpointer unused)
 
         g_test_summary ("A message arrives with exactly the bytes sent, dot-unstuffed, and a Received header");
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
-        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "250 2.1.5 OK\r\n");
-        fx_chat (fx, "DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n");
-        fx_chat (fx, "Subject: hi\r\n\r\n..leading dot\r\nline\r\n...\r\n.\r\n", "250 2.0.0 OK: queued as *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n");
+        session_fx_chat (fx, "Subject: hi\r\n\r\n..leading dot\r\nline\r\n...\r\n.\r\n", "250 2.0.0 OK: queued as *");
         g_assert_cmpuint (fx->messages->len, ==, 1);
         env = fx->messages->pdata[0];
         data = g_smtp_envelope_get_data (env);
@@ -171,7 +80,7 @@ test_transaction_bytes (Fx *fx, gconstpointer unused)
         g_assert_cmpstr (g_mime_message_get_subject (g_smtp_envelope_get_message (env)), ==, "hi");
         g_assert_nonnull (g_mime_object_get_header (GMIME_OBJECT (g_smtp_envelope_get_message (env)), "Received"));
         /* the session is ready for the next transaction */
-        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
+        session_fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
 }
 
 static void
@@ -179,11 +88,11 @@ test_pipelining (Fx *fx, gconstpointer unused)
 {
         g_test_summary ("RFC 2920: a whole transaction in one write gets its replies in order, in one batch");
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@nowhere.test>\r\n"
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@nowhere.test>\r\n"
                      "RCPT TO:<d@example.org>\r\nDATA\r\n",
                  "250 2.1.0 OK\r\n250 2.1.5 OK\r\n550 5.7.1 Relay access denied\r\n250 2.1.5 OK\r\n"
                  "354 End data with <CR><LF>.<CR><LF>\r\n");
-        fx_chat (fx, "body\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nRSET\r\nQUIT\r\n",
+        session_fx_chat (fx, "body\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nRSET\r\nQUIT\r\n",
                  "250 2.0.0 OK*");
         g_assert_cmpuint (fx->messages->len, ==, 1);
         g_assert_cmpuint (g_smtp_envelope_get_n_recipients (fx->messages->pdata[0]), ==, 2);
@@ -194,30 +103,30 @@ static void
 test_sequence (Fx *fx, gconstpointer unused)
 {
         g_test_summary ("503 for commands out of order, 500/501/555 for bad commands");
-        fx_start (fx);
-        g_free (fx_take (fx));
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "503 5.5.1 Send HELO/EHLO first\r\n");
-        fx_chat (fx, "EHLO c.test\r\n", "250-*");
-        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 Need MAIL command first\r\n");
-        fx_chat (fx, "DATA\r\n", "503 5.5.1 *");
-        fx_chat (fx, "FOO bar\r\n", "500 5.5.2 Command not recognized\r\n");
-        fx_chat (fx, "MAIL TO:<a@x.test>\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<not an address>\r\n", "501 5.1.7 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> FOO=BAR\r\n", "555 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=abc\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM: <a@x.test> BODY=8BITMIME\r\n", "250 2.1.0 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "503 5.5.1 Nested MAIL command\r\n");
-        fx_chat (fx, "DATA\r\n", "554 5.5.1 No valid recipients\r\n");
-        fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=SOMETIMES\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RCPT TO:<b@example.org> FOO=BAR\r\n", "555 5.5.4 *");
-        fx_chat (fx, "RCPT TO:<@relay.test:b@example.org>\r\n", "250 2.1.5 *");
-        fx_chat (fx, "DATA extra\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RCPT TO:<\xff\xfe@example.org>\r\n", "501 5.1.3 *");
-        fx_chat (fx, "HELO \xc3\xa9t\xc3\xa9\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RSET\r\n", "250 2.0.0 *");
-        fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
+        session_fx_start (fx);
+        g_free (session_fx_take (fx));
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "503 5.5.1 Send HELO/EHLO first\r\n");
+        session_fx_chat (fx, "EHLO c.test\r\n", "250-*");
+        session_fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 Need MAIL command first\r\n");
+        session_fx_chat (fx, "DATA\r\n", "503 5.5.1 *");
+        session_fx_chat (fx, "FOO bar\r\n", "500 5.5.2 Command not recognized\r\n");
+        session_fx_chat (fx, "MAIL TO:<a@x.test>\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<not an address>\r\n", "501 5.1.7 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> FOO=BAR\r\n", "555 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=abc\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM: <a@x.test> BODY=8BITMIME\r\n", "250 2.1.0 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "503 5.5.1 Nested MAIL command\r\n");
+        session_fx_chat (fx, "DATA\r\n", "554 5.5.1 No valid recipients\r\n");
+        session_fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=SOMETIMES\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<b@example.org> FOO=BAR\r\n", "555 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<@relay.test:b@example.org>\r\n", "250 2.1.5 *");
+        session_fx_chat (fx, "DATA extra\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<\xff\xfe@example.org>\r\n", "501 5.1.3 *");
+        session_fx_chat (fx, "HELO \xc3\xa9t\xc3\xa9\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RSET\r\n", "250 2.0.0 *");
+        session_fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
         gsmtp_session_feed (fx->session, (const guint8 *) "NOOP\0x\r\n", 8);
-        fx_chat (fx, "", "500 5.5.2 Invalid character in command\r\n");
+        session_fx_chat (fx, "", "500 5.5.2 Invalid character in command\r\n");
 }
 
 static void
@@ -227,16 +136,16 @@ test_domains (Fx *fx, gconstpointer unused)
 
         g_test_summary ("Local domains match without case, *.x matches subdomains, postmaster always; others are relay denied");
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<>\r\n", "250 2.1.0 *");
-        fx_chat (fx, "RCPT TO:<u@EXAMPLE.org>\r\n", "250 2.1.5 *");
-        fx_chat (fx, "RCPT TO:<u@a.sub.test>\r\n", "250 2.1.5 *");
-        fx_chat (fx, "RCPT TO:<u@sub.test>\r\n", "550 5.7.1 Relay access denied\r\n");
-        fx_chat (fx, "RCPT TO:<u@evil.test>\r\n", "550 5.7.1 *");
-        fx_chat (fx, "RCPT TO:<Postmaster>\r\n", "250 2.1.5 *");
-        fx_chat (fx, "RCPT TO:<postmaster@example.org>\r\n", "250 2.1.5 *");
-        fx_chat (fx, "RCPT TO:<nobody>\r\n", "501 5.1.3 *");
-        fx_chat (fx, "DATA\r\n", "354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 *");
+        session_fx_chat (fx, "MAIL FROM:<>\r\n", "250 2.1.0 *");
+        session_fx_chat (fx, "RCPT TO:<u@EXAMPLE.org>\r\n", "250 2.1.5 *");
+        session_fx_chat (fx, "RCPT TO:<u@a.sub.test>\r\n", "250 2.1.5 *");
+        session_fx_chat (fx, "RCPT TO:<u@sub.test>\r\n", "550 5.7.1 Relay access denied\r\n");
+        session_fx_chat (fx, "RCPT TO:<u@evil.test>\r\n", "550 5.7.1 *");
+        session_fx_chat (fx, "RCPT TO:<Postmaster>\r\n", "250 2.1.5 *");
+        session_fx_chat (fx, "RCPT TO:<postmaster@example.org>\r\n", "250 2.1.5 *");
+        session_fx_chat (fx, "RCPT TO:<nobody>\r\n", "501 5.1.3 *");
+        session_fx_chat (fx, "DATA\r\n", "354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 *");
         g_assert_true (g_smtp_envelope_is_null_sender (fx->messages->pdata[0]));
         g_assert_cmpstr (g_smtp_envelope_get_sender (fx->messages->pdata[0]), ==, "");
         g_assert_cmpstr (g_smtp_envelope_get_reverse_path (fx->messages->pdata[0]), ==, "MAILER-DAEMON@example.org");
@@ -244,7 +153,7 @@ test_domains (Fx *fx, gconstpointer unused)
         g_assert_cmpstr (md, ==, "MAILER-DAEMON@example.org");
 
         g_smtp_server_add_domain (fx->server, "*");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<u@anywhere.test>\r\n", "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<u@anywhere.test>\r\n", "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
 }
 
 static void
@@ -255,38 +164,38 @@ test_limits (Fx *fx, gconstpointer unused)
         g_test_summary ("max-recipients 452 4.5.3, SIZE 552 5.3.4, line too long 500 5.5.2; the session stays usable");
         g_object_set (fx->server, "max-recipients", 2, "max-message-size", (guint64) 1000, NULL);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=5000\r\n", "552 5.3.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=500\r\n", "250 *");
-        fx_chat (fx, "RCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\n",
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=5000\r\n", "552 5.3.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> SIZE=500\r\n", "250 *");
+        session_fx_chat (fx, "RCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\n",
                  "250 2.1.5 OK\r\n250 2.1.5 OK\r\n452 4.5.3 Too many recipients\r\n");
-        fx_chat (fx, "DATA\r\n", "354 *");
+        session_fx_chat (fx, "DATA\r\n", "354 *");
         for (int i = 0; i < 30; i++)
                 g_string_append (big, "0123456789012345678901234567890123456789\r\n");
-        fx_feed (fx, big->str);
-        fx_chat (fx, ".\r\n", "552 5.3.4 *");
+        session_fx_feed (fx, big->str);
+        session_fx_chat (fx, ".\r\n", "552 5.3.4 *");
         g_assert_cmpuint (fx->messages->len, ==, 0);
 
         g_string_truncate (big, 0);
         g_string_append (big, "MAIL FROM:<a@x.test>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n");
-        fx_chat (fx, big->str, "250 *");
+        session_fx_chat (fx, big->str, "250 *");
         g_string_truncate (big, 0);
         g_string_append_len (big, "x", 0);
         for (int i = 0; i < 1100; i++)
                 g_string_append_c (big, 'y');
         g_string_append (big, "\r\n.\r\n");
-        fx_chat (fx, big->str, "500 5.5.2 Message has a line too long\r\n");
+        session_fx_chat (fx, big->str, "500 5.5.2 Message has a line too long\r\n");
         g_assert_cmpuint (fx->messages->len, ==, 0);
 
         /* an overlong command line, fed in pieces with no newline for a while */
-        fx_feed (fx, big->str + 5);
-        g_free (fx_take (fx));
+        session_fx_feed (fx, big->str + 5);
+        g_free (session_fx_take (fx));
         g_string_truncate (big, 0);
         for (int i = 0; i < 5000; i++)
                 g_string_append_c (big, 'z');
-        fx_feed (fx, big->str);
-        fx_feed (fx, big->str);
-        fx_chat (fx, "\r\n", "500 5.5.2 Line too long\r\n");
-        fx_chat (fx, "NOOP\r\n", "250 *");
+        session_fx_feed (fx, big->str);
+        session_fx_feed (fx, big->str);
+        session_fx_chat (fx, "\r\n", "500 5.5.2 Line too long\r\n");
+        session_fx_chat (fx, "NOOP\r\n", "250 *");
 }
 
 static void
@@ -302,10 +211,10 @@ test_smuggling (Fx *fx, gconstpointer unused)
                 g_autofree char *msg = g_strdup_printf ("Subject: v%u\r\n\r\nhello%sMAIL FROM:<evil@x.test>\r\n"
                                                         "RCPT TO:<victim@example.org>\r\nDATA\r\nsmuggled\r\n.\r\n",
                                                         i, vectors[i]);
-                fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n", "250 *");
-                fx_chat (fx, "DATA\r\n", "354 *");
+                session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n", "250 *");
+                session_fx_chat (fx, "DATA\r\n", "354 *");
                 /* exactly one reply: the smuggled commands are message content */
-                fx_chat (fx, msg, "250 2.0.0 OK: queued as *");
+                session_fx_chat (fx, msg, "250 2.0.0 OK: queued as *");
                 g_assert_cmpuint (fx->messages->len, ==, i + 1);
                 g_assert_cmpstr (g_smtp_envelope_get_sender (fx->messages->pdata[i]), ==, "a@x.test");
         }
@@ -314,8 +223,8 @@ test_smuggling (Fx *fx, gconstpointer unused)
         g_object_set (fx->server, "bare-linefeed", GSMTP_BARE_LINEFEED_REJECT, NULL);
         gsmtp_session_free (fx->session);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *");
-        fx_chat (fx, "a\nb\r\n.\r\n", "550 5.5.2 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *");
+        session_fx_chat (fx, "a\nb\r\n.\r\n", "550 5.5.2 *");
         g_assert_cmpuint (fx->messages->len, ==, G_N_ELEMENTS (vectors));
 }
 
@@ -328,8 +237,8 @@ test_error_limit (Fx *fx, gconstpointer unused)
         g_test_summary ("Too many bad commands: 421 4.7.0 and close (Postfix's hard error limit)");
         g_object_set (fx->server, "max-errors", 3, NULL);
         fx_greet (fx);
-        fx_feed (fx, "X\r\nY\r\nZ\r\nNOOP\r\n");
-        out = fx_take (fx);
+        session_fx_feed (fx, "X\r\nY\r\nZ\r\nNOOP\r\n");
+        out = session_fx_take (fx);
         g_assert_true (g_str_has_suffix (out, "421 4.7.0 Too many errors, closing connection\r\n"));
         g_assert_null (strstr (out, "250"));
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
@@ -337,7 +246,7 @@ test_error_limit (Fx *fx, gconstpointer unused)
         /* refused recipients count too: nobody probes addresses for ever */
         gsmtp_session_free (fx->session);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<a@elsewhere.test>\r\nRCPT TO:<b@elsewhere.test>\r\n"
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<a@elsewhere.test>\r\nRCPT TO:<b@elsewhere.test>\r\n"
                      "RCPT TO:<c@elsewhere.test>\r\nRCPT TO:<d@example.org>\r\n",
                  "250 2.1.0 OK\r\n550 5.7.1 *550 5.7.1 *550 5.7.1 Relay access denied\r\n421 4.7.0 *");
 }
@@ -359,21 +268,21 @@ test_deferred (Fx *fx, gconstpointer unused)
         g_test_summary ("A deferred RCPT holds the pipelined commands; completing it replies in order");
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_RCPT, defer_rcpt, fx, NULL);
         fx_greet (fx);
-        fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nNOOP\r\n");
-        out = fx_take (fx);
+        session_fx_feed (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nNOOP\r\n");
+        out = session_fx_take (fx);
         g_assert_cmpstr (out, ==, "250 2.1.0 OK\r\n");
         g_assert_nonnull (fx->deferred);
         g_assert_true (g_smtp_stage_is_pending (fx->deferred));
         g_assert_true (g_smtp_stage_is_local_domain (fx->deferred));
         g_assert_cmpstr (g_smtp_stage_get_domain (fx->deferred), ==, "example.org");
-        fx_complete (fx, fx->deferred, g_smtp_reply_new (550, NULL, "No such user\r\n250 injected"));
+        session_fx_complete (fx, fx->deferred, g_smtp_reply_new (550, NULL, "No such user\r\n250 injected"));
         g_free (out);
-        out = fx_take (fx);
+        out = session_fx_take (fx);
         g_assert_cmpstr (out, ==, "550 5.1.1 No such user  250 injected\r\n250 2.0.0 OK\r\n");
         g_clear_object (&fx->deferred);
 
         /* a client gone while the application thinks: the stage says so */
-        fx_feed (fx, "RCPT TO:<c@example.org>\r\n");
+        session_fx_feed (fx, "RCPT TO:<c@example.org>\r\n");
         gsmtp_session_eof (fx->session);
         g_assert_true (g_smtp_stage_is_cancelled (fx->deferred));
         g_assert_true (g_cancellable_is_cancelled (g_smtp_stage_get_cancellable (fx->deferred)));
@@ -395,7 +304,7 @@ test_handler_failure (Fx *fx, gconstpointer unused)
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_MAIL, forgetful, NULL, NULL);
         fx_greet (fx);
         g_test_expect_message ("gsmtp", G_LOG_LEVEL_WARNING, "*returned no reply*");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "451 4.3.0 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "451 4.3.0 *");
         g_test_assert_expected_messages ();
 }
 
@@ -409,25 +318,25 @@ test_auth (Fx *fx, gconstpointer unused)
         g_test_summary ("AUTH PLAIN and LOGIN; 538 without TLS; cancel 501; bad base64 501; 535; second AUTH 503");
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
         fx_greet (fx);
-        fx_chat (fx, "AUTH PLAIN\r\n", "538 5.7.11 *");
+        session_fx_chat (fx, "AUTH PLAIN\r\n", "538 5.7.11 *");
         g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
         gsmtp_session_free (fx->session);
         fx_greet (fx);
-        fx_chat (fx, "EHLO c.test\r\n", "*250 AUTH PLAIN LOGIN\r\n");
-        fx_chat (fx, "AUTH CRAM-MD5\r\n", "504 5.5.4 *");
-        fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
-        fx_chat (fx, "*\r\n", "501 5.0.0 Authentication cancelled\r\n");
-        fx_chat (fx, "AUTH PLAIN !!!!\r\n", "501 5.5.2 *");
+        session_fx_chat (fx, "EHLO c.test\r\n", "*250 AUTH PLAIN LOGIN\r\n");
+        session_fx_chat (fx, "AUTH CRAM-MD5\r\n", "504 5.5.4 *");
+        session_fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
+        session_fx_chat (fx, "*\r\n", "501 5.0.0 Authentication cancelled\r\n");
+        session_fx_chat (fx, "AUTH PLAIN !!!!\r\n", "501 5.5.2 *");
         line = g_strdup_printf ("AUTH PLAIN %s\r\n", bad);
-        fx_chat (fx, line, "535 5.7.8 *");
-        fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
-        fx_chat (fx, "dXNlcg==\r\n", "334 UGFzc3dvcmQ6\r\n");
-        fx_chat (fx, "c2VjcmV0\r\n", "235 2.7.0 Authentication successful\r\n");
+        session_fx_chat (fx, line, "535 5.7.8 *");
+        session_fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+        session_fx_chat (fx, "dXNlcg==\r\n", "334 UGFzc3dvcmQ6\r\n");
+        session_fx_chat (fx, "c2VjcmV0\r\n", "235 2.7.0 Authentication successful\r\n");
         g_assert_cmpstr (g_smtp_peer_get_username (gsmtp_session_get_peer (fx->session)), ==, "user");
         g_assert_cmpstr (g_smtp_peer_get_protocol (gsmtp_session_get_peer (fx->session)), ==, "ESMTPA");
-        fx_chat (fx, "AUTH PLAIN\r\n", "503 5.5.1 *");
+        session_fx_chat (fx, "AUTH PLAIN\r\n", "503 5.5.1 *");
         /* authenticated users may relay (permit_sasl_authenticated) */
-        fx_chat (fx, "MAIL FROM:<user@example.org> AUTH=<>\r\nRCPT TO:<x@elsewhere.test>\r\n",
+        session_fx_chat (fx, "MAIL FROM:<user@example.org> AUTH=<>\r\nRCPT TO:<x@elsewhere.test>\r\n",
                  "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
 }
 
@@ -442,10 +351,10 @@ test_auth_failures (Fx *fx, gconstpointer unused)
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
         g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
         fx_greet (fx);
-        fx_chat (fx, line, "535 *");
-        fx_chat (fx, line, "535 *");
-        fx_feed (fx, line);
-        out = fx_take (fx);
+        session_fx_chat (fx, line, "535 *");
+        session_fx_chat (fx, line, "535 *");
+        session_fx_feed (fx, line);
+        out = session_fx_take (fx);
         g_assert_cmpstr (out, ==, "535 5.7.8 Authentication credentials invalid\r\n421 4.7.0 Too many authentication failures\r\n");
 }
 
@@ -460,22 +369,22 @@ test_auth_overlong_line (Fx *fx, gconstpointer unused)
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, test_auth_user_secret, NULL, NULL);
         g_object_set (fx->server, "allow-insecure-auth", TRUE, NULL);
         fx_greet (fx);
-        fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+        session_fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
         g_string_append_c_inline (huge, 'A');
         while (huge->len < 4000)
                 g_string_append (huge, "QUFB");
         g_string_append (huge, "\r\n");
-        fx_chat (fx, huge->str, "500 5.5.2 Line too long\r\n");
-        fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
+        session_fx_chat (fx, huge->str, "500 5.5.2 Line too long\r\n");
+        session_fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
         /* and the same in pieces, the line's end coming later */
-        fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
+        session_fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
         g_string_truncate (huge, huge->len - 2);
-        fx_chat (fx, huge->str, "");
-        fx_chat (fx, "\r\nNOOP\r\n", "500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n");
+        session_fx_chat (fx, huge->str, "");
+        session_fx_chat (fx, "\r\nNOOP\r\n", "500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n");
         /* a NUL inside an answer ends it too */
-        fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
+        session_fx_chat (fx, "AUTH PLAIN\r\n", "334 \r\n");
         gsmtp_session_feed (fx->session, (const guint8 *) "a\0b\r\nNOOP\r\n", 11);
-        fx_chat (fx, "", "500 5.5.2 Invalid character in command\r\n250 2.0.0 OK\r\n");
+        session_fx_chat (fx, "", "500 5.5.2 Invalid character in command\r\n250 2.0.0 OK\r\n");
 }
 
 static void
@@ -486,12 +395,12 @@ test_junk_commands (Fx *fx, gconstpointer unused)
         g_test_bug ("10");
         g_object_set (fx->server, "max-junk-commands", 3, "max-errors", 2, NULL);
         fx_greet (fx);
-        fx_chat (fx, "NOOP\r\nRSET\r\nVRFY x\r\n", "250 *250 *252 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *250 *354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
-        fx_chat (fx, "NOOP\r\nNOOP\r\nNOOP\r\n", "250 *250 *250 *");
-        fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
-        fx_chat (fx, "HELP\r\n", "214 *\r\n421 4.7.0 Too many errors, closing connection\r\n");
+        session_fx_chat (fx, "NOOP\r\nRSET\r\nVRFY x\r\n", "250 *250 *252 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *250 *354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        session_fx_chat (fx, "NOOP\r\nNOOP\r\nNOOP\r\n", "250 *250 *250 *");
+        session_fx_chat (fx, "NOOP\r\n", "250 2.0.0 OK\r\n");
+        session_fx_chat (fx, "HELP\r\n", "214 *\r\n421 4.7.0 Too many errors, closing connection\r\n");
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
 }
 
@@ -513,14 +422,14 @@ test_handler_421 (Fx *fx, gconstpointer unused)
         g_test_summary ("421 from any handler closes the session (RFC 5321 3.8)");
         g_test_bug ("11");
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_HELO, refuse_helo_421, NULL, NULL);
-        fx_start (fx);
-        g_free (fx_take (fx));
-        fx_chat (fx, "EHLO c.test\r\nNOOP\r\n", "421 4.7.0 Go away\r\n");
+        session_fx_start (fx);
+        g_free (session_fx_take (fx));
+        session_fx_chat (fx, "EHLO c.test\r\nNOOP\r\n", "421 4.7.0 Go away\r\n");
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
         gsmtp_session_free (fx->session);
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_CONNECT, refuse_connect_421, NULL, NULL);
-        fx_start (fx);
-        fx_chat (fx, "", "421 4.7.0 *");
+        session_fx_start (fx);
+        session_fx_chat (fx, "", "421 4.7.0 *");
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
 }
 
@@ -550,7 +459,7 @@ test_auth_deferred_and_slow (Fx *fx, gconstpointer unused)
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_AUTH, defer_auth, fx, NULL);
         g_object_set (fx->server, "allow-insecure-auth", TRUE, "auth-failure-delay", 50, NULL);
         fx_greet (fx);
-        fx_feed (fx, line);
+        session_fx_feed (fx, line);
         g_assert_false (gsmtp_session_has_output (fx->session));
         g_assert_cmpstr (g_smtp_stage_get_password (fx->deferred), ==, "secret");
         g_smtp_stage_complete (fx->deferred, g_smtp_reply_new_code (535));
@@ -560,12 +469,12 @@ test_auth_deferred_and_slow (Fx *fx, gconstpointer unused)
         deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
         while (output_ready (fx) && g_get_monotonic_time () < deadline)
                 g_main_context_iteration (NULL, TRUE);
-        fx_chat (fx, "", "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 OK\r\n");
+        session_fx_chat (fx, "", "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 OK\r\n");
 
-        fx_feed (fx, line);
-        fx_complete (fx, fx->deferred, g_smtp_reply_new_code (235));
+        session_fx_feed (fx, line);
+        session_fx_complete (fx, fx->deferred, g_smtp_reply_new_code (235));
         g_clear_object (&fx->deferred);
-        fx_chat (fx, "", "235 2.7.0 Authentication successful\r\n250 2.0.0 OK\r\n");
+        session_fx_chat (fx, "", "235 2.7.0 Authentication successful\r\n250 2.0.0 OK\r\n");
         g_assert_cmpstr (g_smtp_peer_get_username (gsmtp_session_get_peer (fx->session)), ==, "user");
 }
 
@@ -574,19 +483,19 @@ test_sync (Fx *fx, gconstpointer unused)
 {
         g_test_summary ("Content before 354 gets 554 5.5.0 and close; an HTTP request gets 421");
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: eager\r\n",
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: eager\r\n",
                  "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n554 5.5.0 *");
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
         gsmtp_session_free (fx->session);
-        fx_start (fx);
-        g_free (fx_take (fx));
-        fx_chat (fx, "GET / HTTP/1.1\r\n", "421 4.7.0 *");
+        session_fx_start (fx);
+        g_free (session_fx_take (fx));
+        session_fx_chat (fx, "GET / HTTP/1.1\r\n", "421 4.7.0 *");
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
         /* configurable: a sloppy pipeliner may be let through */
         gsmtp_session_free (fx->session);
         g_object_set (fx->server, "strict-pipelining", FALSE, NULL);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: eager\r\n\r\n.\r\n",
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: eager\r\n\r\n.\r\n",
                  "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 *");
 }
 
@@ -595,11 +504,11 @@ test_shutdown (Fx *fx, gconstpointer unused)
 {
         g_test_summary ("Stop: an idle session gets 421 at once; one in a transaction finishes it first");
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n", "250 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n", "250 *");
         gsmtp_session_shutdown (fx->session, FALSE);
         g_assert_false (gsmtp_session_has_output (fx->session));
-        fx_chat (fx, "DATA\r\n", "354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 OK: queued as *\r\n421 4.3.2 *");
+        session_fx_chat (fx, "DATA\r\n", "354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 OK: queued as *\r\n421 4.3.2 *");
         g_assert_cmpuint (fx->messages->len, ==, 1);
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
 }
@@ -615,13 +524,13 @@ test_duplicates_and_spill (Fx *fx, gconstpointer unused)
         g_test_bug ("10");
         g_object_set (fx->server, "spill-threshold", (guint64) 4096, NULL);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<B@example.org>\r\n"
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<B@example.org>\r\n"
                      "RCPT TO:<b@EXAMPLE.org>\r\nRCPT TO:<\"b\"@example.org>\r\nRCPT TO:<Postmaster>\r\n"
                      "RCPT TO:<POSTMASTER>\r\nDATA\r\n", "250 *");
         for (int i = 0; i < 2000; i++)
                 g_string_append_printf (msg, "line %d of a message that will not fit in memory\r\n", i);
-        fx_feed (fx, msg->str);
-        fx_chat (fx, ".\r\n", "250 2.0.0 *");
+        session_fx_feed (fx, msg->str);
+        session_fx_chat (fx, ".\r\n", "250 2.0.0 *");
         /* every 250 reached the application: b@ and B@ are two mailboxes */
         g_assert_cmpuint (g_smtp_envelope_get_n_recipients (fx->messages->pdata[0]), ==, 3);
         g_assert_cmpstr (g_smtp_envelope_get_recipients (fx->messages->pdata[0])[0], ==, "b@example.org");
@@ -645,10 +554,10 @@ test_byte_at_a_time (Fx *fx, gconstpointer unused)
         fx_greet (fx);
         for (const char *p = script; *p != '\0'; p++)
                 gsmtp_session_feed (fx->session, (const guint8 *) p, 1);
-        g_free (fx_take (fx));
+        g_free (session_fx_take (fx));
         for (const char *p = body; *p != '\0'; p++)
                 gsmtp_session_feed (fx->session, (const guint8 *) p, 1);
-        out = fx_take (fx);
+        out = session_fx_take (fx);
         g_assert_true (g_str_has_prefix (out, "250 2.0.0"));
         data = g_smtp_envelope_get_data (fx->messages->pdata[0]);
         g_assert_cmpmem (g_bytes_get_data (data, NULL), g_bytes_get_size (data), "Subject: slow\r\n\r\n.x\r\n", 21);
@@ -665,26 +574,26 @@ test_xclient (Fx *fx, gconstpointer unused)
         g_object_unref (fx->peer);
         fx->peer = gsmtp_peer_new (lo, NULL);
         fx_greet (fx);
-        fx_chat (fx, "XCLIENT ADDR=192.0.2.5\r\n", "550 5.7.0 Insufficient authorization\r\n");
+        session_fx_chat (fx, "XCLIENT ADDR=192.0.2.5\r\n", "550 5.7.0 Insufficient authorization\r\n");
         g_assert_false (g_smtp_server_add_xclient_network (fx->server, "not a network", &error));
         g_clear_error (&error);
         g_assert_true (g_smtp_server_add_xclient_network (fx->server, "127.0.0.0/8", &error));
-        fx_feed (fx, "EHLO proxy.test\r\n");
-        out = fx_take (fx);
+        session_fx_feed (fx, "EHLO proxy.test\r\n");
+        out = session_fx_take (fx);
         g_assert_nonnull (strstr (out, "250 XCLIENT NAME ADDR PORT PROTO HELO LOGIN\r\n"));
-        fx_chat (fx, "XCLIENT FOO=1\r\n", "501 5.5.4 *");
-        fx_chat (fx, "XCLIENT ADDR=not-an-ip\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "XCLIENT FOO=1\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "XCLIENT ADDR=not-an-ip\r\n", "501 5.5.4 *");
         /* values are xtext, decoded by the one strict decoder DSN uses too */
-        fx_chat (fx, "XCLIENT HELO=bad+zzxtext\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nXCLIENT ADDR=192.0.2.5\r\nRSET\r\n", "250 2.1.0 OK\r\n503 5.5.1 *250 2.0.0 *");
-        fx_chat (fx, "XCLIENT ADDR=192.0.2.5 PORT=4242 NAME=[UNAVAILABLE] HELO=real+2Eclient.test PROTO=ESMTP LOGIN=bob\r\n",
+        session_fx_chat (fx, "XCLIENT HELO=bad+zzxtext\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nXCLIENT ADDR=192.0.2.5\r\nRSET\r\n", "250 2.1.0 OK\r\n503 5.5.1 *250 2.0.0 *");
+        session_fx_chat (fx, "XCLIENT ADDR=192.0.2.5 PORT=4242 NAME=[UNAVAILABLE] HELO=real+2Eclient.test PROTO=ESMTP LOGIN=bob\r\n",
                  "220 mx.example.org ESMTP gsmtp\r\n");
         g_assert_cmpstr (g_smtp_peer_get_host (gsmtp_session_get_peer (fx->session)), ==, "192.0.2.5");
         g_assert_cmpuint (g_smtp_peer_get_port (gsmtp_session_get_peer (fx->session)), ==, 4242);
         g_assert_cmpstr (g_smtp_peer_get_helo (gsmtp_session_get_peer (fx->session)), ==, "real.client.test");
         g_assert_cmpstr (g_smtp_peer_get_username (gsmtp_session_get_peer (fx->session)), ==, "bob");
         /* as bob, relaying is allowed (permit_sasl_authenticated) */
-        fx_chat (fx, "MAIL FROM:<bob@example.org>\r\nRCPT TO:<x@elsewhere.test>\r\n", "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "MAIL FROM:<bob@example.org>\r\nRCPT TO:<x@elsewhere.test>\r\n", "250 2.1.0 OK\r\n250 2.1.5 OK\r\n");
 }
 
 static GString *captured;
@@ -714,14 +623,14 @@ test_protocol_log (Fx *fx, gconstpointer unused)
         g_object_set (fx->server, "allow-insecure-auth", TRUE, "protocol-log", TRUE, NULL);
         captured = g_string_new (NULL);
         fx_greet (fx);
-        fx_chat (fx, line, "235 *");
+        session_fx_chat (fx, line, "235 *");
         gsmtp_session_free (fx->session);
         g_object_unref (fx->peer);
         fx->peer = gsmtp_peer_new (NULL, NULL);
         fx_greet (fx);
-        fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
-        fx_chat (fx, "dXNlcg==\r\n", "334 *");
-        fx_chat (fx, "c2VjcmV0\r\n", "235 *");
+        session_fx_chat (fx, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+        session_fx_chat (fx, "dXNlcg==\r\n", "334 *");
+        session_fx_chat (fx, "c2VjcmV0\r\n", "235 *");
         g_assert_nonnull (strstr (captured->str, "C: EHLO client.test"));
         g_assert_nonnull (strstr (captured->str, "S: 235 2.7.0 Authentication successful"));
         g_assert_nonnull (strstr (captured->str, g_smtp_peer_get_session_id (fx->peer)));
@@ -755,28 +664,28 @@ test_smtputf8 (Fx *fx, gconstpointer unused)
         g_smtp_server_add_domain (fx->server, "b\xc3\xbc" "cher.example");
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_MAIL, keep_stage, stages, NULL);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test>\r\n", "550 5.6.7 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
-        fx_chat (fx, "RCPT TO:<j\xc3\xb6rg@example.org>\r\n", "553 5.6.7 *");
-        fx_chat (fx, "RCPT TO:<b@example.org> ORCPT=utf-8;j\xc3\xb6rg@example.org\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RSET\r\n", "250 *");
-        fx_chat (fx, "MAIL FROM:<\xc3@x.test> SMTPUTF8\r\n", "501 5.1.7 *");
-        fx_chat (fx, "MAIL FROM:<\xed\xa0\x80@x.test> SMTPUTF8\r\n", "501 5.1.7 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> SMTPUTF8=1\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test>\r\n", "550 5.6.7 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<j\xc3\xb6rg@example.org>\r\n", "553 5.6.7 *");
+        session_fx_chat (fx, "RCPT TO:<b@example.org> ORCPT=utf-8;j\xc3\xb6rg@example.org\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RSET\r\n", "250 *");
+        session_fx_chat (fx, "MAIL FROM:<\xc3@x.test> SMTPUTF8\r\n", "501 5.1.7 *");
+        session_fx_chat (fx, "MAIL FROM:<\xed\xa0\x80@x.test> SMTPUTF8\r\n", "501 5.1.7 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> SMTPUTF8=1\r\n", "501 5.5.4 *");
         g_assert_cmpuint (stages->len, ==, 1);
         g_assert_false (g_smtp_envelope_is_smtputf8 (g_smtp_stage_get_envelope (stages->pdata[0])));
-        fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test> smtputf8\r\n", "250 2.1.0 OK\r\n");
+        session_fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test> smtputf8\r\n", "250 2.1.0 OK\r\n");
         g_assert_true (g_smtp_envelope_is_smtputf8 (g_smtp_stage_get_envelope (stages->pdata[1])));
         g_assert_cmpstr (g_smtp_stage_get_local_part (stages->pdata[1]), ==, "j\xc3\xb6rg");
-        fx_chat (fx, "RCPT TO:<\xc3\xbc@xn--bcher-kva.example>\r\n", "250 2.1.5 OK\r\n");
-        fx_chat (fx, "RCPT TO:<u@B\xc3\x9c" "CHER.example>\r\n", "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<\xc3\xbc@xn--bcher-kva.example>\r\n", "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<u@B\xc3\x9c" "CHER.example>\r\n", "250 2.1.5 OK\r\n");
         /* the same mailbox through the U-label: merged */
-        fx_chat (fx, "RCPT TO:<\xc3\xbc@b\xc3\xbc" "cher.example>\r\n", "250 2.1.5 OK\r\n");
-        fx_chat (fx, "RCPT TO:<u@b\xc3\xbc" "cher.evil>\r\n", "550 5.7.1 *");
-        fx_chat (fx, "RCPT TO:<\xc2\x85@example.org>\r\n", "501 5.1.3 *");
-        fx_chat (fx, "RCPT TO:<u@e\xcc\x81.example>\r\n", "501 5.1.3 *");
-        fx_chat (fx, "DATA\r\n", "354 *");
-        fx_chat (fx, "Subject: gr\xc3\xbc\xc3\x9f" "e\r\n\r\nhi\r\n.\r\n", "250 2.0.0 *");
+        session_fx_chat (fx, "RCPT TO:<\xc3\xbc@b\xc3\xbc" "cher.example>\r\n", "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<u@b\xc3\xbc" "cher.evil>\r\n", "550 5.7.1 *");
+        session_fx_chat (fx, "RCPT TO:<\xc2\x85@example.org>\r\n", "501 5.1.3 *");
+        session_fx_chat (fx, "RCPT TO:<u@e\xcc\x81.example>\r\n", "501 5.1.3 *");
+        session_fx_chat (fx, "DATA\r\n", "354 *");
+        session_fx_chat (fx, "Subject: gr\xc3\xbc\xc3\x9f" "e\r\n\r\nhi\r\n.\r\n", "250 2.0.0 *");
         env = fx->messages->pdata[0];
         g_assert_true (g_smtp_envelope_is_smtputf8 (env));
         g_assert_cmpstr (g_smtp_envelope_get_sender (env), ==, "j\xc3\xb6rg@x.test");
@@ -789,8 +698,8 @@ test_smtputf8 (Fx *fx, gconstpointer unused)
                          "gr\xc3\xbc\xc3\x9f" "e");
 
         /* the next transaction is ASCII again */
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 *");
         g_assert_false (g_smtp_envelope_is_smtputf8 (fx->messages->pdata[1]));
         g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[1]), " with ESMTP id "));
 }
@@ -806,24 +715,24 @@ test_dsn (Fx *fx, gconstpointer unused)
                         "unknown ones 555");
         g_smtp_server_set_handler (fx->server, GSMTP_STAGE_RCPT, keep_stage, stages, NULL);
         fx_greet (fx);
-        fx_chat (fx, "MAIL FROM:<a@x.test> RET=FULL RET=HDRS\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> RET=NONE\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> ENVID=a+\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> ENVID=a+0Db\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> ret=hdrs ENVID=QQ+2B314159\r\n", "250 2.1.0 OK\r\n");
-        fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+40example.org\r\n",
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> RET=FULL RET=HDRS\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> RET=NONE\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> ENVID=a+\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> ENVID=a+0Db\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> ret=hdrs ENVID=QQ+2B314159\r\n", "250 2.1.0 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+40example.org\r\n",
                  "250 2.1.5 OK\r\n");
-        fx_chat (fx, "RCPT TO:<c@example.org> NOTIFY=NEVER\r\n", "250 2.1.5 OK\r\n");
-        fx_chat (fx, "RCPT TO:<d@example.org>\r\n", "250 2.1.5 OK\r\n");
-        fx_chat (fx, "RCPT TO:<e@example.org> NOTIFY=NEVER,DELAY\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RCPT TO:<e@example.org> NOTIFY=DELAY notify=DELAY\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RCPT TO:<e@example.org> ORCPT=rfc822;a+ZZ\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RCPT TO:<e@example.org> ORCPT=rfc822;a ORCPT=rfc822;b\r\n", "501 5.5.4 *");
-        fx_chat (fx, "RCPT TO:<e@example.org> XYZ=1\r\n", "555 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<c@example.org> NOTIFY=NEVER\r\n", "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<d@example.org>\r\n", "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "RCPT TO:<e@example.org> NOTIFY=NEVER,DELAY\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<e@example.org> NOTIFY=DELAY notify=DELAY\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<e@example.org> ORCPT=rfc822;a+ZZ\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<e@example.org> ORCPT=rfc822;a ORCPT=rfc822;b\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "RCPT TO:<e@example.org> XYZ=1\r\n", "555 5.5.4 *");
         /* the same mailbox again: merged, its first DSN request stands */
-        fx_chat (fx, "RCPT TO:<b@EXAMPLE.org> NOTIFY=NEVER\r\n", "250 2.1.5 OK\r\n");
-        fx_chat (fx, "DATA\r\n", "354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        session_fx_chat (fx, "RCPT TO:<b@EXAMPLE.org> NOTIFY=NEVER\r\n", "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "DATA\r\n", "354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
 
         env = fx->messages->pdata[0];
         g_assert_cmpint (g_smtp_envelope_get_dsn_ret (env), ==, GSMTP_DSN_RET_HDRS);
@@ -867,34 +776,32 @@ test_requiretls (Fx *fx, gconstpointer unused)
 
         g_test_summary ("RFC 8689: REQUIRETLS is offered and accepted only under TLS (530 5.7.0 "
                         "outside); the envelope carries it.  Received says UTF8SMTPS under TLS");
-        fx_start (fx);
-        g_free (fx_take (fx));
-        fx_feed (fx, "EHLO client.test\r\n");
-        out = fx_take (fx);
+        session_fx_start (fx);
+        g_free (session_fx_take (fx));
+        session_fx_feed (fx, "EHLO client.test\r\n");
+        out = session_fx_take (fx);
         g_assert_null (strstr (out, "REQUIRETLS"));
-        fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS\r\n", "530 5.7.0 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS\r\n", "530 5.7.0 *");
         gsmtp_session_free (fx->session);
 
         /* as on an implicit-TLS listener */
         gsmtp_peer_set_tls (fx->peer, "TLSv1.3", "TLS_AES_128_GCM_SHA256", NULL);
-        fx->session = gsmtp_session_new (gsmtp_server_get_session_host (fx->server), fx->peer, TRUE,
-                                         &fx_callbacks, fx);
-        gsmtp_session_start (fx->session);
-        g_free (fx_take (fx));
-        fx_feed (fx, "EHLO client.test\r\n");
+        session_fx_start_full (fx, TRUE);
+        g_free (session_fx_take (fx));
+        session_fx_feed (fx, "EHLO client.test\r\n");
         g_free (out);
-        out = fx_take (fx);
+        out = session_fx_take (fx);
         g_assert_nonnull (strstr (out, "\r\n250-REQUIRETLS\r\n"));
-        fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS=yes\r\n", "501 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS=yes\r\n", "501 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> REQUIRETLS\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
         g_assert_true (g_smtp_envelope_requires_tls (fx->messages->pdata[0]));
         g_assert_false (g_smtp_envelope_requires_tls (fx->messages->pdata[1]));
         /* RFC 6531 4.3 under TLS: UTF8SMTPS */
-        fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test> SMTPUTF8\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
-        fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
+        session_fx_chat (fx, "MAIL FROM:<j\xc3\xb6rg@x.test> SMTPUTF8\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", "250 *354 *");
+        session_fx_chat (fx, "x\r\n.\r\n", "250 2.0.0 *");
         g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[2]),
                                   " with UTF8SMTPS (TLSv1.3 with cipher "));
         g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (fx->messages->pdata[1]), " with ESMTPS ("));
@@ -905,12 +812,12 @@ test_limits_keyword (Fx *fx, gconstpointer unused)
 {
         g_test_summary ("RFC 9422: LIMITS RCPTMAX is max-recipients; HELO gets no keywords");
         g_object_set (fx->server, "max-recipients", 7, NULL);
-        fx_start (fx);
-        g_free (fx_take (fx));
-        fx_chat (fx, "EHLO client.test\r\n", "250-*\r\n250 LIMITS RCPTMAX=7\r\n");
-        fx_chat (fx, "HELO client.test\r\n", "250 mx.example.org Hello client.test\r\n");
-        fx_chat (fx, "MAIL FROM:<a@x.test> SMTPUTF8\r\n", "555 5.5.4 *");
-        fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org> NOTIFY=NEVER\r\n", "250 *555 5.5.4 *");
+        session_fx_start (fx);
+        g_free (session_fx_take (fx));
+        session_fx_chat (fx, "EHLO client.test\r\n", "250-*\r\n250 LIMITS RCPTMAX=7\r\n");
+        session_fx_chat (fx, "HELO client.test\r\n", "250 mx.example.org Hello client.test\r\n");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test> SMTPUTF8\r\n", "555 5.5.4 *");
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org> NOTIFY=NEVER\r\n", "250 *555 5.5.4 *");
 }
 
 int
@@ -918,7 +825,7 @@ main (int argc, char **argv)
 {
         g_log_set_writer_func (capture_writer, NULL, NULL);
         g_test_init (&argc, &argv, NULL);
-#define ADD(path, fn) g_test_add ("/session/" path, Fx, NULL, fx_setup, fn, fx_teardown)
+#define ADD(path, fn) g_test_add ("/session/" path, Fx, NULL, fx_setup, fn, session_fx_teardown)
         ADD ("ehlo", test_ehlo);
         ADD ("transaction-bytes", test_transaction_bytes);
         ADD ("pipelining", test_pipelining);
