@@ -139,26 +139,30 @@ is_control (gunichar c)
 /* For the human-readable dump: what the client sent, with every control
  * character, every byte of invalid UTF-8 and the backslash itself written as
  * an escape, so that nothing it sends can start a line of the dump (a forged
- * record) or reach the terminal as a control sequence. */
-static char *
-human (const char *s)
+ * record) or reach the terminal as a control sequence.  Appended in place:
+ * this runs for every string of every message. */
+static void
+append_human (GString *out, const char *s)
 {
-        GString *out;
         const char *p, *end;
 
-        if (s == NULL)
-                return g_strdup ("-");
-        /* the common case, printable ASCII with no backslash, is copied whole:
-         * this runs for every string of every message */
-        for (p = s; *p >= 0x20 && *p < 0x7f && *p != '\\'; p++)
-                ;
-        if (*p == '\0')
-                return g_strdup (s);
-        out = g_string_sized_new (strlen (s) + 8);
+        if (s == NULL) {
+                g_string_append_c (out, '-');
+                return;
+        }
         end = s + strlen (s);
         for (p = s; p < end;) {
-                gunichar c = g_utf8_get_char_validated (p, end - p);
+                const char *run = p;
+                gunichar c;
 
+                /* the common case, printable ASCII with no backslash, whole */
+                while (p < end && *p >= 0x20 && *p < 0x7f && *p != '\\')
+                        p++;
+                if (p > run)
+                        g_string_append_len (out, run, p - run);
+                if (p == end)
+                        break;
+                c = g_utf8_get_char_validated (p, end - p);
                 if (c == (gunichar) -1 || c == (gunichar) -2) {
                         g_string_append_printf (out, "\\x%02x", (guchar) *p++);
                         continue;
@@ -179,17 +183,6 @@ human (const char *s)
                         g_string_append_len (out, p, g_utf8_next_char (p) - p);
                 p = g_utf8_next_char (p);
         }
-        return g_string_free (out, FALSE);
-}
-
-/* human () for a printf argument: the copy lives as long as @pool */
-static const char *
-esc (GPtrArray *pool, const char *s)
-{
-        char *copy = human (s);
-
-        g_ptr_array_add (pool, copy);
-        return copy;
 }
 
 /* A JSON string (RFC 8259) in UTF-8: the control characters above (C1 and
@@ -270,18 +263,36 @@ part_size (GMimePart *part)
         return size;
 }
 
+/* "type/subtype", as GMime parsed it */
+static void
+append_mime_type (GString *out, GMimeObject *part, gboolean json)
+{
+        GMimeContentType *type = g_mime_object_get_content_type (part);
+
+        if (json) {
+                g_autofree char *mime_type = g_mime_content_type_get_mime_type (type);
+
+                json_string (out, mime_type);
+                return;
+        }
+        append_human (out, g_mime_content_type_get_media_type (type));
+        g_string_append_c (out, '/');
+        append_human (out, g_mime_content_type_get_media_subtype (type));
+}
+
 static void
 print_part (GMimeObject *parent, GMimeObject *part, gpointer data)
 {
         PartWalk *walk = data;
-        g_autofree char *type = g_mime_content_type_get_mime_type (g_mime_object_get_content_type (part));
-        g_autoptr(GPtrArray) pool = g_ptr_array_new_with_free_func (g_free);
         const char *filename;
         gsize size = 0;
 
         if (!GMIME_IS_PART (part)) {
-                if (!walk->json)
-                        g_string_append_printf (walk->out, "  part %s\n", esc (pool, type));
+                if (!walk->json) {
+                        g_string_append (walk->out, "  part ");
+                        append_mime_type (walk->out, part, FALSE);
+                        g_string_append_c (walk->out, '\n');
+                }
                 return;
         }
         filename = g_mime_part_get_filename (GMIME_PART (part));
@@ -289,14 +300,19 @@ print_part (GMimeObject *parent, GMimeObject *part, gpointer data)
         if (walk->json) {
                 g_string_append (walk->out, walk->first ? "" : ",");
                 g_string_append (walk->out, "{\"content_type\":");
-                json_string (walk->out, type);
+                append_mime_type (walk->out, part, TRUE);
                 g_string_append (walk->out, ",\"filename\":");
                 json_string (walk->out, filename);
                 g_string_append_printf (walk->out, ",\"size\":%" G_GSIZE_FORMAT "}", size);
         } else {
-                g_string_append_printf (walk->out, "  part %s%s%s%s, %" G_GSIZE_FORMAT " bytes\n",
-                                        esc (pool, type), filename ? " \"" : "",
-                                        filename ? esc (pool, filename) : "", filename ? "\"" : "", size);
+                g_string_append (walk->out, "  part ");
+                append_mime_type (walk->out, part, FALSE);
+                if (filename != NULL) {
+                        g_string_append (walk->out, " \"");
+                        append_human (walk->out, filename);
+                        g_string_append_c (walk->out, '"');
+                }
+                g_string_append_printf (walk->out, ", %" G_GSIZE_FORMAT " bytes\n", size);
         }
         walk->first = FALSE;
 }
@@ -411,36 +427,50 @@ static void
 print_human (GSmtpEnvelope *env, GMimeMessage *msg)
 {
         GSmtpPeer *peer = g_smtp_envelope_get_peer (env);
-        g_autoptr(GString) out = g_string_new (NULL);
-        g_autoptr(GPtrArray) pool = g_ptr_array_new_with_free_func (g_free);
+        g_autoptr(GString) out = g_string_sized_new (1024);
         const char *const *rcpts = g_smtp_envelope_get_recipients (env);
         PartWalk walk = { out, FALSE, TRUE, 0 };
 
-        /* all that came from the client goes through esc (): one header a line */
-        g_string_append_printf (out, "=== message from %s [%s] helo=%s tls=%s user=%s\n",
-                                esc (pool, g_smtp_peer_get_host (peer)),
-                                esc (pool, g_smtp_peer_get_protocol (peer)),
-                                esc (pool, g_smtp_peer_get_helo (peer)),
-                                g_smtp_peer_get_tls (peer) ? "yes" : "no",
-                                esc (pool, g_smtp_peer_get_username (peer)));
-        g_string_append_printf (out, "MAIL FROM: <%s>%s\n", esc (pool, g_smtp_envelope_get_sender (env)),
-                                g_smtp_envelope_is_null_sender (env) ? " (null sender, shown as " : "");
-        if (g_smtp_envelope_is_null_sender (env))
-                g_string_append_printf (out, "  %s)\n", esc (pool, g_smtp_envelope_get_reverse_path (env)));
-        for (guint i = 0; rcpts[i] != NULL; i++)
-                g_string_append_printf (out, "RCPT TO: <%s>\n", esc (pool, rcpts[i]));
+        /* all that came from the client goes through append_human (): one
+         * header a line.  Appends, not printf: this runs for every message. */
+        g_string_append (out, "=== message from ");
+        append_human (out, g_smtp_peer_get_host (peer));
+        g_string_append (out, " [");
+        append_human (out, g_smtp_peer_get_protocol (peer));
+        g_string_append (out, "] helo=");
+        append_human (out, g_smtp_peer_get_helo (peer));
+        g_string_append (out, g_smtp_peer_get_tls (peer) ? " tls=yes user=" : " tls=no user=");
+        append_human (out, g_smtp_peer_get_username (peer));
+        g_string_append (out, "\nMAIL FROM: <");
+        append_human (out, g_smtp_envelope_get_sender (env));
+        g_string_append_c (out, '>');
+        if (g_smtp_envelope_is_null_sender (env)) {
+                g_string_append (out, " (null sender, shown as \n  ");
+                append_human (out, g_smtp_envelope_get_reverse_path (env));
+                g_string_append_c (out, ')');
+        }
+        g_string_append_c (out, '\n');
+        for (guint i = 0; rcpts[i] != NULL; i++) {
+                g_string_append (out, "RCPT TO: <");
+                append_human (out, rcpts[i]);
+                g_string_append (out, ">\n");
+        }
         g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes%s%s\n", g_smtp_envelope_get_size (env),
                                 g_smtp_envelope_is_chunked (env) ? ", by BDAT" : "",
                                 g_strcmp0 (g_smtp_envelope_get_body (env), "BINARYMIME") == 0 ? ", binary" : "");
         if (msg != NULL) {
                 GMimeHeaderList *headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
+                int n = g_mime_header_list_get_count (headers);
 
                 g_string_append (out, "headers:\n");
-                for (int i = 0; i < g_mime_header_list_get_count (headers); i++) {
+                for (int i = 0; i < n; i++) {
                         GMimeHeader *h = g_mime_header_list_get_header_at (headers, i);
 
-                        g_string_append_printf (out, "  %s: %s\n", esc (pool, g_mime_header_get_name (h)),
-                                                esc (pool, g_mime_header_get_value (h)));
+                        g_string_append (out, "  ");
+                        append_human (out, g_mime_header_get_name (h));
+                        g_string_append (out, ": ");
+                        append_human (out, g_mime_header_get_value (h));
+                        g_string_append_c (out, '\n');
                 }
                 g_string_append (out, "MIME tree:\n");
                 g_mime_message_foreach (msg, print_part, &walk);

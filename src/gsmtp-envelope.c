@@ -32,6 +32,7 @@ struct _GSmtpEnvelope {
         int           spill_fd;         /* (owned): -1 unless spilled */
         GBytes       *data;             /* (owned) (nullable) */
         char         *received;         /* (owned) (nullable): value of the trace header */
+        GBytes       *trace;            /* (owned) (nullable): "Received: " @received CRLF */
         gboolean      chunked;          /* the data came by BDAT (RFC 3030) */
 
         /* Fixed once DATA ended, and read then from any thread: @data,
@@ -89,6 +90,7 @@ g_smtp_envelope_finalize (GObject *object)
         if (self->spill_fd >= 0)
                 close (self->spill_fd);
         g_free (self->received);
+        g_clear_pointer (&self->trace, g_bytes_unref);
         G_OBJECT_CLASS (g_smtp_envelope_parent_class)->finalize (object);
 }
 
@@ -259,6 +261,8 @@ gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep)
         if (other->data != NULL)
                 self->data = g_bytes_ref (other->data);
         self->received = g_strdup (other->received);
+        if (other->trace != NULL)
+                self->trace = g_bytes_ref (other->trace);
         self->chunked = other->chunked;
         return self;
 }
@@ -267,7 +271,13 @@ void
 gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received)
 {
         g_free (self->received);
+        g_clear_pointer (&self->trace, g_bytes_unref);
         self->received = g_strdup (received);
+        if (received != NULL) {
+                char *line = g_strconcat ("Received: ", received, "\r\n", NULL);
+
+                self->trace = g_bytes_new_take (line, strlen (line));
+        }
 }
 
 /* Before the message is parsed: the limits it is parsed behind. */
@@ -292,15 +302,34 @@ envelope_scan (GSmtpEnvelope *self, const GSmtpMimeLimits *limits, GSmtpMimeStat
         return gsmtp_mime_limits_check (limits, data, size, stats);
 }
 
-/* GMime, once the limits passed; any thread. */
+/* Whether the message's first line is a continuation line: read after the
+ * trace header, it would become part of it. */
+static gboolean
+envelope_starts_folded (GSmtpEnvelope *self)
+{
+        gsize size;
+        const guint8 *data = g_bytes_get_data (self->data, &size);
+
+        return size > 0 && (data[0] == ' ' || data[0] == '\t');
+}
+
+/* GMime, once the limits passed; any thread.  The trace header is parsed as
+ * the first line of the stream, like the message an MTA stores: cheaper than
+ * adding it to the parsed message, which GMime formats and folds. */
 static GMimeMessage *
 envelope_parse (GSmtpEnvelope *self)
 {
         g_autoptr(GMimeStream) stream = NULL;
         g_autoptr(GMimeParser) parser = NULL;
         GMimeMessage *message;
+        GBytes *prefix = NULL;
+        gboolean prepend = FALSE;
 
         gsmtp_ensure_gmime ();
+        if (self->trace != NULL) {
+                prepend = envelope_starts_folded (self);
+                prefix = prepend ? NULL : self->trace;
+        }
         if (self->mapped != NULL) {
                 int fd = dup (self->spill_fd);
 
@@ -309,14 +338,14 @@ envelope_parse (GSmtpEnvelope *self)
                  * flat.  The stream owns the descriptor; parts hold the stream. */
                 if (fd < 0)
                         return NULL;
-                stream = gsmtp_bytes_stream_new_for_file (fd, g_bytes_get_size (self->data));
+                stream = gsmtp_bytes_stream_new_for_file (prefix, fd, g_bytes_get_size (self->data));
         } else {
-                stream = gsmtp_bytes_stream_new (self->data);
+                stream = gsmtp_bytes_stream_new (prefix, self->data);
         }
         parser = g_mime_parser_new_with_stream (stream);
         g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
         message = g_mime_parser_construct_message (parser, NULL);
-        if (message != NULL && self->received != NULL)
+        if (message != NULL && prepend)
                 g_mime_object_prepend_header (GMIME_OBJECT (message), "Received", self->received, NULL);
         return message;
 }
@@ -567,13 +596,8 @@ g_smtp_envelope_open_with_trace (GSmtpEnvelope *self)
 
         g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
         stream = g_memory_input_stream_new ();
-        if (self->received != NULL) {
-                g_autoptr(GBytes) header = NULL;
-                char *line = g_strdup_printf ("Received: %s\r\n", self->received);
-
-                header = g_bytes_new_take (line, strlen (line));
-                g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), header);
-        }
+        if (self->trace != NULL)
+                g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), self->trace);
         if (self->data != NULL)
                 g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), self->data);
         return stream;

@@ -347,6 +347,8 @@ test_parsed_with_trace (void)
         g_assert_nonnull (msg);
         headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
         g_assert_cmpstr (g_mime_header_get_name (g_mime_header_list_get_header_at (headers, 0)), ==, "Received");
+        g_assert_cmpstr (g_mime_header_get_value (g_mime_header_list_get_header_at (headers, 0)), ==,
+                         g_smtp_envelope_get_received_header (env));
         g_assert_cmpstr (g_mime_message_get_subject (msg), ==, "kept");
         test_server_free (ts);
 }
@@ -372,6 +374,23 @@ setup_spill (GSmtpServer *server, gpointer data)
 {
         if (GPOINTER_TO_INT (data) & KEPT_SPILLED)
                 g_object_set (server, "spill-threshold", (guint64) 64, NULL);
+}
+
+static void
+test_trace_not_extended (gconstpointer data)
+{
+        TestServer *ts = test_server_new (setup_spill, (gpointer) data);
+        g_autoptr(GString) message = g_string_new ("\tby forged.example; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
+                                                   "Subject: folded\r\n\r\nbody\r\n");
+        g_autoptr(GSmtpEnvelope) env = NULL;
+
+        g_test_summary ("A message whose first line is a continuation line does not extend the "
+                        "server's Received header: GMime finds no message in it, as in the bytes alone");
+        env = deliver (ts, message);
+        assert_bytes (env, message);
+        g_assert_null (g_smtp_envelope_get_message (env));
+        g_assert_null (g_smtp_envelope_get_mime_error (env));
+        test_server_free (ts);
 }
 
 static void
@@ -775,6 +794,9 @@ main (int argc, char **argv)
         }
         g_test_add_func ("/message/limits/property", test_property);
         g_test_add_func ("/message/parsed-with-trace", test_parsed_with_trace);
+        g_test_add_data_func ("/message/trace-not-extended/memory", GINT_TO_POINTER (0), test_trace_not_extended);
+        g_test_add_data_func ("/message/trace-not-extended/spilled", GINT_TO_POINTER (KEPT_SPILLED),
+                              test_trace_not_extended);
         g_test_add_data_func ("/message/kept/memory", GINT_TO_POINTER (0), test_kept_message);
         g_test_add_data_func ("/message/kept/spilled", GINT_TO_POINTER (KEPT_SPILLED), test_kept_message);
         g_test_add_data_func ("/message/kept/memory-pool", GINT_TO_POINTER (KEPT_POOL), test_kept_message);
