@@ -12,26 +12,37 @@
  * a message to many does not list them all to each of them. */
 /* g_date_time_new_now_local() looks up the local zone each time (readlink and
  * stat of /etc/localtime): three system calls a message.  The zone is kept for a
- * minute instead, so a change of time zone still shows soon. */
+ * minute instead, so a change of time zone still shows soon; the formatted date
+ * for a second, since formatting it costs more than the rest of the line. */
 G_LOCK_DEFINE_STATIC (zone);
 static GTimeZone *zone;
 static gint64 zone_checked;
+static char *date;
+static gint64 date_second = -1;
 
-static GDateTime *
-received_now (void)
+static void
+received_append_date (GString *out)
 {
         gint64 now = g_get_monotonic_time ();
-        GDateTime *dt;
+        gint64 second = g_get_real_time () / G_USEC_PER_SEC;
 
         G_LOCK (zone);
         if (zone == NULL || now - zone_checked > 60 * G_USEC_PER_SEC) {
                 g_clear_pointer (&zone, g_time_zone_unref);
                 zone = g_time_zone_new_local ();
                 zone_checked = now;
+                date_second = -1;
         }
-        dt = g_date_time_new_now (zone);
+        if (second != date_second) {
+                g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (second);
+                g_autoptr(GDateTime) in_zone = g_date_time_to_timezone (dt, zone);
+
+                g_free (date);
+                date = g_mime_utils_header_format_date (in_zone);
+                date_second = second;
+        }
+        g_string_append (out, date);
         G_UNLOCK (zone);
-        return dt;
 }
 
 /* RFC 6531 4.3: an internationalised transaction is "with UTF8SMTP",
@@ -61,8 +72,6 @@ gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const 
         GString *out = g_string_sized_new (256);
         const char *helo = g_smtp_peer_get_helo (peer);
         GSocketAddress *address = g_smtp_peer_get_address (peer);
-        g_autoptr(GDateTime) now = received_now ();
-        g_autofree char *date = g_mime_utils_header_format_date (now);
 
         /* built with appends, not printf: this runs for every message */
         g_string_append (out, "from ");
@@ -94,6 +103,6 @@ gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const 
                 g_string_append (out, ">");
         }
         g_string_append (out, "; ");
-        g_string_append (out, date);
+        received_append_date (out);
         return g_string_free (out, FALSE);
 }

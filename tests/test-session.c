@@ -56,6 +56,21 @@ test_ehlo (Fx *fx, gconstpointer unused)
         g_assert_cmpint (gsmtp_session_get_action (fx->session), ==, GSMTP_SESSION_CLOSE);
 }
 
+/* The date after the last ";" of the Received header is an RFC 5322 date, now
+ * (the formatted date is kept for a second: it must not be an old one). */
+static void
+assert_received_now (GSmtpEnvelope *env)
+{
+        const char *date = strrchr (g_smtp_envelope_get_received_header (env), ';');
+        g_autoptr(GDateTime) stamp = NULL;
+        g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+
+        g_assert_nonnull (date);
+        stamp = g_mime_utils_header_decode_date (date + 1);
+        g_assert_nonnull (stamp);
+        g_assert_cmpint (ABS (g_date_time_difference (now, stamp)), <=, 2 * G_TIME_SPAN_SECOND);
+}
+
 static void
 test_transaction_bytes (Fx *fx, gconstpointer unused)
 {
@@ -79,6 +94,7 @@ test_transaction_bytes (Fx *fx, gconstpointer unused)
         g_assert_nonnull (strstr (g_smtp_envelope_get_received_header (env), "for <b@example.org>"));
         g_assert_cmpstr (g_mime_message_get_subject (g_smtp_envelope_get_message (env)), ==, "hi");
         g_assert_nonnull (g_mime_object_get_header (GMIME_OBJECT (g_smtp_envelope_get_message (env)), "Received"));
+        assert_received_now (env);
         /* the session is ready for the next transaction */
         session_fx_chat (fx, "RCPT TO:<b@example.org>\r\n", "503 5.5.1 *");
 }
