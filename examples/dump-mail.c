@@ -224,6 +224,20 @@ json_string (GString *out, const char *s)
         g_string_append_c (out, '"');
 }
 
+/* A decimal number, without printf's cost: this runs for every message. */
+static void
+append_size (GString *out, gsize value)
+{
+        char digits[24];
+        int i = sizeof digits;
+
+        do {
+                digits[--i] = '0' + value % 10;
+                value /= 10;
+        } while (value > 0);
+        g_string_append_len (out, digits + i, sizeof digits - i);
+}
+
 typedef struct {
         GString  *out;
         gboolean  json;
@@ -303,7 +317,9 @@ print_part (GMimeObject *parent, GMimeObject *part, gpointer data)
                 append_mime_type (walk->out, part, TRUE);
                 g_string_append (walk->out, ",\"filename\":");
                 json_string (walk->out, filename);
-                g_string_append_printf (walk->out, ",\"size\":%" G_GSIZE_FORMAT "}", size);
+                g_string_append (walk->out, ",\"size\":");
+                append_size (walk->out, size);
+                g_string_append_c (walk->out, '}');
         } else {
                 g_string_append (walk->out, "  part ");
                 append_mime_type (walk->out, part, FALSE);
@@ -312,7 +328,9 @@ print_part (GMimeObject *parent, GMimeObject *part, gpointer data)
                         append_human (walk->out, filename);
                         g_string_append_c (walk->out, '"');
                 }
-                g_string_append_printf (walk->out, ", %" G_GSIZE_FORMAT " bytes\n", size);
+                g_string_append (walk->out, ", ");
+                append_size (walk->out, size);
+                g_string_append (walk->out, " bytes\n");
         }
         walk->first = FALSE;
 }
@@ -455,9 +473,14 @@ print_human (GSmtpEnvelope *env, GMimeMessage *msg)
                 append_human (out, rcpts[i]);
                 g_string_append (out, ">\n");
         }
-        g_string_append_printf (out, "size: %" G_GSIZE_FORMAT " bytes%s%s\n", g_smtp_envelope_get_size (env),
-                                g_smtp_envelope_is_chunked (env) ? ", by BDAT" : "",
-                                g_strcmp0 (g_smtp_envelope_get_body (env), "BINARYMIME") == 0 ? ", binary" : "");
+        g_string_append (out, "size: ");
+        append_size (out, g_smtp_envelope_get_size (env));
+        g_string_append (out, " bytes");
+        if (g_smtp_envelope_is_chunked (env))
+                g_string_append (out, ", by BDAT");
+        if (g_strcmp0 (g_smtp_envelope_get_body (env), "BINARYMIME") == 0)
+                g_string_append (out, ", binary");
+        g_string_append_c (out, '\n');
         if (msg != NULL) {
                 GMimeHeaderList *headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
                 int n = g_mime_header_list_get_count (headers);

@@ -153,6 +153,20 @@ sys.exit(1 if bad else 0)" "$work/h.out" &&
    grep -qF "X-Raw: a\x1b[1mraw\x7f and a literal \\\\x1b" "$work/h.out" &&
    grep -qF "part text/plain \"\x1b[31mevil\r\n===.txt\"" "$work/h.out" && grep -qF "user=ev\x1b[31mil" "$work/h.out"'
 
+# the human-readable dump of a plain message, line by line (built without printf)
+start_dump "$work/p.out" "$work/p.log" --domain example.org
+printf 'Subject: plain\r\nFrom: <a@x.test>\r\n\r\nbody line\r\n' > "$work/plain"
+"$SEND" --server 127.0.0.1 --port "$port" --from a@x.test --to b@example.org < "$work/plain"; rc=$?
+for i in $(seq 1 100); do grep -q "^  part " "$work/p.out" && break; sleep 0.05; done
+stop_dump
+check "human dump: envelope, size, decoded headers and the MIME tree of a plain message" \
+  '[ $rc -eq 0 ] && grep -qx "=== message from 127.0.0.1 \[ESMTP\] helo=[^ ]* tls=no user=-" "$work/p.out" &&
+   grep -qx "MAIL FROM: <a@x.test>" "$work/p.out" && grep -qx "RCPT TO: <b@example.org>" "$work/p.out" &&
+   grep -qx "size: $(wc -c < "$work/plain") bytes, by BDAT" "$work/p.out" && grep -qx "headers:" "$work/p.out" &&
+   grep -qx "  Received: from .* by .* (gsmtp) with ESMTP id .* for <b@example.org>; .*" "$work/p.out" &&
+   grep -qx "  Subject: plain" "$work/p.out" && grep -qx "  From: <a@x.test>" "$work/p.out" &&
+   grep -qx "MIME tree:" "$work/p.out" && grep -qx "  part text/plain, 11 bytes" "$work/p.out"'
+
 start_dump "$work/j.out" "$work/j.log" --domain example.org --auth-file "$work/evil-users" --allow-insecure-auth --json
 python3 "$work/hostile.py" "$port"; rc=$?
 for i in $(seq 1 100); do [ -s "$work/j.out" ] && break; sleep 0.05; done
