@@ -155,7 +155,7 @@ sys.exit(1 if bad else 0)" "$work/h.out" &&
 
 # the human-readable dump of a plain message, line by line (built without printf)
 start_dump "$work/p.out" "$work/p.log" --domain example.org
-printf 'Subject: plain\r\nFrom: <a@x.test>\r\n\r\nbody line\r\n' > "$work/plain"
+printf 'Subject: plain\r\nFrom: <a@x.test>\r\nX-Folded:  a  b\\c\r\n\td \r\n\r\nbody line\r\n' > "$work/plain"
 "$SEND" --server 127.0.0.1 --port "$port" --from a@x.test --to b@example.org < "$work/plain"; rc=$?
 for i in $(seq 1 100); do grep -q "^  part " "$work/p.out" && break; sleep 0.05; done
 stop_dump
@@ -165,6 +165,7 @@ check "human dump: envelope, size, decoded headers and the MIME tree of a plain 
    grep -qx "size: $(wc -c < "$work/plain") bytes, by BDAT" "$work/p.out" && grep -qx "headers:" "$work/p.out" &&
    grep -qx "  Received: from .* by .* (gsmtp) with ESMTP id .* for <b@example.org>; .*" "$work/p.out" &&
    grep -qx "  Subject: plain" "$work/p.out" && grep -qx "  From: <a@x.test>" "$work/p.out" &&
+   grep -qxF "  X-Folded: a  b\\\\c\\td" "$work/p.out" &&
    grep -qx "MIME tree:" "$work/p.out" && grep -qx "  part text/plain, 11 bytes" "$work/p.out"'
 
 start_dump "$work/j.out" "$work/j.log" --domain example.org --auth-file "$work/evil-users" --allow-insecure-auth --json
