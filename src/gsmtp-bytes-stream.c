@@ -271,6 +271,26 @@ gsmtp_bytes_stream_new (GBytes *prefix, GBytes *bytes)
         return GMIME_STREAM (self);
 }
 
+/* Points a stream made by gsmtp_bytes_stream_new() at other bytes (or at none,
+ * @bytes %NULL), back at their start.  Only for a stream nobody else holds:
+ * its substreams have references of their own. */
+void
+gsmtp_bytes_stream_reset (GSmtpBytesStream *self, GBytes *prefix, GBytes *bytes)
+{
+        g_return_if_fail (self->spill == NULL);
+
+        g_clear_pointer (&self->prefix, g_bytes_unref);
+        g_clear_pointer (&self->bytes, g_bytes_unref);
+        self->prefix_len = 0;
+        self->size = 0;
+        if (bytes != NULL) {
+                self->bytes = g_bytes_ref (bytes);
+                self->size = g_bytes_get_size (bytes);
+                bytes_stream_set_prefix (self, prefix);
+        }
+        g_mime_stream_construct (GMIME_STREAM (self), 0, -1);
+}
+
 /* @prefix (nullable), then @size bytes of message in the spill file; takes
  * @fd (a dup() of the spill file's: the stream may outlive the envelope). */
 GMimeStream *

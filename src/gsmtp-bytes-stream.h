@@ -10,5 +10,6 @@ G_DECLARE_FINAL_TYPE (GSmtpBytesStream, gsmtp_bytes_stream, GSMTP, BYTES_STREAM,
 
 GMimeStream *gsmtp_bytes_stream_new (GBytes *prefix, GBytes *bytes);
 GMimeStream *gsmtp_bytes_stream_new_for_file (GBytes *prefix, int fd, gsize size);
+void         gsmtp_bytes_stream_reset (GSmtpBytesStream *self, GBytes *prefix, GBytes *bytes);
 
 G_END_DECLS

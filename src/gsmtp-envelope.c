@@ -12,6 +12,7 @@
 #include "gsmtp-address.h"
 #include "gsmtp-esmtp-params.h"
 #include "gsmtp-bytes-stream.h"
+#include "gsmtp-parse-kit.h"
 #include "gsmtp-mime-limits.h"
 
 #include <unistd.h>
@@ -313,47 +314,12 @@ envelope_starts_folded (GSmtpEnvelope *self)
         return size > 0 && (data[0] == ' ' || data[0] == '\t');
 }
 
-/* One parser a thread, kept between messages: a parser is a GObject of 4 KiB
- * with buffers and options of its own, made and freed for every message
- * otherwise.  Given back, it holds an empty stream, not the message. */
-static GPrivate kept_parser = G_PRIVATE_INIT (g_object_unref);
-
-static GMimeParser *
-envelope_parser_take (GMimeStream *stream)
-{
-        GMimeParser *parser = g_private_get (&kept_parser);
-
-        if (parser == NULL)
-                parser = g_mime_parser_new ();
-        else
-                g_private_set (&kept_parser, NULL);
-        g_mime_parser_init_with_stream (parser, stream);
-        g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
-        return parser;
-}
-
-static void
-envelope_parser_give_back (GMimeParser *parser)
-{
-        static GMimeStream *empty;
-
-        if (g_once_init_enter (&empty))
-                g_once_init_leave (&empty, g_mime_stream_mem_new ());
-        g_mime_parser_init_with_stream (parser, empty);
-        if (g_private_get (&kept_parser) == NULL)
-                g_private_set (&kept_parser, parser);
-        else
-                g_object_unref (parser);
-}
-
 /* GMime, once the limits passed; any thread.  The trace header is parsed as
  * the first line of the stream, like the message an MTA stores: cheaper than
  * adding it to the parsed message, which GMime formats and folds. */
 static GMimeMessage *
 envelope_parse (GSmtpEnvelope *self)
 {
-        g_autoptr(GMimeStream) stream = NULL;
-        g_autoptr(GMimeParser) parser = NULL;
         GMimeMessage *message;
         GBytes *prefix = NULL;
         gboolean prepend = FALSE;
@@ -364,6 +330,7 @@ envelope_parse (GSmtpEnvelope *self)
                 prefix = prepend ? NULL : self->trace;
         }
         if (self->mapped != NULL) {
+                g_autoptr(GMimeStream) stream = NULL;
                 int fd = dup (self->spill_fd);
 
                 /* pread(2) through the page cache rather than a second mapping:
@@ -372,12 +339,10 @@ envelope_parse (GSmtpEnvelope *self)
                 if (fd < 0)
                         return NULL;
                 stream = gsmtp_bytes_stream_new_for_file (prefix, fd, g_bytes_get_size (self->data));
+                message = gsmtp_parse_kit_parse_stream (stream);
         } else {
-                stream = gsmtp_bytes_stream_new (prefix, self->data);
+                message = gsmtp_parse_kit_parse_bytes (prefix, self->data);
         }
-        parser = envelope_parser_take (stream);
-        message = g_mime_parser_construct_message (parser, NULL);
-        envelope_parser_give_back (g_steal_pointer (&parser));
         if (message != NULL && prepend)
                 g_mime_object_prepend_header (GMIME_OBJECT (message), "Received", self->received, NULL);
         return message;

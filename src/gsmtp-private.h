@@ -18,6 +18,7 @@ void gsmtp_error_set_send_result (GError *error, GSmtpSendResult *result);
 void gsmtp_reply_format (const GSmtpReply *reply, const char *fallback_enhanced,
                          gboolean with_enhanced, GString *out);
 gboolean gsmtp_enhanced_code_is_valid (const char *enhanced, guint code);
+GSmtpReply *gsmtp_reply_shared (GSmtpReply **slot, guint code, const char *enhanced);
 
 /* gsmtp-peer.c */
 GSmtpPeer *gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local);

@@ -174,6 +174,17 @@ g_smtp_reply_new (guint code, const char *enhanced_code, const char *text)
         return reply;
 }
 
+/* A reference to the reply made once in @slot (a static of the caller's):
+ * the defaults every transaction gives (250 2.1.0 after MAIL...) need no
+ * allocation each time, a reply being immutable. */
+GSmtpReply *
+gsmtp_reply_shared (GSmtpReply **slot, guint code, const char *enhanced)
+{
+        if (g_once_init_enter (slot))
+                g_once_init_leave (slot, g_smtp_reply_new (code, enhanced, NULL));
+        return g_smtp_reply_ref (*slot);
+}
+
 /**
  * g_smtp_reply_new_code:
  * @code: the reply code, 200 to 599

@@ -442,7 +442,9 @@ gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage *
                 if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
                         return g_smtp_reply_new (501, "5.5.4", "Invalid hostname");
         *out_stage = gsmtp_stage_new (GSMTP_STAGE_HELO, self->peer, name, NULL, NULL);
-        gsmtp_stage_set_default_reply (*out_stage, g_smtp_reply_new (250, "2.0.0", NULL));
+        static GSmtpReply *helo_ok;
+
+        gsmtp_stage_set_default_reply (*out_stage, gsmtp_reply_shared (&helo_ok, 250, "2.0.0"));
         return NULL;
 }
 
@@ -581,6 +583,7 @@ check_mail_params (GSmtpSession *self, GHashTable *params)
 static GSmtpReply *
 check_mail (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
+        static GSmtpReply *mail_ok;
         g_autofree char *path = NULL;
         g_autoptr(GHashTable) params = NULL;
         g_autoptr(GSmtpEnvelope) tx = NULL;
@@ -613,7 +616,7 @@ check_mail (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
                         gsmtp_stage_set_address_parts (*out_stage, local, domain,
                                                        session_is_local_domain (self, domain));
         }
-        gsmtp_stage_set_default_reply (*out_stage, g_smtp_reply_new (250, "2.1.0", NULL));
+        gsmtp_stage_set_default_reply (*out_stage, gsmtp_reply_shared (&mail_ok, 250, "2.1.0"));
         return NULL;
 }
 
@@ -631,6 +634,7 @@ proceed_mail (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
 static GSmtpReply *
 check_rcpt (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
+        static GSmtpReply *rcpt_ok;
         g_autofree char *path = NULL;
         g_autofree char *local = NULL, *domain = NULL;
         g_autoptr(GHashTable) params = NULL;
@@ -670,7 +674,7 @@ check_rcpt (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         /* Postfix's permit_mynetworks-less default: local domains, or anyone who
          * authenticated (permit_sasl_authenticated); the rest is relaying. */
         if (is_local || self->authenticated)
-                gsmtp_stage_set_default_reply (*out_stage, g_smtp_reply_new (250, "2.1.5", NULL));
+                gsmtp_stage_set_default_reply (*out_stage, gsmtp_reply_shared (&rcpt_ok, 250, "2.1.5"));
         else
                 gsmtp_stage_set_default_reply (*out_stage,
                                                g_smtp_reply_new (550, "5.7.1", "Relay access denied"));
@@ -1002,7 +1006,9 @@ session_ask_data (GSmtpSession *self)
 {
         GSmtpStage *stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
 
-        gsmtp_stage_set_default_reply (stage, g_smtp_reply_new (250, "2.0.0", NULL));
+        static GSmtpReply *data_ok;
+
+        gsmtp_stage_set_default_reply (stage, gsmtp_reply_shared (&data_ok, 250, "2.0.0"));
         gsmtp_session_ask (self, stage, proceed_data_end);
 }
 
