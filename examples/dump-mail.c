@@ -18,6 +18,7 @@ typedef struct {
         char       *maildir;
         gboolean    json;
         guint       n_delivered;
+        GString    *out;        /* one message's dump, reused: handlers run on the main loop */
 } App;
 
 static void
@@ -213,15 +214,19 @@ append_header_value (GString *out, GMimeHeader *header)
         for (end = p; end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'); end--)
                 ;
         /* as append_human () would write it: only tab and backslash escaped */
-        for (p = start; p < end; p++) {
-                if (*p == '\r' || *p == '\n')
-                        continue;
+        for (p = start; p < end;) {
+                const char *run = p;
+
+                while (p < end && *p != '\r' && *p != '\n' && *p != '\t' && *p != '\\')
+                        p++;
+                g_string_append_len (out, run, p - run);
+                if (p == end)
+                        break;
                 if (*p == '\t')
                         g_string_append (out, "\\t");
                 else if (*p == '\\')
                         g_string_append (out, "\\\\");
-                else
-                        g_string_append_c (out, *p);
+                p++;
         }
 }
 
@@ -482,10 +487,9 @@ print_json (GSmtpEnvelope *env, GMimeMessage *msg)
 }
 
 static void
-print_human (GSmtpEnvelope *env, GMimeMessage *msg)
+print_human (GString *out, GSmtpEnvelope *env, GMimeMessage *msg)
 {
         GSmtpPeer *peer = g_smtp_envelope_get_peer (env);
-        g_autoptr(GString) out = g_string_sized_new (1024);
         const char *const *rcpts = g_smtp_envelope_get_recipients (env);
         PartWalk walk = { out, FALSE, TRUE, 0 };
 
@@ -622,10 +626,11 @@ on_data (GSmtpServer *server, GSmtpStage *stage, gpointer data)
                         return g_smtp_reply_new (451, "4.3.0", "Cannot store the message");
                 }
         }
+        g_string_truncate (app->out, 0);
         if (app->json)
                 print_json (env, msg);
         else
-                print_human (env, msg);
+                print_human (app->out, env, msg);
         app->n_delivered++;
         return g_smtp_reply_new_code (250);
 }
@@ -874,6 +879,7 @@ main (int argc, char **argv)
                 app.maildir = o.maildir;
         }
         app.json = o.json;
+        app.out = g_string_sized_new (4096);
         raise_fd_limit ();
 
         server = server_new (&o, &app);
@@ -914,6 +920,7 @@ main (int argc, char **argv)
         for (guint i = 0; workers != NULL && i < workers->len; i++)
                 waitpid (g_array_index (workers, pid_t, i), NULL, 0);
         g_clear_pointer (&app.users, g_hash_table_unref);
+        g_string_free (app.out, TRUE);
         g_strfreev (o.listen);
         g_strfreev (o.listen_tls);
         g_strfreev (o.domains);
