@@ -62,6 +62,10 @@ char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,
 typedef void (*GSmtpStageDone) (GSmtpStage *stage, GSmtpReply *reply, gpointer session);
 GSmtpStage *gsmtp_stage_new (GSmtpStageKind kind, GSmtpPeer *peer, const char *argument,
                              GHashTable *params, GSmtpEnvelope *envelope);
+GSmtpStage *gsmtp_stage_new_from (GSmtpStage **spare, GSmtpStageKind kind, GSmtpPeer *peer,
+                                  const char *argument, GHashTable *params, GSmtpEnvelope *envelope);
+void gsmtp_stage_mark_shown (GSmtpStage *self);
+void gsmtp_stage_release (GSmtpStage *self, GSmtpStage **spare);
 void gsmtp_stage_set_address_parts (GSmtpStage *self, const char *local_part,
                                     const char *domain, gboolean is_local);
 void gsmtp_stage_set_password (GSmtpStage *self, const char *password);

@@ -1624,6 +1624,7 @@ server_host_decide (GSmtpSessionHost *host, GSmtpStage *stage)
                 return g_smtp_reply_ref (g_smtp_stage_get_default_reply (stage));
         g_object_ref (self);
         g_object_ref (stage);
+        gsmtp_stage_mark_shown (stage);
         reply = h->handler (self, stage, h->user_data);
         if (reply == NULL && !gsmtp_stage_is_deferred (stage)) {
                 g_autofree char *kind = g_enum_to_string (GSMTP_TYPE_STAGE_KIND,

@@ -55,6 +55,7 @@ struct _GSmtpSession {
         GSmtpEnvelope      *tx;         /* (owned) (nullable): the transaction */
         struct _GSmtpDataReader *reader; /* (owned) (nullable): in SESSION_DATA */
         GSmtpStage         *pending;    /* (owned) (nullable): out to the application */
+        GSmtpStage         *spare;      /* (owned) (nullable): an empty stage no handler saw, for the next */
         GSmtpProceedFunc    pending_proceed;
         struct _GSmtpParseJob *parsing; /* (owned) (nullable): the message, in the parsing pool */
 

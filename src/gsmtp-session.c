@@ -339,7 +339,7 @@ session_finish_stage (GSmtpSession *self, GSmtpReply *reply)
         gsmtp_stage_detach (stage);
         self->pending_proceed = NULL;
         proceed (self, stage, reply, NULL);
-        g_object_unref (stage);
+        gsmtp_stage_release (stage, &self->spare);
 }
 
 /* A deferred stage completed; runs in the host's context. */
@@ -441,7 +441,7 @@ gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage *
         for (const char *p = name; *p != '\0'; p++)
                 if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
                         return g_smtp_reply_new (501, "5.5.4", "Invalid hostname");
-        *out_stage = gsmtp_stage_new (GSMTP_STAGE_HELO, self->peer, name, NULL, NULL);
+        *out_stage = gsmtp_stage_new_from (&self->spare, GSMTP_STAGE_HELO, self->peer, name, NULL, NULL);
         static GSmtpReply *helo_ok;
 
         gsmtp_stage_set_default_reply (*out_stage, gsmtp_reply_shared (&helo_ok, 250, "2.0.0"));
@@ -608,7 +608,7 @@ check_mail (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         tx = gsmtp_envelope_new (self->peer, mailer_daemon);
         gsmtp_envelope_set_sender (tx, path, params);
         gsmtp_envelope_set_mail_ext (tx, &ext);
-        *out_stage = gsmtp_stage_new (GSMTP_STAGE_MAIL, self->peer, path, params, tx);
+        *out_stage = gsmtp_stage_new_from (&self->spare, GSMTP_STAGE_MAIL, self->peer, path, params, tx);
         if (path[0] != '\0') {
                 g_autofree char *local = NULL, *domain = NULL;
 
@@ -668,7 +668,7 @@ check_rcpt (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
                 is_local = session_is_local_domain (self, domain);
         }
         /* the stage sees the transaction as it is now, and keeps that view */
-        *out_stage = gsmtp_stage_new (GSMTP_STAGE_RCPT, self->peer, path, params, self->tx);
+        *out_stage = gsmtp_stage_new_from (&self->spare, GSMTP_STAGE_RCPT, self->peer, path, params, self->tx);
         gsmtp_stage_set_address_parts (*out_stage, local, domain, is_local);
         gsmtp_stage_set_dsn (*out_stage, ext.notify, ext.orcpt);
         /* Postfix's permit_mynetworks-less default: local domains, or anyone who
@@ -1004,7 +1004,7 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
 static void
 session_ask_data (GSmtpSession *self)
 {
-        GSmtpStage *stage = gsmtp_stage_new (GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
+        GSmtpStage *stage = gsmtp_stage_new_from (&self->spare, GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
 
         static GSmtpReply *data_ok;
 
@@ -1216,6 +1216,7 @@ gsmtp_session_free (GSmtpSession *self)
         if (self == NULL)
                 return;
         gsmtp_session_close (self);
+        g_clear_object (&self->spare);
         g_clear_pointer (&self->delayed, g_smtp_reply_unref);
         g_clear_pointer (&self->delayed_then, g_smtp_reply_unref);
         g_clear_pointer (&self->auth, gsmtp_session_auth_free);

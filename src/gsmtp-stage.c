@@ -41,6 +41,7 @@ struct _GSmtpStage {
         GPtrArray      *recipient_replies; /* (owned) (nullable) (element-type GSmtpReply):
                                             * by envelope index; NULL entries: the stage's reply */
         gboolean        sealed;         /* answered: no more per-recipient replies */
+        gboolean        shown;          /* given to a handler (gsmtp_stage_mark_shown()) */
 };
 
 typedef enum {
@@ -69,27 +70,42 @@ G_DEFINE_ENUM_TYPE (GSmtpStageKind, g_smtp_stage_kind,
         G_DEFINE_ENUM_VALUE (GSMTP_STAGE_RCPT, "rcpt"),
         G_DEFINE_ENUM_VALUE (GSMTP_STAGE_DATA, "data"))
 
+/* Frees what the stage holds and leaves it as g_smtp_stage_init() made it. */
+static void
+stage_clear (GSmtpStage *self)
+{
+        g_clear_object (&self->peer);
+        g_clear_pointer (&self->argument, g_free);
+        g_clear_pointer (&self->local_part, g_free);
+        g_clear_pointer (&self->domain, g_free);
+        self->is_local = FALSE;
+        if (self->password != NULL) {
+                memset (self->password, 0, strlen (self->password));
+                g_clear_pointer (&self->password, g_free);
+        }
+        g_clear_pointer (&self->params, g_hash_table_unref);
+        self->dsn_notify = GSMTP_DSN_NOTIFY_UNSPECIFIED;
+        g_clear_pointer (&self->dsn_orcpt, g_free);
+        g_clear_object (&self->envelope);
+        g_clear_pointer (&self->default_reply, g_smtp_reply_unref);
+        self->state = STAGE_DECIDING;
+        self->cancelled = FALSE;
+        g_clear_pointer (&self->answer, g_smtp_reply_unref);
+        self->done = NULL;
+        self->session = NULL;
+        g_clear_pointer (&self->context, g_main_context_unref);
+        g_clear_object (&self->cancellable);
+        g_clear_pointer (&self->recipient_replies, g_ptr_array_unref);
+        self->sealed = FALSE;
+        self->shown = FALSE;
+}
+
 static void
 g_smtp_stage_finalize (GObject *object)
 {
         GSmtpStage *self = GSMTP_STAGE (object);
 
-        g_clear_object (&self->peer);
-        g_free (self->argument);
-        g_free (self->local_part);
-        g_free (self->domain);
-        if (self->password != NULL) {
-                memset (self->password, 0, strlen (self->password));
-                g_free (self->password);
-        }
-        g_clear_pointer (&self->params, g_hash_table_unref);
-        g_free (self->dsn_orcpt);
-        g_clear_object (&self->envelope);
-        g_clear_pointer (&self->default_reply, g_smtp_reply_unref);
-        g_clear_pointer (&self->answer, g_smtp_reply_unref);
-        g_clear_pointer (&self->context, g_main_context_unref);
-        g_clear_object (&self->cancellable);
-        g_clear_pointer (&self->recipient_replies, g_ptr_array_unref);
+        stage_clear (self);
         g_mutex_clear (&self->lock);
         G_OBJECT_CLASS (g_smtp_stage_parent_class)->finalize (object);
 }
@@ -122,12 +138,10 @@ stage_seal (GSmtpStage *self)
         g_mutex_unlock (&self->lock);
 }
 
-GSmtpStage *
-gsmtp_stage_new (GSmtpStageKind kind, GSmtpPeer *peer, const char *argument,
-                 GHashTable *params, GSmtpEnvelope *envelope)
+static void
+stage_fill (GSmtpStage *self, GSmtpStageKind kind, GSmtpPeer *peer, const char *argument,
+            GHashTable *params, GSmtpEnvelope *envelope)
 {
-        GSmtpStage *self = g_object_new (GSMTP_TYPE_STAGE, NULL);
-
         self->kind = kind;
         self->peer = g_object_ref (peer);
         self->argument = g_strdup (argument);
@@ -135,7 +149,53 @@ gsmtp_stage_new (GSmtpStageKind kind, GSmtpPeer *peer, const char *argument,
                 self->params = g_hash_table_ref (params);
         if (envelope != NULL)
                 self->envelope = g_object_ref (envelope);
+}
+
+GSmtpStage *
+gsmtp_stage_new (GSmtpStageKind kind, GSmtpPeer *peer, const char *argument,
+                 GHashTable *params, GSmtpEnvelope *envelope)
+{
+        GSmtpStage *self = g_object_new (GSMTP_TYPE_STAGE, NULL);
+
+        stage_fill (self, kind, peer, argument, params, envelope);
         return self;
+}
+
+/* As gsmtp_stage_new(), in @spare when there is one: a stage the session
+ * kept from gsmtp_stage_release() (takes it). */
+GSmtpStage *
+gsmtp_stage_new_from (GSmtpStage **spare, GSmtpStageKind kind, GSmtpPeer *peer, const char *argument,
+                      GHashTable *params, GSmtpEnvelope *envelope)
+{
+        GSmtpStage *self = g_steal_pointer (spare);
+
+        if (self == NULL)
+                return gsmtp_stage_new (kind, peer, argument, params, envelope);
+        stage_fill (self, kind, peer, argument, params, envelope);
+        return self;
+}
+
+/* A handler is about to see the stage: from now on it may hold it, or a weak
+ * reference, or data set on it, so it is never reused. */
+void
+gsmtp_stage_mark_shown (GSmtpStage *self)
+{
+        self->shown = TRUE;
+}
+
+/* The session is done with @self (takes it).  A stage no handler saw and
+ * nobody else holds is emptied and kept in @spare for the session's next
+ * one: most stages (MAIL and RCPT without a handler) are only the session's,
+ * and a GObject's life costs more than emptying one. */
+void
+gsmtp_stage_release (GSmtpStage *self, GSmtpStage **spare)
+{
+        if (*spare == NULL && !self->shown && g_atomic_int_get (&G_OBJECT (self)->ref_count) == 1) {
+                stage_clear (self);
+                *spare = self;
+                return;
+        }
+        g_object_unref (self);
 }
 
 void

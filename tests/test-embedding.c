@@ -613,6 +613,69 @@ test_snapshots (Fx *fx, gconstpointer unused)
         g_assert_null (g_smtp_envelope_get_data (g_smtp_stage_get_envelope (fx->kept->pdata[20])));
 }
 
+/* ---- stages a handler saw are never reused ------------------------------------------- */
+
+static void
+stage_gone (gpointer data, GObject *where_the_stage_was)
+{
+        (*(guint *) data)++;
+}
+
+/* Marks every RCPT stage it sees and holds only a weak reference to it */
+static GSmtpReply *
+mark_rcpt (GSmtpServer *server, GSmtpStage *stage, gpointer data)
+{
+        guint *gone = data;
+
+        g_assert_null (g_object_get_data (G_OBJECT (stage), "seen"));
+        g_object_set_data (G_OBJECT (stage), "seen", GINT_TO_POINTER (1));
+        g_object_weak_ref (G_OBJECT (stage), stage_gone, gone);
+        return g_smtp_reply_new_code (250);
+}
+
+static void
+script_ten_rcpts (Fx *fx, LineClient *lc)
+{
+        line_client_chat (lc, "EHLO client.test", "250 ");
+        for (guint m = 0; m < 2; m++) {
+                line_client_chat (lc, "MAIL FROM:<a@x.test>", "250 ");
+                for (guint i = 0; i < 5; i++) {
+                        g_autofree char *line = g_strdup_printf ("RCPT TO:<r%u-%u@example.org>", m, i);
+
+                        line_client_chat (lc, line, "250 ");
+                }
+                line_client_chat (lc, "DATA", "354 ");
+                line_client_chat (lc, "Subject: s\r\n\r\nx\r\n.", "250 ");
+        }
+        line_client_chat (lc, "QUIT", "221 ");
+}
+
+static void
+test_shown_stages_not_reused (Fx *fx, gconstpointer unused)
+{
+        guint gone = 0;
+
+        g_test_summary ("A stage a handler saw is finalized when the last reference goes (weak references "
+                        "fire, data set on it never reappears); the stages no handler saw, which the session "
+                        "reuses, carry each command's own arguments");
+        g_test_bug ("14");
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_RCPT, mark_rcpt, &gone, NULL);
+        g_smtp_server_set_handler (fx->server, GSMTP_STAGE_DATA, keep_stage, fx, NULL);
+        fx_client (fx, script_ten_rcpts);
+        g_assert_cmpuint (gone, ==, 10);
+        /* MAIL had no handler: its stage was reused; DATA saw both transactions whole */
+        g_assert_cmpuint (fx->kept->len, ==, 2);
+        for (guint m = 0; m < 2; m++) {
+                GSmtpEnvelope *env = g_smtp_stage_get_envelope (fx->kept->pdata[m]);
+                g_autofree char *first = g_strdup_printf ("r%u-0@example.org", m);
+
+                g_assert_cmpuint (g_smtp_envelope_get_n_recipients (env), ==, 5);
+                g_assert_cmpstr (g_smtp_envelope_get_recipients (env)[0], ==, first);
+                g_assert_cmpstr (g_smtp_envelope_get_sender (env), ==, "a@x.test");
+                g_assert_cmpint (g_smtp_stage_get_kind (fx->kept->pdata[m]), ==, GSMTP_STAGE_DATA);
+        }
+}
+
 /* ---- a handler that runs a nested main loop ------------------------------------------- */
 
 typedef struct {
@@ -745,6 +808,7 @@ main (int argc, char **argv)
         ADD ("stop-grace-ends", test_stop_grace_ends);
         ADD ("stop-cancelled", test_stop_cancelled);
         ADD ("snapshots", test_snapshots);
+        ADD ("shown-stages-not-reused", test_shown_stages_not_reused);
         ADD ("signals", test_signals);
         ADD ("nested-loop-in-handler", test_nested_loop_in_handler);
         return g_test_run ();
