@@ -55,8 +55,16 @@ void gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self);
 gboolean gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_cost);
 
 /* gsmtp-received.c */
-char *gsmtp_received_format (GSmtpPeer *peer, const char *hostname,
+typedef struct {
+        GSmtpPeer *peer;        /* (owned) (nullable) */
+        char      *hostname;    /* (owned) (nullable) */
+        gboolean   smtputf8;
+        char      *head;        /* (owned) (nullable) */
+} GSmtpReceivedCache;
+
+char *gsmtp_received_format (GSmtpReceivedCache *cache, GSmtpPeer *peer, const char *hostname,
                              const char *const *recipients, gboolean smtputf8);
+void gsmtp_received_cache_clear (GSmtpReceivedCache *cache);
 
 /* gsmtp-stage.c */
 typedef void (*GSmtpStageDone) (GSmtpStage *stage, GSmtpReply *reply, gpointer session);

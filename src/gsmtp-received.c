@@ -65,9 +65,9 @@ received_append_protocol (GString *out, GSmtpPeer *peer, gboolean smtputf8)
         }
 }
 
-char *
-gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const *recipients,
-                       gboolean smtputf8)
+/* "from ... by ... with ... id ...": all but the recipient and the date */
+static char *
+received_format_head (GSmtpPeer *peer, const char *hostname, gboolean smtputf8)
 {
         GString *out = g_string_sized_new (256);
         const char *helo = g_smtp_peer_get_helo (peer);
@@ -97,6 +97,34 @@ gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const 
         }
         g_string_append (out, " id ");
         g_string_append (out, g_smtp_peer_get_session_id (peer));
+        return g_string_free (out, FALSE);
+}
+
+/* @cache (nullable) keeps the part that depends only on the session: a peer
+ * is immutable (a new one after HELO, STARTTLS, AUTH or XCLIENT), so the same
+ * peer, host name and SMTPUTF8 give the same words. */
+char *
+gsmtp_received_format (GSmtpReceivedCache *cache, GSmtpPeer *peer, const char *hostname,
+                       const char *const *recipients, gboolean smtputf8)
+{
+        g_autofree char *own_head = NULL;
+        const char *head;
+        GString *out;
+
+        if (cache != NULL) {
+                if (cache->peer != peer || cache->smtputf8 != smtputf8 || g_strcmp0 (cache->hostname, hostname) != 0) {
+                        gsmtp_received_cache_clear (cache);
+                        cache->peer = g_object_ref (peer);
+                        cache->hostname = g_strdup (hostname);
+                        cache->smtputf8 = smtputf8;
+                        cache->head = received_format_head (peer, hostname, smtputf8);
+                }
+                head = cache->head;
+        } else {
+                head = own_head = received_format_head (peer, hostname, smtputf8);
+        }
+        out = g_string_sized_new (strlen (head) + 128);
+        g_string_append (out, head);
         if (recipients != NULL && recipients[0] != NULL && recipients[1] == NULL) {
                 g_string_append (out, " for <");
                 g_string_append (out, recipients[0]);
@@ -105,4 +133,12 @@ gsmtp_received_format (GSmtpPeer *peer, const char *hostname, const char *const 
         g_string_append (out, "; ");
         received_append_date (out);
         return g_string_free (out, FALSE);
+}
+
+void
+gsmtp_received_cache_clear (GSmtpReceivedCache *cache)
+{
+        g_clear_object (&cache->peer);
+        g_clear_pointer (&cache->hostname, g_free);
+        g_clear_pointer (&cache->head, g_free);
 }

@@ -56,6 +56,7 @@ struct _GSmtpSession {
         struct _GSmtpDataReader *reader; /* (owned) (nullable): in SESSION_DATA */
         GSmtpStage         *pending;    /* (owned) (nullable): out to the application */
         GSmtpStage         *spare;      /* (owned) (nullable): an empty stage no handler saw, for the next */
+        GSmtpReceivedCache  received;   /* the session's part of its Received: headers */
         GSmtpProceedFunc    pending_proceed;
         struct _GSmtpParseJob *parsing; /* (owned) (nullable): the message, in the parsing pool */
 

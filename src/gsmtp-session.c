@@ -985,7 +985,7 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
                                                                       "Local error storing the message"));
                 return;
         }
-        received = gsmtp_received_format (self->peer, gsmtp_session_hostname (self),
+        received = gsmtp_received_format (&self->received, self->peer, gsmtp_session_hostname (self),
                                           g_smtp_envelope_get_recipients (self->tx),
                                           g_smtp_envelope_is_smtputf8 (self->tx));
         gsmtp_envelope_set_received (self->tx, received);
@@ -1217,6 +1217,7 @@ gsmtp_session_free (GSmtpSession *self)
                 return;
         gsmtp_session_close (self);
         g_clear_object (&self->spare);
+        gsmtp_received_cache_clear (&self->received);
         g_clear_pointer (&self->delayed, g_smtp_reply_unref);
         g_clear_pointer (&self->delayed_then, g_smtp_reply_unref);
         g_clear_pointer (&self->auth, gsmtp_session_auth_free);

@@ -72,6 +72,43 @@ assert_received_now (GSmtpEnvelope *env)
 }
 
 static void
+fx_one_message (Fx *fx, const char *rcpt)
+{
+        g_autofree char *line = g_strdup_printf ("RCPT TO:<%s>\r\n", rcpt);
+
+        session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
+        session_fx_chat (fx, line, "250 2.1.5 OK\r\n");
+        session_fx_chat (fx, "DATA\r\n", "354 *");
+        session_fx_chat (fx, "Subject: hi\r\n\r\nx\r\n.\r\n", "250 2.0.0 OK: queued as *");
+}
+
+static void
+test_received_follows_session (Fx *fx, gconstpointer unused)
+{
+        const char *first, *second, *third;
+
+        g_test_summary ("The Received header of each message names the HELO name and recipient of its own "
+                        "transaction (its session part is kept between messages while the peer is the same)");
+        g_test_bug ("14");
+        fx_greet (fx);
+        fx_one_message (fx, "b@example.org");
+        fx_one_message (fx, "c@example.org");
+        session_fx_chat (fx, "EHLO other.test\r\n", "250-mx.example.org Hello other.test\r\n*");
+        fx_one_message (fx, "d@example.org");
+        g_assert_cmpuint (fx->messages->len, ==, 3);
+        first = g_smtp_envelope_get_received_header (fx->messages->pdata[0]);
+        second = g_smtp_envelope_get_received_header (fx->messages->pdata[1]);
+        third = g_smtp_envelope_get_received_header (fx->messages->pdata[2]);
+        g_assert_true (g_str_has_prefix (first, "from client.test "));
+        g_assert_nonnull (strstr (first, " for <b@example.org>; "));
+        g_assert_true (g_str_has_prefix (second, "from client.test "));
+        g_assert_nonnull (strstr (second, " for <c@example.org>; "));
+        g_assert_true (g_str_has_prefix (third, "from other.test "));
+        g_assert_nonnull (strstr (third, " for <d@example.org>; "));
+        assert_received_now (fx->messages->pdata[2]);
+}
+
+static void
 test_transaction_bytes (Fx *fx, gconstpointer unused)
 {
         GSmtpEnvelope *env;
@@ -844,6 +881,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add ("/session/" path, Fx, NULL, fx_setup, fn, session_fx_teardown)
         ADD ("ehlo", test_ehlo);
         ADD ("transaction-bytes", test_transaction_bytes);
+        ADD ("received-follows-session", test_received_follows_session);
         ADD ("pipelining", test_pipelining);
         ADD ("sequence", test_sequence);
         ADD ("domains", test_domains);
