@@ -127,7 +127,7 @@ FUZZ_ENTRY (mime)
 
         gsmtp_ensure_gmime ();
         bytes = g_bytes_new_take (g_steal_pointer (&copy), size);
-        stream = gsmtp_bytes_stream_new (NULL, bytes);
+        stream = gsmtp_bytes_stream_new (bytes);
         parser = g_mime_parser_new_with_stream (stream);
         g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
         message = g_mime_parser_construct_message (parser, NULL);

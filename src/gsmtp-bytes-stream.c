@@ -9,10 +9,7 @@
  * the stream and its substreams: GMime reads 4 KiB at a time, and
  * GMimeStreamFs made that an lseek() and a read() each, a thousand system
  * calls a MiB; mapping the file instead would count it all in the process's
- * RSS while it is parsed.
- * The stream may start with a prefix, the server's Received: line, read
- * before the message: GMime parses it as the first header, which costs less
- * than adding it to the parsed message (a formatted, folded GMimeHeader). */
+ * RSS while it is parsed. */
 #include "config.h"
 #include "gsmtp-bytes-stream.h"
 
@@ -87,11 +84,9 @@ spill_read (Spill *spill, char *buf, gsize len, gint64 offset)
 struct _GSmtpBytesStream {
         GMimeStream  parent_instance;
 
-        GBytes      *prefix;    /* (owned) (nullable): read before the message */
-        gint64       prefix_len;
         GBytes      *bytes;     /* (owned) (nullable): the message in memory */
         Spill       *spill;     /* (owned) (nullable): or in the spill file */
-        gint64       size;      /* of the prefix and the message */
+        gint64       size;      /* of the whole message */
 };
 
 G_DEFINE_FINAL_TYPE (GSmtpBytesStream, gsmtp_bytes_stream, GMIME_TYPE_STREAM)
@@ -109,30 +104,20 @@ bytes_stream_read (GMimeStream *stream, char *buf, size_t len)
 {
         GSmtpBytesStream *self = GSMTP_BYTES_STREAM (stream);
         gint64 n = MIN (bytes_stream_end (stream) - stream->position, (gint64) len);
-        gint64 done = 0;
 
         if (n < 0) {
                 errno = EINVAL;
                 return -1;
         }
-        if (n > 0 && stream->position < self->prefix_len) {
-                done = MIN (n, self->prefix_len - stream->position);
-                memcpy (buf, (const guint8 *) g_bytes_get_data (self->prefix, NULL) + stream->position, done);
-        }
-        if (done < n && self->spill != NULL) {
-                gssize got = spill_read (self->spill, buf + done, n - done,
-                                         stream->position + done - self->prefix_len);
-
-                if (got < 0)
+        if (n > 0 && self->spill != NULL) {
+                n = spill_read (self->spill, buf, n, stream->position);
+                if (n < 0)
                         return -1;
-                done += got;
-        } else if (done < n) {
-                memcpy (buf + done, (const guint8 *) g_bytes_get_data (self->bytes, NULL) +
-                                            (stream->position + done - self->prefix_len), n - done);
-                done = n;
+        } else if (n > 0) {
+                memcpy (buf, (const guint8 *) g_bytes_get_data (self->bytes, NULL) + stream->position, n);
         }
-        stream->position += done;
-        return done;
+        stream->position += n;
+        return n;
 }
 
 static ssize_t
@@ -203,9 +188,6 @@ bytes_stream_substream (GMimeStream *stream, gint64 start, gint64 end)
         GSmtpBytesStream *self = GSMTP_BYTES_STREAM (stream);
         GSmtpBytesStream *sub = g_object_new (GSMTP_TYPE_BYTES_STREAM, NULL);
 
-        if (self->prefix != NULL)
-                sub->prefix = g_bytes_ref (self->prefix);
-        sub->prefix_len = self->prefix_len;
         if (self->bytes != NULL)
                 sub->bytes = g_bytes_ref (self->bytes);
         if (self->spill != NULL)
@@ -218,7 +200,6 @@ bytes_stream_substream (GMimeStream *stream, gint64 start, gint64 end)
 static void
 gsmtp_bytes_stream_finalize (GObject *object)
 {
-        g_clear_pointer (&GSMTP_BYTES_STREAM (object)->prefix, g_bytes_unref);
         g_clear_pointer (&GSMTP_BYTES_STREAM (object)->bytes, g_bytes_unref);
         g_clear_pointer (&GSMTP_BYTES_STREAM (object)->spill, spill_unref);
         G_OBJECT_CLASS (gsmtp_bytes_stream_parent_class)->finalize (object);
@@ -247,54 +228,22 @@ gsmtp_bytes_stream_init (GSmtpBytesStream *self)
 {
 }
 
-static void
-bytes_stream_set_prefix (GSmtpBytesStream *self, GBytes *prefix)
-{
-        if (prefix == NULL)
-                return;
-        self->prefix = g_bytes_ref (prefix);
-        self->prefix_len = g_bytes_get_size (prefix);
-        self->size += self->prefix_len;
-}
-
-/* @prefix (nullable), then @bytes; takes a reference to both, and so does every
- * substream. */
+/* Takes a reference to @bytes; so does every substream. */
 GMimeStream *
-gsmtp_bytes_stream_new (GBytes *prefix, GBytes *bytes)
+gsmtp_bytes_stream_new (GBytes *bytes)
 {
         GSmtpBytesStream *self = g_object_new (GSMTP_TYPE_BYTES_STREAM, NULL);
 
         self->bytes = g_bytes_ref (bytes);
         self->size = g_bytes_get_size (bytes);
-        bytes_stream_set_prefix (self, prefix);
         g_mime_stream_construct (GMIME_STREAM (self), 0, -1);
         return GMIME_STREAM (self);
 }
 
-/* Points a stream made by gsmtp_bytes_stream_new() at other bytes (or at none,
- * @bytes %NULL), back at their start.  Only for a stream nobody else holds:
- * its substreams have references of their own. */
-void
-gsmtp_bytes_stream_reset (GSmtpBytesStream *self, GBytes *prefix, GBytes *bytes)
-{
-        g_return_if_fail (self->spill == NULL);
-
-        g_clear_pointer (&self->prefix, g_bytes_unref);
-        g_clear_pointer (&self->bytes, g_bytes_unref);
-        self->prefix_len = 0;
-        self->size = 0;
-        if (bytes != NULL) {
-                self->bytes = g_bytes_ref (bytes);
-                self->size = g_bytes_get_size (bytes);
-                bytes_stream_set_prefix (self, prefix);
-        }
-        g_mime_stream_construct (GMIME_STREAM (self), 0, -1);
-}
-
-/* @prefix (nullable), then @size bytes of message in the spill file; takes
- * @fd (a dup() of the spill file's: the stream may outlive the envelope). */
+/* Takes @fd, the spill file's (a dup() of it: the stream may outlive the
+ * envelope), holding @size bytes of message. */
 GMimeStream *
-gsmtp_bytes_stream_new_for_file (GBytes *prefix, int fd, gsize size)
+gsmtp_bytes_stream_new_for_file (int fd, gsize size)
 {
         GSmtpBytesStream *self = g_object_new (GSMTP_TYPE_BYTES_STREAM, NULL);
         Spill *spill = g_new0 (Spill, 1);
@@ -304,7 +253,6 @@ gsmtp_bytes_stream_new_for_file (GBytes *prefix, int fd, gsize size)
         spill->fd = fd;
         self->spill = spill;
         self->size = size;
-        bytes_stream_set_prefix (self, prefix);
         g_mime_stream_construct (GMIME_STREAM (self), 0, -1);
         return GMIME_STREAM (self);
 }

@@ -33,7 +33,6 @@ struct _GSmtpEnvelope {
         int           spill_fd;         /* (owned): -1 unless spilled */
         GBytes       *data;             /* (owned) (nullable) */
         char         *received;         /* (owned) (nullable): value of the trace header */
-        GBytes       *trace;            /* (owned) (nullable): "Received: " @received CRLF */
         gboolean      chunked;          /* the data came by BDAT (RFC 3030) */
 
         /* Fixed once DATA ended, and read then from any thread: @data,
@@ -91,7 +90,6 @@ g_smtp_envelope_finalize (GObject *object)
         if (self->spill_fd >= 0)
                 close (self->spill_fd);
         g_free (self->received);
-        g_clear_pointer (&self->trace, g_bytes_unref);
         G_OBJECT_CLASS (g_smtp_envelope_parent_class)->finalize (object);
 }
 
@@ -262,8 +260,6 @@ gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep)
         if (other->data != NULL)
                 self->data = g_bytes_ref (other->data);
         self->received = g_strdup (other->received);
-        if (other->trace != NULL)
-                self->trace = g_bytes_ref (other->trace);
         self->chunked = other->chunked;
         return self;
 }
@@ -272,13 +268,7 @@ void
 gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received)
 {
         g_free (self->received);
-        g_clear_pointer (&self->trace, g_bytes_unref);
         self->received = g_strdup (received);
-        if (received != NULL) {
-                char *line = g_strconcat ("Received: ", received, "\r\n", NULL);
-
-                self->trace = g_bytes_new_take (line, strlen (line));
-        }
 }
 
 /* Before the message is parsed: the limits it is parsed behind. */
@@ -303,34 +293,18 @@ envelope_scan (GSmtpEnvelope *self, const GSmtpMimeLimits *limits, GSmtpMimeStat
         return gsmtp_mime_limits_check (limits, data, size, stats);
 }
 
-/* Whether the message's first line is a continuation line: read after the
- * trace header, it would become part of it. */
-static gboolean
-envelope_starts_folded (GSmtpEnvelope *self)
-{
-        gsize size;
-        const guint8 *data = g_bytes_get_data (self->data, &size);
-
-        return size > 0 && (data[0] == ' ' || data[0] == '\t');
-}
-
-/* GMime, once the limits passed; any thread.  The trace header is parsed as
- * the first line of the stream, like the message an MTA stores: cheaper than
- * adding it to the parsed message, which GMime formats and folds. */
+/* GMime, once the limits passed; any thread.  The trace header is added to
+ * the parsed message, never parsed: its value is exactly what the server
+ * wrote (a client's HELO name is not decoded as RFC 2047 text), and a message
+ * GMime finds no headers in stays unparsed. */
 static GMimeMessage *
 envelope_parse (GSmtpEnvelope *self)
 {
+        g_autoptr(GMimeStream) stream = NULL;
         GMimeMessage *message;
-        GBytes *prefix = NULL;
-        gboolean prepend = FALSE;
 
         gsmtp_ensure_gmime ();
-        if (self->trace != NULL) {
-                prepend = envelope_starts_folded (self);
-                prefix = prepend ? NULL : self->trace;
-        }
         if (self->mapped != NULL) {
-                g_autoptr(GMimeStream) stream = NULL;
                 int fd = dup (self->spill_fd);
 
                 /* pread(2) through the page cache rather than a second mapping:
@@ -338,12 +312,12 @@ envelope_parse (GSmtpEnvelope *self)
                  * flat.  The stream owns the descriptor; parts hold the stream. */
                 if (fd < 0)
                         return NULL;
-                stream = gsmtp_bytes_stream_new_for_file (prefix, fd, g_bytes_get_size (self->data));
-                message = gsmtp_parse_kit_parse_stream (stream);
+                stream = gsmtp_bytes_stream_new_for_file (fd, g_bytes_get_size (self->data));
         } else {
-                message = gsmtp_parse_kit_parse_bytes (prefix, self->data);
+                stream = gsmtp_bytes_stream_new (self->data);
         }
-        if (message != NULL && prepend)
+        message = gsmtp_parse_kit_parse (stream);
+        if (message != NULL && self->received != NULL)
                 g_mime_object_prepend_header (GMIME_OBJECT (message), "Received", self->received, NULL);
         return message;
 }
@@ -594,8 +568,13 @@ g_smtp_envelope_open_with_trace (GSmtpEnvelope *self)
 
         g_return_val_if_fail (GSMTP_IS_ENVELOPE (self), NULL);
         stream = g_memory_input_stream_new ();
-        if (self->trace != NULL)
-                g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), self->trace);
+        if (self->received != NULL) {
+                g_autoptr(GBytes) header = NULL;
+                char *line = g_strdup_printf ("Received: %s\r\n", self->received);
+
+                header = g_bytes_new_take (line, strlen (line));
+                g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), header);
+        }
         if (self->data != NULL)
                 g_memory_input_stream_add_bytes (G_MEMORY_INPUT_STREAM (stream), self->data);
         return stream;

@@ -394,6 +394,54 @@ test_trace_not_extended (gconstpointer data)
 }
 
 static void
+test_trace_not_decoded (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        LineClient *lc = line_client_new (ts->port);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        GMimeHeaderList *headers;
+        const char *value;
+
+        g_test_summary ("The Received header of the parsed message is the one the server wrote, not decoded: "
+                        "a HELO name or recipient written as RFC 2047 words forges no header or address");
+        g_test_bug ("14");
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO =?utf-8?q?mx.google.com_([8.8.8.8])=0D=0AX-Evil:_1?=", "250 ");
+        line_client_chat (lc, "MAIL FROM:<a@x.test>", "250 ");
+        line_client_chat (lc, "RCPT TO:<=?utf-8?q?ceo=40bank.example=3E?=@example.org>", "250 ");
+        line_client_chat (lc, "DATA", "354 ");
+        client_send_message (lc, "Subject: s\r\n\r\nx\r\n", strlen ("Subject: s\r\n\r\nx\r\n"));
+        line_client_expect (lc, "250 ");
+        line_client_chat (lc, "QUIT", "221 ");
+        line_client_free (lc);
+        env = test_server_pop (ts, WAIT_MS);
+        g_assert_nonnull (env);
+        headers = g_mime_object_get_header_list (GMIME_OBJECT (g_smtp_envelope_get_message (env)));
+        value = g_mime_header_get_value (g_mime_header_list_get_header_at (headers, 0));
+        g_assert_cmpstr (value, ==, g_smtp_envelope_get_received_header (env));
+        g_assert_null (strchr (value, '\n'));
+        g_assert_null (strstr (value, "ceo@bank"));
+        test_server_free (ts);
+}
+
+static void
+test_no_headers_not_parsed (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) message = g_string_new ("garbage first line\r\nSubject: hi\r\n\r\nbody\r\n");
+        g_autoptr(GSmtpEnvelope) env = NULL;
+
+        g_test_summary ("A message GMime finds no header at the start of is not parsed, as from its bytes "
+                        "alone: the server's Received header does not make it one");
+        g_test_bug ("14");
+        env = deliver (ts, message);
+        assert_bytes (env, message);
+        g_assert_null (g_smtp_envelope_get_message (env));
+        g_assert_null (g_smtp_envelope_get_mime_error (env));
+        test_server_free (ts);
+}
+
+static void
 count_job (GSmtpEnvelope *envelope, gpointer data)
 {
         g_atomic_int_inc ((gint *) data);
@@ -794,6 +842,8 @@ main (int argc, char **argv)
         }
         g_test_add_func ("/message/limits/property", test_property);
         g_test_add_func ("/message/parsed-with-trace", test_parsed_with_trace);
+        g_test_add_func ("/message/trace-not-decoded", test_trace_not_decoded);
+        g_test_add_func ("/message/no-headers-not-parsed", test_no_headers_not_parsed);
         g_test_add_data_func ("/message/trace-not-extended/memory", GINT_TO_POINTER (0), test_trace_not_extended);
         g_test_add_data_func ("/message/trace-not-extended/spilled", GINT_TO_POINTER (KEPT_SPILLED),
                               test_trace_not_extended);
