@@ -1033,15 +1033,24 @@ session_data_parsed (gpointer data)
 GSmtpReply *
 gsmtp_session_queued_reply (GSmtpSession *self, GSmtpReply *reply)
 {
-        char count[16];
-        g_autofree char *text = NULL;
+        char text[128], count[16];
         guint code = g_smtp_reply_get_code (reply);
+        guint n = self->n_accepted;
+        int i = sizeof count;
 
         if (code < 200 || code >= 300 || g_smtp_reply_get_enhanced_code (reply) != NULL ||
             !g_str_equal (g_smtp_reply_get_text (reply), "OK"))
                 return reply;
-        g_snprintf (count, sizeof count, ".%u", self->n_accepted);
-        text = g_strconcat ("OK: queued as ", g_smtp_peer_get_session_id (self->peer), count, NULL);
+        /* "OK: queued as <session id>.<n>", without printf: every message */
+        count[--i] = '\0';
+        do {
+                count[--i] = '0' + n % 10;
+                n /= 10;
+        } while (n > 0);
+        count[--i] = '.';
+        g_strlcpy (text, "OK: queued as ", sizeof text);
+        g_strlcat (text, g_smtp_peer_get_session_id (self->peer), sizeof text);
+        g_strlcat (text, count + i, sizeof text);
         g_smtp_reply_unref (reply);
         return g_smtp_reply_new (code, "2.0.0", text);
 }

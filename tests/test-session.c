@@ -72,29 +72,33 @@ assert_received_now (GSmtpEnvelope *env)
 }
 
 static void
-fx_one_message (Fx *fx, const char *rcpt)
+fx_one_message (Fx *fx, const char *rcpt, const char *queued)
 {
         g_autofree char *line = g_strdup_printf ("RCPT TO:<%s>\r\n", rcpt);
 
         session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\n", "250 2.1.0 OK\r\n");
         session_fx_chat (fx, line, "250 2.1.5 OK\r\n");
         session_fx_chat (fx, "DATA\r\n", "354 *");
-        session_fx_chat (fx, "Subject: hi\r\n\r\nx\r\n.\r\n", "250 2.0.0 OK: queued as *");
+        session_fx_chat (fx, "Subject: hi\r\n\r\nx\r\n.\r\n", queued);
 }
 
 static void
 test_received_follows_session (Fx *fx, gconstpointer unused)
 {
         const char *first, *second, *third;
+        g_autofree char *third_queued = NULL;
 
         g_test_summary ("The Received header of each message names the HELO name and recipient of its own "
                         "transaction (its session part is kept between messages while the peer is the same)");
         g_test_bug ("14");
         fx_greet (fx);
-        fx_one_message (fx, "b@example.org");
-        fx_one_message (fx, "c@example.org");
+        fx_one_message (fx, "b@example.org", "250 2.0.0 OK: queued as *.1\r\n");
+        fx_one_message (fx, "c@example.org", "250 2.0.0 OK: queued as *.2\r\n");
         session_fx_chat (fx, "EHLO other.test\r\n", "250-mx.example.org Hello other.test\r\n*");
-        fx_one_message (fx, "d@example.org");
+        /* the reply names the session and counts its messages */
+        third_queued = g_strdup_printf ("250 2.0.0 OK: queued as %s.3\r\n",
+                                        g_smtp_peer_get_session_id (g_smtp_envelope_get_peer (fx->messages->pdata[0])));
+        fx_one_message (fx, "d@example.org", third_queued);
         g_assert_cmpuint (fx->messages->len, ==, 3);
         first = g_smtp_envelope_get_received_header (fx->messages->pdata[0]);
         second = g_smtp_envelope_get_received_header (fx->messages->pdata[1]);
