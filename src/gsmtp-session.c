@@ -432,6 +432,7 @@ check_no_args (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 GSmtpReply *
 gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
+        static GSmtpReply *helo_ok;
         g_autofree char *name = NULL;
         const char *end = strchr (args, ' ');
 
@@ -442,8 +443,6 @@ gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage *
                 if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
                         return g_smtp_reply_new (501, "5.5.4", "Invalid hostname");
         *out_stage = gsmtp_stage_new_from (&self->spare, GSMTP_STAGE_HELO, self->peer, name, NULL, NULL);
-        static GSmtpReply *helo_ok;
-
         gsmtp_stage_set_default_reply (*out_stage, gsmtp_reply_shared (&helo_ok, 250, "2.0.0"));
         return NULL;
 }
@@ -1004,9 +1003,8 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
 static void
 session_ask_data (GSmtpSession *self)
 {
-        GSmtpStage *stage = gsmtp_stage_new_from (&self->spare, GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
-
         static GSmtpReply *data_ok;
+        GSmtpStage *stage = gsmtp_stage_new_from (&self->spare, GSMTP_STAGE_DATA, self->peer, NULL, NULL, self->tx);
 
         gsmtp_stage_set_default_reply (stage, gsmtp_reply_shared (&data_ok, 250, "2.0.0"));
         gsmtp_session_ask (self, stage, proceed_data_end);
