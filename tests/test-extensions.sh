@@ -7,12 +7,13 @@
 # started here is stopped by PID (Postfix through its own pid file).
 set -u
 B=${GSMTP_BUILDDIR:-.}
+S=${GSMTP_SRCDIR:-.}
 DUMP="$B/examples/dump-mail"
+. "$S/tests/peers/private-postfix.sh"
 work=$(mktemp -d)
 pids=
-pf=
 cleanup() {
-  [ -n "$pf" ] && postfix -c "$pf" stop >/dev/null 2>&1
+  private_postfix_stop "$work"
   for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -132,33 +133,13 @@ mkdir -p "$work/md"
 # on 127.0.0.2: Postfix takes its own inet_interfaces (127.0.0.1) for a
 # mail loop and would defer everything sent there
 start_dump postfix 127.0.0.2 --domain example.org --domain 'bücher.example' --maildir "$work/md"
-pf="$work/pf"
-mkdir -p "$pf" "$work/q"
-cp /usr/share/postfix/master.cf.dist "$pf/master.cf"
-cat > "$pf/main.cf" <<EOC
-compatibility_level = 3.6
-queue_directory = $work/q
-data_directory = $work/q/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = relay.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-master_service_disable = inet
-relayhost = [127.0.0.2]:$port
-smtputf8_enable = yes
-smtp_tls_security_level = none
-maillog_file = $work/q/maillog
-maillog_file_prefixes = $work
-EOC
-chmod 755 "$work"
-if ! postfix -c "$pf" check >"$work/pf.log" 2>&1 || ! postfix -c "$pf" start >>"$work/pf.log" 2>&1; then
-  pf=
+if ! private_postfix_start "$work" "relayhost = [127.0.0.2]:$port" "smtputf8_enable = yes" \
+       "smtp_tls_security_level = none" >"$work/pf.log"; then
   cat "$work/pf.log" >&2
   for t in 1 2 3 4 5 6; do notok "Postfix: could not start a private instance"; done
   exit 1
 fi
+pf="$work/pf"
 printf 'From: jörg@x.test\nSubject: über Postfix\n\nrelayed\n' | \
   sendmail -C "$pf" -f 'jörg@x.test' 'ünï@bücher.example'
 printf 'Subject: dsn via Postfix\n\nrelayed\n' | \

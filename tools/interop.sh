@@ -7,9 +7,10 @@ set -eu
 [ "$(id -u)" -eq 0 ] || { echo "interop: run as root (Postfix needs it)" >&2; exit 1; }
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks curl msmtp postfix openssl >/dev/null
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/peers/private-postfix.sh"
 w=$(mktemp -d)
 pids=""
-cleanup() { postfix -c "$w/pf" stop >/dev/null 2>&1 || true; for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$w"; }
+cleanup() { private_postfix_stop "$w"; for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$w"; }
 trap cleanup EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$w/key.pem" \
   -out "$w/cert.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
@@ -30,25 +31,7 @@ printf 'Subject: via msmtp\n\n.leading dot\n' | msmtp --host=localhost --port="$
   --passwordeval="echo wonderland" --from=a@x.test b@example.org && echo "msmtp: ok"
 
 # Postfix relays into dump-mail (its own config and queue; no inet listener)
-mkdir -p "$w/pf" "$w/q"
-cp /usr/share/postfix/master.cf.dist "$w/pf/master.cf"
-cat > "$w/pf/main.cf" <<EOC
-compatibility_level = 3.6
-queue_directory = $w/q
-data_directory = $w/q/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = relay.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-relayhost = [127.0.0.1]:$port
-maillog_file_prefixes = /tmp
-maillog_file = $w/q/maillog
-master_service_disable = inet
-EOC
-chmod 755 "$w"
-postfix -c "$w/pf" check && postfix -c "$w/pf" start
+private_postfix_start "$w" "relayhost = [127.0.0.1]:$port"
 printf 'Subject: via postfix\n\nrelayed\n' | sendmail -C "$w/pf" -f a@x.test b@example.org
 for i in $(seq 1 40); do grep -q '"subject":"via postfix"' "$w/out" && break; sleep 0.5; done
 grep -q '"subject":"via postfix"' "$w/out" && echo "postfix relay: ok"

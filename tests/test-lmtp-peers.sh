@@ -6,10 +6,11 @@ set -u
 B=${GSMTP_BUILDDIR:-.}
 S=${GSMTP_SRCDIR:-.}
 DUMP="$B/examples/dump-mail"
+. "$S/tests/peers/private-postfix.sh"
 work=$(mktemp -d)
 pid=
 cleanup() {
-  [ -f "$work/pf/main.cf" ] && postfix -c "$work/pf" stop >/dev/null 2>&1
+  private_postfix_stop "$work"
   [ -n "$pid" ] && kill "$pid" 2>/dev/null
   rm -rf "$work"
 }
@@ -62,25 +63,7 @@ check "swaks --protocol LMTP: two replies after the message, then QUIT's" \
 if [ "$(id -u)" -ne 0 ] || ! command -v postfix >/dev/null; then
   skip "Postfix lmtp delivers into dump-mail" "needs root and postfix"
 else
-  mkdir -p "$work/pf" "$work/q"
-  chmod 755 "$work"
-  cp /usr/share/postfix/master.cf.dist "$work/pf/master.cf"
-  cat > "$work/pf/main.cf" <<EOC
-compatibility_level = 3.6
-queue_directory = $work/q
-data_directory = $work/q/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = relay.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-default_transport = lmtp:inet:127.0.0.1:$port
-maillog_file_prefixes = /tmp
-maillog_file = $work/q/maillog
-master_service_disable = inet
-EOC
-  postfix -c "$work/pf" start >/dev/null 2>&1
+  private_postfix_start "$work" "default_transport = lmtp:inet:127.0.0.1:$port" >/dev/null
   printf 'Subject: via postfix lmtp\n\nrelayed\n' | sendmail -C "$work/pf" -f a@x.test b@example.org c@example.org
   for i in $(seq 1 200); do [ "$(grep -c "status=sent" "$work/q/maillog" 2>/dev/null)" -ge 2 ] && break; sleep 0.05; done
   check "Postfix lmtp delivers into dump-mail: sent, per recipient, by LMTP" \
@@ -88,8 +71,7 @@ EOC
      grep -q "postfix/lmtp.*to=<c@example.org>.*status=sent (250 2.0.0" "$work/q/maillog" &&
      grep "\"subject\":\"via postfix lmtp\"" "$work/out" | grep -q "\"helo\":\"relay.test\".*\"lmtp\":true" ||
      { cat "$work/q/maillog"; false; }'
-  postfix -c "$work/pf" stop >/dev/null 2>&1
-  rm -f "$work/pf/main.cf"
+  private_postfix_stop "$work"
 fi
 
 # Exim's smtp transport with protocol = lmtp: it also sends BDAT when offered
