@@ -10,6 +10,15 @@ typedef struct {
         GQueue            pending;      /* (element-type GVariant): read while looking for another kind */
 } ClientPeer;
 
+/* Skips the test (and returns) where the peers' Python is missing */
+#define SKIP_WITHOUT_PYTHON()                                           \
+        G_STMT_START {                                                  \
+                if (!client_peer_python_has ("asyncio")) {              \
+                        g_test_skip ("python3 is not installed");       \
+                        return;                                         \
+                }                                                       \
+        } G_STMT_END
+
 gboolean    client_peer_python_has (const char *module);
 ClientPeer *client_peer_start      (const char *script, const char *const *args);
 ClientPeer *client_peer_scripted   (const char *config_json);

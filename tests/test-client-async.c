@@ -3,28 +3,9 @@
  * calls from several threads share a client; deadlines and cancellation. */
 #include "config.h"
 #include "client-peer.h"
+#include "test-util.h"
 
 #include <string.h>
-
-#define SKIP_WITHOUT_PYTHON()                                           \
-        G_STMT_START {                                                  \
-                if (!client_peer_python_has ("asyncio")) {              \
-                        g_test_skip ("python3 is not installed");       \
-                        return;                                         \
-                }                                                       \
-        } G_STMT_END
-
-static guint
-count_threads (void)
-{
-        g_autoptr(GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
-        guint n = 0;
-
-        g_assert_nonnull (dir);
-        while (g_dir_read_name (dir) != NULL)
-                n++;
-        return n;
-}
 
 typedef struct {
         guint    done;
@@ -96,7 +77,7 @@ watch_threads (gpointer data)
 {
         ThreadWatch *watch = data;
 
-        watch->max_threads = MAX (watch->max_threads, count_threads ());
+        watch->max_threads = MAX (watch->max_threads, test_count_threads ());
         return watch->stop ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
@@ -143,7 +124,7 @@ test_concurrent (void)
         /* one connection first, so GLib's own lazily made threads are counted in */
         g_smtp_client_connect_async (client, NULL, connected, &warm);
         g_assert_true (client_iterate_until (&warm, 20));
-        baseline = count_threads ();
+        baseline = test_count_threads ();
 
         sampler = g_timeout_source_new (10);
         g_source_set_callback (sampler, watch_threads, &watch, NULL);

@@ -11,14 +11,6 @@
 
 static char *cert_file, *key_file, *tmpdir;
 
-#define SKIP_WITHOUT_PYTHON()                                           \
-        G_STMT_START {                                                  \
-                if (!client_peer_python_has ("asyncio")) {              \
-                        g_test_skip ("python3 is not installed");       \
-                        return;                                         \
-                }                                                       \
-        } G_STMT_END
-
 static GBytes *
 bytes_from (const char *text)
 {

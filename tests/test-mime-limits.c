@@ -138,31 +138,35 @@ test_boundary_runs (void)
         g_assert_cmpuint (st.parts, ==, 1);
 }
 
-static void
-test_depth_multipart (void)
+static GString *
+closed_multiparts (guint n)
 {
-        g_autoptr(GString) at_limit = hostile_nested_multiparts (GSMTP_DEFAULT_MAX_MIME_DEPTH, TRUE);
-        g_autoptr(GString) past_limit = hostile_nested_multiparts (GSMTP_DEFAULT_MAX_MIME_DEPTH + 1, TRUE);
-        g_autofree char *e1 = NULL, *e2 = NULL;
-        GSmtpMimeStats st;
-
-        g_test_summary ("100 nested multiparts pass; 101 are refused");
-        e1 = scan (at_limit->str, at_limit->len, NULL, &st);
-        g_assert_null (e1);
-        g_assert_cmpuint (st.depth, ==, 100);
-        e2 = scan (past_limit->str, past_limit->len, NULL, NULL);
-        g_assert_cmpstr (e2, ==, "MIME nesting deeper than 100");
+        return hostile_nested_multiparts (n, TRUE);
 }
 
+/* A way to nest @n levels deep, and what the test says of it */
+typedef struct {
+        GString    *(*nest) (guint n);
+        const char *summary;
+} DepthCase;
+
+static const DepthCase depth_multipart = {
+        closed_multiparts, "100 nested multiparts pass; 101 are refused"
+};
+static const DepthCase depth_message = {
+        hostile_nested_messages, "message/rfc822 parts nest like multiparts: 100 pass, 101 are refused"
+};
+
 static void
-test_depth_message (void)
+test_depth (gconstpointer data)
 {
-        g_autoptr(GString) at_limit = hostile_nested_messages (GSMTP_DEFAULT_MAX_MIME_DEPTH);
-        g_autoptr(GString) past_limit = hostile_nested_messages (GSMTP_DEFAULT_MAX_MIME_DEPTH + 1);
+        const DepthCase *c = data;
+        g_autoptr(GString) at_limit = c->nest (GSMTP_DEFAULT_MAX_MIME_DEPTH);
+        g_autoptr(GString) past_limit = c->nest (GSMTP_DEFAULT_MAX_MIME_DEPTH + 1);
         g_autofree char *e1 = NULL, *e2 = NULL;
         GSmtpMimeStats st;
 
-        g_test_summary ("message/rfc822 parts nest like multiparts: 100 pass, 101 are refused");
+        g_test_summary (c->summary);
         e1 = scan (at_limit->str, at_limit->len, NULL, &st);
         g_assert_null (e1);
         g_assert_cmpuint (st.depth, ==, 100);
@@ -357,8 +361,8 @@ main (int argc, char **argv)
         g_test_add_func ("/mime-limits/parts/many", test_many_parts);
         g_test_add_func ("/mime-limits/parts/empty-10mb", test_empty_parts_10mb);
         g_test_add_func ("/mime-limits/parts/boundary-runs", test_boundary_runs);
-        g_test_add_func ("/mime-limits/depth/multipart", test_depth_multipart);
-        g_test_add_func ("/mime-limits/depth/message", test_depth_message);
+        g_test_add_data_func ("/mime-limits/depth/multipart", &depth_multipart, test_depth);
+        g_test_add_data_func ("/mime-limits/depth/message", &depth_message, test_depth);
         g_test_add_func ("/mime-limits/depth/message-encoded", test_message_encoded);
         g_test_add_func ("/mime-limits/depth/digest", test_digest);
         g_test_add_func ("/mime-limits/gmime/carried-field", test_carried_field);

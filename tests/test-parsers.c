@@ -651,6 +651,21 @@ assert_inet (GSocketAddress *address, const char *host, guint16 port)
         g_assert_cmpuint (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address)), ==, port);
 }
 
+/* The SSL TLV of a client that sent a certificate (client 0x07, verified) */
+static void
+assert_proxy_tls (const GSmtpProxyHeader *h, const char *version, const char *cipher, const char *cn,
+                  const char *sig_alg, const char *key_alg)
+{
+        g_assert_true (h->has_tls);
+        g_assert_cmpuint (h->tls.client, ==, 0x07);
+        g_assert_cmpuint (h->tls.verify, ==, 0);
+        g_assert_cmpstr (h->tls.version, ==, version);
+        g_assert_cmpstr (h->tls.cipher, ==, cipher);
+        g_assert_cmpstr (h->tls.cn, ==, cn);
+        g_assert_cmpstr (h->tls.sig_alg, ==, sig_alg);
+        g_assert_cmpstr (h->tls.key_alg, ==, key_alg);
+}
+
 /* Parses @h, which must be refused. */
 static void
 assert_v2_invalid (GByteArray *h)
@@ -779,14 +794,7 @@ test_proxy_v2_tlvs (void)
         g_assert_cmpint (v2_parse (a, &h), ==, GSMTP_PROXY_OK);
         assert_inet (h.remote, "192.0.2.7", 56324);
         g_assert_cmpstr (h.authority, ==, "mx.example.org");
-        g_assert_true (h.has_tls);
-        g_assert_cmpuint (h.tls.client, ==, 0x07);
-        g_assert_cmpuint (h.tls.verify, ==, 0);
-        g_assert_cmpstr (h.tls.version, ==, "TLSv1.3");
-        g_assert_cmpstr (h.tls.cipher, ==, "TLS_AES_256_GCM_SHA384");
-        g_assert_cmpstr (h.tls.cn, ==, "client.example");
-        g_assert_cmpstr (h.tls.sig_alg, ==, "RSA-SHA256");
-        g_assert_cmpstr (h.tls.key_alg, ==, "RSA2048");
+        assert_proxy_tls (&h, "TLSv1.3", "TLS_AES_256_GCM_SHA384", "client.example", "RSA-SHA256", "RSA2048");
         gsmtp_proxy_header_clear (&h);
         g_byte_array_unref (a);
 
@@ -1030,14 +1038,8 @@ test_proxy_v2_haproxy (void)
         assert_inet (h.local, "127.0.0.1", 27001);
         g_assert_true (h.crc32c_checked);
         g_assert_cmpstr (h.authority, ==, "mx.example.org");
-        g_assert_true (h.has_tls);
-        g_assert_cmpuint (h.tls.client, ==, 0x07);
-        g_assert_cmpuint (h.tls.verify, ==, 0);
-        g_assert_cmpstr (h.tls.version, ==, "TLSv1.3");
-        g_assert_cmpstr (h.tls.cn, ==, "client.example");
-        g_assert_cmpstr (h.tls.key_alg, ==, "EC256");
-        g_assert_cmpstr (h.tls.sig_alg, ==, "ecdsa-with-SHA256");
-        g_assert_cmpstr (h.tls.cipher, ==, "TLS_AES_256_GCM_SHA384");
+        assert_proxy_tls (&h, "TLSv1.3", "TLS_AES_256_GCM_SHA384", "client.example", "ecdsa-with-SHA256",
+                          "EC256");
         gsmtp_proxy_header_clear (&h);
         assert_prefixes_wait (captured, sizeof captured);
 

@@ -542,18 +542,6 @@ wait_for_sessions (TestServer *ts, guint n, guint seconds)
         }
 }
 
-static guint
-count_threads (void)
-{
-        g_autoptr(GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
-        guint n = 0;
-
-        g_assert_nonnull (dir);
-        while (g_dir_read_name (dir) != NULL)
-                n++;
-        return n;
-}
-
 /* A GnuTLS client over the line client's socket, after the server's 220 to
  * STARTTLS: a client the tests steer record by record, and that starts no
  * thread.  The socket is made blocking, with 20 s timeouts as the guard. */
@@ -1032,7 +1020,7 @@ test_stalled_handshakes (void)
         g_test_summary ("300 clients stalled in the TLS handshake (after STARTTLS, or silent on the implicit TLS "
                         "port) hold no thread; a real client still does STARTTLS and sends; the stalled ones are "
                         "dropped at tls-handshake-timeout, not the idle timeout");
-        threads_before = count_threads ();
+        threads_before = test_count_threads ();
         for (guint i = 0; i < N_STALLED_STARTTLS; i++) {
                 lc = line_client_new (ts->port);
                 line_client_expect (lc, "220 ");
@@ -1049,7 +1037,7 @@ test_stalled_handshakes (void)
         }
         /* every one of them is in its handshake now */
         wait_for_sessions (ts, stalled->len, 20);
-        threads_stalled = count_threads ();
+        threads_stalled = test_count_threads ();
         g_test_message ("threads: %u before, %u with %u stalled handshakes", threads_before, threads_stalled,
                         stalled->len);
         g_assert_cmpuint (threads_stalled, <=, threads_before);
@@ -1070,7 +1058,7 @@ test_stalled_handshakes (void)
         env = test_server_pop (ts, 10000);
         g_assert_nonnull (env);
         g_assert_true (g_smtp_peer_get_tls (g_smtp_envelope_get_peer (env)));
-        g_assert_cmpuint (count_threads (), <=, threads_before);
+        g_assert_cmpuint (test_count_threads (), <=, threads_before);
 
         /* each stalled one is closed by the server (the idle timeout is 300 s:
          * this is the handshake's deadline); a read would time out after 20 s */

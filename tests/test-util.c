@@ -284,3 +284,16 @@ test_auth_user_secret (GSmtpServer *server, GSmtpStage *stage, gpointer data)
                 return g_smtp_reply_new_code (235);
         return g_smtp_reply_new_code (535);
 }
+
+/* The threads of this process now (Linux: /proc/self/task) */
+guint
+test_count_threads (void)
+{
+        g_autoptr(GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+        guint n = 0;
+
+        g_assert_nonnull (dir);
+        while (g_dir_read_name (dir) != NULL)
+                n++;
+        return n;
+}

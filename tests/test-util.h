@@ -45,3 +45,4 @@ gboolean    line_client_closed   (LineClient *lc);
 gboolean    test_make_certificate (const char *dir, char **cert_file, char **key_file);
 char       *test_find_program     (const char *name);
 GSmtpReply *test_auth_user_secret (GSmtpServer *server, GSmtpStage *stage, gpointer data);
+guint       test_count_threads    (void);
