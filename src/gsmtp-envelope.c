@@ -41,6 +41,7 @@ struct _GSmtpEnvelope {
         GMutex           lock;
         GSmtpMimeLimits  mime_limits;
         gboolean         parsed;
+        gboolean         within_limits; /* scanned, and kept them: a later parse need not scan again */
         GMimeMessage    *message;       /* (owned) (nullable) */
         char            *mime_error;    /* (owned) (nullable): the MIME limit the message broke */
 };
@@ -277,6 +278,7 @@ gsmtp_envelope_set_mime_limits (GSmtpEnvelope *self, const GSmtpMimeLimits *limi
 {
         g_mutex_lock (&self->lock);
         self->mime_limits = *limits;
+        self->within_limits = FALSE;
         g_mutex_unlock (&self->lock);
 }
 
@@ -337,15 +339,17 @@ envelope_set_parsed (GSmtpEnvelope *self, GMimeMessage *message, char *error)
         g_free (error);
 }
 
-/* Whether there is something to parse; then the limits to parse it behind. */
+/* Whether there is something to parse; then the limits to parse it behind,
+ * and whether a scan found it within them already. */
 static gboolean
-envelope_needs_parse (GSmtpEnvelope *self, GSmtpMimeLimits *limits)
+envelope_needs_parse (GSmtpEnvelope *self, GSmtpMimeLimits *limits, gboolean *within_limits)
 {
         gboolean needed;
 
         g_mutex_lock (&self->lock);
         needed = !self->parsed && self->data != NULL;
         *limits = self->mime_limits;
+        *within_limits = self->within_limits;
         g_mutex_unlock (&self->lock);
         return needed;
 }
@@ -356,33 +360,35 @@ envelope_needs_parse (GSmtpEnvelope *self, GSmtpMimeLimits *limits)
 void
 gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self)
 {
-        GSmtpMimeLimits limits;
-        GSmtpMimeStats stats;
-        char *error;
-
-        if (!envelope_needs_parse (self, &limits))
-                return;
-        error = envelope_scan (self, &limits, &stats);
-        envelope_set_parsed (self, error == NULL ? envelope_parse (self) : NULL, error);
+        gsmtp_envelope_parse_if_cheap (self, G_MAXSIZE, G_MAXUINT64);
 }
 
 /* For the main loop: scans a message of at most @max_size bytes, and parses it
  * when GMime's work is estimated at most @max_cost ns.  Returns TRUE when the
- * message needs nothing more: parsed, or past a limit. */
+ * message needs nothing more: parsed, or past a limit.  A message left for
+ * later is not scanned again then. */
 gboolean
 gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_cost)
 {
         GSmtpMimeLimits limits;
         GSmtpMimeStats stats;
-        char *error;
+        gboolean within_limits;
+        char *error = NULL;
 
-        if (!envelope_needs_parse (self, &limits))
+        if (!envelope_needs_parse (self, &limits, &within_limits))
                 return TRUE;
         if (g_bytes_get_size (self->data) > max_size)
                 return FALSE;
-        error = envelope_scan (self, &limits, &stats);
-        if (error == NULL && gsmtp_mime_stats_parse_cost (&stats, g_bytes_get_size (self->data)) > max_cost)
-                return FALSE;
+        if (!within_limits) {
+                error = envelope_scan (self, &limits, &stats);
+                if (error == NULL &&
+                    gsmtp_mime_stats_parse_cost (&stats, g_bytes_get_size (self->data)) > max_cost) {
+                        g_mutex_lock (&self->lock);
+                        self->within_limits = TRUE;
+                        g_mutex_unlock (&self->lock);
+                        return FALSE;
+                }
+        }
         envelope_set_parsed (self, error == NULL ? envelope_parse (self) : NULL, error);
         return TRUE;
 }
