@@ -480,9 +480,9 @@ gsmtp_listener_fds_allow (GSmtpListener *self, guint n_sessions, guint n_transfe
 {
         guint64 in_use = (guint64) (n_sessions - MIN (n_transfers, n_sessions)) * FDS_PER_SESSION +
                          (guint64) MIN (n_transfers, n_sessions) * FDS_PER_TRANSFER;
-        guint limit = gsmtp_listener_get_fd_session_limit ();
         gint64 now;
 
+        /* one getrlimit() for each accept, the log's figure only when it logs */
         if (in_use + FDS_PER_TRANSFER <= listener_fd_budget ())
                 return TRUE;
         now = g_get_monotonic_time ();
@@ -490,7 +490,8 @@ gsmtp_listener_fds_allow (GSmtpListener *self, guint n_sessions, guint n_transfe
                 self->fd_limit_logged = now;
                 g_warning ("gsmtp: %u sessions (%u of them receiving a message) fill what the file "
                            "descriptor limit (ulimit -n) leaves room for (%u sessions that all receive "
-                           "one); new clients get 421 4.7.0", n_sessions, n_transfers, limit);
+                           "one); new clients get 421 4.7.0", n_sessions, n_transfers,
+                           gsmtp_listener_get_fd_session_limit ());
         }
         return FALSE;
 }

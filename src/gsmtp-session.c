@@ -105,11 +105,11 @@ gsmtp_session_count_error (GSmtpSession *self)
 }
 
 static void
-session_write_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced)
+session_write_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced, gboolean with_enhanced)
 {
         gsize start = self->out->len;
 
-        gsmtp_reply_format (reply, enhanced, TRUE, self->out);
+        gsmtp_reply_format (reply, enhanced, with_enhanced, self->out);
         gsmtp_session_log (self, "S:", self->out->str + start, self->out->len - start);
 }
 
@@ -125,7 +125,7 @@ gsmtp_session_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced
 {
         guint code = g_smtp_reply_get_code (reply);
 
-        session_write_reply (self, reply, enhanced);
+        session_write_reply (self, reply, enhanced, TRUE);
         g_smtp_reply_unref (reply);
         if (code == 421) {
                 gsmtp_session_close (self);
@@ -140,7 +140,7 @@ gsmtp_session_reply (GSmtpSession *self, GSmtpReply *reply, const char *enhanced
 void
 gsmtp_session_reply_uncounted (GSmtpSession *self, GSmtpReply *reply, const char *enhanced)
 {
-        session_write_reply (self, reply, enhanced);
+        session_write_reply (self, reply, enhanced, TRUE);
         g_smtp_reply_unref (reply);
 }
 
@@ -155,10 +155,7 @@ gsmtp_session_say (GSmtpSession *self, guint code, const char *enhanced, const c
 void
 gsmtp_session_reply_plain (GSmtpSession *self, GSmtpReply *reply)
 {
-        gsize start = self->out->len;
-
-        gsmtp_reply_format (reply, NULL, FALSE, self->out);
-        gsmtp_session_log (self, "S:", self->out->str + start, self->out->len - start);
+        session_write_reply (self, reply, NULL, FALSE);
         g_smtp_reply_unref (reply);
 }
 
@@ -268,8 +265,7 @@ gsmtp_session_set_peer (GSmtpSession *self, GSmtpPeer *peer)
 static void
 session_maybe_drain (GSmtpSession *self)
 {
-        if (!self->draining || self->closing || self->pending != NULL || self->delay != NULL ||
-            self->parsing != NULL)
+        if (!self->draining || self->closing || gsmtp_session_is_waiting (self))
                 return;
         if (self->state == SESSION_READY || self->state == SESSION_IDLE ||
             self->state == SESSION_AUTH || self->state == SESSION_BANNER)
@@ -883,8 +879,7 @@ session_dispatch (GSmtpSession *self, const char *line)
                  * overshoot limit (Postfix's smtpd_recipient_overshoot_limit) */
                 if (g_smtp_reply_get_code (refusal) == 452 && self->tx != NULL &&
                     ++self->n_overshoot <= GSMTP_RECIPIENT_OVERSHOOT) {
-                        session_write_reply (self, refusal, NULL);
-                        g_smtp_reply_unref (refusal);
+                        gsmtp_session_reply_uncounted (self, refusal, NULL);
                         return;
                 }
                 gsmtp_session_reply (self, refusal, NULL);
@@ -950,7 +945,7 @@ gsmtp_session_refuse_message (GSmtpSession *self, GSmtpReply *reply)
         guint n = self->lmtp && self->lmtp_rcpts != NULL ? self->lmtp_rcpts->len : 1;
 
         for (guint i = 1; i < n; i++)
-                session_write_reply (self, reply, NULL);
+                session_write_reply (self, reply, NULL, TRUE);
         gsmtp_session_reset_transaction (self);
         gsmtp_session_reply (self, reply, NULL);
 }
@@ -1092,8 +1087,7 @@ session_sync_violation (GSmtpSession *self)
 static gboolean
 session_paused (GSmtpSession *self)
 {
-        return self->closing || self->tls_pending || self->pending != NULL || self->delay != NULL ||
-               self->parsing != NULL;
+        return self->closing || self->tls_pending || gsmtp_session_is_waiting (self);
 }
 
 /* Handles every complete line or message in @buf, until the session has to
