@@ -108,6 +108,18 @@ connection_wipe_obuf (GSmtpClientConnection *conn)
         g_byte_array_set_size (conn->obuf, 0);
 }
 
+/* What an EHLO said: nothing after a HELO, a new connection, or STARTTLS
+ * (RFC 3207 4.2: the AUTH list and the rest are asked for again). */
+static void
+connection_forget_extensions (GSmtpClientConnection *conn)
+{
+        g_ptr_array_set_size (conn->extensions, 0);
+        g_ptr_array_add (conn->extensions, NULL);
+        conn->ext = 0;
+        conn->size_limit = 0;
+        g_clear_pointer (&conn->auth_mechanisms, g_strfreev);
+}
+
 /* Closes at once, without QUIT and without a TLS close_notify: after a failure the
  * peer is not worth waiting for.  Nothing may be pending on the streams. */
 void
@@ -125,11 +137,7 @@ gsmtp_client_connection_drop (GSmtpClientConnection *conn)
         conn->inpos = 0;
         gsmtp_reply_framer_reset (&conn->framer);
         connection_wipe_obuf (conn);
-        g_ptr_array_set_size (conn->extensions, 0);
-        g_ptr_array_add (conn->extensions, NULL);
-        conn->ext = 0;
-        conn->size_limit = 0;
-        g_clear_pointer (&conn->auth_mechanisms, g_strfreev);
+        connection_forget_extensions (conn);
         conn->cert_errors = 0;
         conn->open = FALSE;
         conn->tls_active = FALSE;
@@ -774,10 +782,8 @@ ehlo_parse (GSmtpClientConnection *conn, GSmtpReply *reply)
         };
         const char *const *lines = g_smtp_reply_get_lines (reply);
 
-        g_ptr_array_set_size (conn->extensions, 0);
-        conn->ext = 0;
-        conn->size_limit = 0;
-        g_clear_pointer (&conn->auth_mechanisms, g_strfreev);
+        connection_forget_extensions (conn);
+        g_ptr_array_set_size (conn->extensions, 0);     /* NULL-terminated again below */
         for (guint i = 1; lines[i] != NULL; i++) {
                 const char *line = lines[i];
                 gsize klen = strcspn (line, " =");
@@ -813,9 +819,7 @@ open_helo_reply (GSmtpClientOp *op)
         if (gsmtp_client_op_next_reply (op, open_helo_reply, &reply) != REPLY_READY)
                 return;
         if (g_smtp_reply_get_code (reply) == 250) {
-                g_ptr_array_set_size (op->conn->extensions, 0);
-                g_ptr_array_add (op->conn->extensions, NULL);
-                op->conn->ext = 0;
+                connection_forget_extensions (op->conn);
                 open_after_ehlo (op);
         } else {
                 gsmtp_client_op_fail_reply (op, reply, "HELO refused");

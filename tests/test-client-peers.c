@@ -605,6 +605,33 @@ test_requiretls (void)
         client_peer_stop (peer);
 }
 
+static void
+test_helo_after_tls_forgets_auth (void)
+{
+        const char *rcpts[] = { "b@example.org", NULL };
+        g_autoptr(GSmtpClient) client = NULL;
+        g_autoptr(GSmtpSendResult) result = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) data = bytes_from ("x\r\n");
+        g_autofree char *config = tls_config ("\"auth\": [\"PLAIN\"], \"ehlo_refused_after_tls\": true");
+        ClientPeer *peer;
+
+        g_test_summary ("After STARTTLS a server that refuses EHLO and takes HELO offers nothing: the AUTH "
+                        "list of the plain-text EHLO is not used (RFC 3207 4.2)");
+        g_test_bug ("12");
+        SKIP_WITHOUT_PYTHON ();
+        peer = client_peer_scripted (config);
+        client = g_smtp_client_new ("localhost", peer->port);
+        g_smtp_client_set_tls_mode (client, GSMTP_TLS_STARTTLS);
+        g_assert_true (g_smtp_client_set_ca_file (client, cert_file, &error));
+        g_smtp_client_set_credentials (client, "user", "secret");
+        result = g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error);
+        g_assert_null (result);
+        g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_AUTH_FAILED);
+        g_assert_nonnull (strstr (error->message, "offers no AUTH"));
+        client_peer_stop (peer);
+}
+
 static char *
 token_func (GSmtpClient *client, const char *username, gpointer data)
 {
@@ -928,6 +955,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client-peer/ext/binarymime", test_binarymime);
         g_test_add_func ("/client-peer/ext/dsn", test_dsn);
         g_test_add_func ("/client-peer/ext/requiretls", test_requiretls);
+        g_test_add_func ("/client-peer/ext/helo-after-tls-forgets-auth", test_helo_after_tls_forgets_auth);
         g_test_add_func ("/client-peer/auth/xoauth2", test_xoauth2);
         g_test_add_func ("/client-peer/auth/oauthbearer", test_oauthbearer);
         g_test_add_func ("/client-peer/lmtp", test_lmtp);

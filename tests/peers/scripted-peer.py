@@ -135,7 +135,9 @@ class Session:
             verb = cmd.split(" ", 1)[0].upper()
             if CFG.get("reply_421") == verb and verb != "RCPT":
                 await self.closing(verb)
-            if verb in ("EHLO", "LHLO"):
+            if verb == "EHLO" and self.tls and CFG.get("ehlo_refused_after_tls"):
+                await self.reply(502, "5.5.1 EHLO not here after TLS")
+            elif verb in ("EHLO", "LHLO"):
                 self.helo = cmd[5:]
                 self.reset()
                 lines = self.ehlo_lines()
