@@ -1534,16 +1534,12 @@ g_smtp_send_message (const char *host, guint16 port, const char *sender,
         g_smtp_client_quit (client, cancellable, NULL);
         refused = g_smtp_send_result_get_refused (result);
         if (refused[0] != NULL) {
-                GSmtpReply *r = g_smtp_send_result_get_recipient_reply (result, refused[0]);
-                g_autofree char *text = g_smtp_reply_to_string (r);
+                g_autofree char *what = g_strdup_printf ("Recipient %s refused", refused[0]);
+                GError *refusal = gsmtp_client_reply_error (
+                        g_smtp_send_result_get_recipient_reply (result, refused[0]), what);
 
-                g_set_error (error, GSMTP_ERROR, g_smtp_reply_get_code (r) >= 500 ? GSMTP_ERROR_REJECTED
-                                                                                  : GSMTP_ERROR_TEMPORARY,
-                             "Recipient %s refused: %s", refused[0], text);
-                if (error != NULL && *error != NULL) {
-                        gsmtp_error_set_reply (*error, r);
-                        gsmtp_error_set_send_result (*error, result);
-                }
+                gsmtp_error_set_send_result (refusal, result);
+                g_propagate_error (error, refusal);
                 return FALSE;
         }
         return TRUE;

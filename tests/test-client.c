@@ -156,6 +156,25 @@ test_temporary_failure (void)
         test_server_free (ts);
 }
 
+static void
+test_one_call_refused_recipient (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) msg = g_bytes_new_static ("x\r\n", 3);
+        const char *rcpts[] = { "b@example.org", "c@elsewhere.test", NULL };
+
+        g_test_summary ("The one-call API fails when a recipient was refused, naming it and quoting its reply");
+        g_assert_false (g_smtp_send_message ("127.0.0.1", ts->port, "a@x.test", rcpts, msg, NULL, &error));
+        g_assert_error (error, GSMTP_ERROR, GSMTP_ERROR_REJECTED);
+        g_assert_cmpstr (error->message, ==, "Recipient c@elsewhere.test refused: 550 5.7.1 Relay access denied");
+        g_assert_cmpuint (g_smtp_reply_get_code (g_smtp_error_get_reply (error)), ==, 550);
+        g_assert_nonnull (g_smtp_error_get_send_result (error));
+        g_assert_cmpstr (g_smtp_send_result_get_refused (g_smtp_error_get_send_result (error))[0], ==,
+                         "c@elsewhere.test");
+        test_server_free (ts);
+}
+
 static char *cert_file, *key_file, *tmpdir;
 
 typedef struct {
@@ -908,6 +927,7 @@ main (int argc, char **argv)
         g_test_add_func ("/client/gmime-message", test_gmime_message);
         g_test_add_func ("/client/cancelled", test_cancelled);
         g_test_add_func ("/client/temporary-failure", test_temporary_failure);
+        g_test_add_func ("/client/one-call-refused-recipient", test_one_call_refused_recipient);
         g_test_add_func ("/client/progress-and-cancel", test_progress_and_cancel_mid_message);
         g_test_add_func ("/client/given-stream", test_given_stream);
         g_test_add_func ("/client/8bitmime", test_8bitmime);
