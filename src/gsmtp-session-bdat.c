@@ -148,10 +148,7 @@ gsmtp_session_check_bdat (GSmtpSession *self, const char *args, GSmtpStage **out
 
         if (bdat_parse (args, &size, &last) != BDAT_OK)
                 return g_smtp_reply_new (501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
-        /* as DATA: RFC 2920 3.1 (554), RFC 2033 4.2 (503 under LMTP) */
-        if (self->tx == NULL || g_smtp_envelope_get_n_recipients (self->tx) == 0)
-                return g_smtp_reply_new (self->lmtp ? 503 : 554, "5.5.1", "No valid recipients");
-        return NULL;
+        return gsmtp_session_check_recipients (self);
 }
 
 void
@@ -166,9 +163,7 @@ gsmtp_session_proceed_bdat (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *r
         bdat_parse (args, &size, &last);
         if (self->state != SESSION_BDAT) {
                 /* the first chunk: the message begins */
-                self->reader = gsmtp_data_reader_new (max, self->limits.max_line_length,
-                                                      self->limits.bare_linefeed,
-                                                      self->limits.spill_threshold);
+                self->reader = gsmtp_session_new_reader (self);
                 bdat_get (self)->binary = g_strcmp0 (g_smtp_envelope_get_body (self->tx), "BINARYMIME") == 0;
                 gsmtp_session_enter_state (self, SESSION_BDAT);
         }

@@ -102,6 +102,8 @@ GSmtpReply *gsmtp_session_check_hostname (GSmtpSession *self, const char *args, 
 void      gsmtp_session_notify_accepted  (GSmtpSession *self, GSmtpEnvelope *envelope);
 GSmtpReply *gsmtp_session_queued_reply   (GSmtpSession *self, GSmtpReply *reply);
 GSmtpReply *gsmtp_session_data_refusal   (GSmtpSession *self);
+GSmtpReply *gsmtp_session_check_recipients (GSmtpSession *self);
+struct _GSmtpDataReader *gsmtp_session_new_reader (GSmtpSession *self);
 void      gsmtp_session_refuse_message   (GSmtpSession *self, GSmtpReply *reply);
 void      gsmtp_session_end_data         (GSmtpSession *self, gboolean chunked);
 

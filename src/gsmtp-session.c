@@ -698,14 +698,34 @@ proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
                              gsmtp_session_stage_enhanced (GSMTP_STAGE_RCPT, g_smtp_reply_get_code (reply)));
 }
 
+/* DATA or BDAT with no recipient accepted: RFC 2920 3.1 says 554; RFC 2033
+ * 4.2, 503 in LMTP.  NULL when there is one. */
+GSmtpReply *
+gsmtp_session_check_recipients (GSmtpSession *self)
+{
+        if (self->tx == NULL || g_smtp_envelope_get_n_recipients (self->tx) == 0)
+                return g_smtp_reply_new (self->lmtp ? 503 : 554, "5.5.1", "No valid recipients");
+        return NULL;
+}
+
+/* The reader of a message's bytes, by DATA or BDAT, within the session's limits */
+GSmtpDataReader *
+gsmtp_session_new_reader (GSmtpSession *self)
+{
+        return gsmtp_data_reader_new (self->limits.max_message_size, self->limits.max_line_length,
+                                      self->limits.bare_linefeed, self->limits.spill_threshold);
+}
+
 static GSmtpReply *
 check_data (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
+        GSmtpReply *refusal;
+
         if (args[0] != '\0')
                 return g_smtp_reply_new (501, "5.5.4", "Syntax error: no parameters allowed");
-        /* RFC 2920 3.1: DATA after refused recipients gets 554; RFC 2033 4.2: 503 in LMTP */
-        if (self->tx == NULL || g_smtp_envelope_get_n_recipients (self->tx) == 0)
-                return g_smtp_reply_new (self->lmtp ? 503 : 554, "5.5.1", "No valid recipients");
+        refusal = gsmtp_session_check_recipients (self);
+        if (refusal != NULL)
+                return refusal;
         /* RFC 3030 3: a BINARYMIME message can only come by BDAT */
         if (g_strcmp0 (g_smtp_envelope_get_body (self->tx), "BINARYMIME") == 0)
                 return g_smtp_reply_new (503, "5.5.1", "BODY=BINARYMIME needs BDAT, not DATA");
@@ -716,10 +736,7 @@ static void
 proceed_data (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const char *args)
 {
         gsmtp_session_say (self, 354, NULL, NULL);
-        self->reader = gsmtp_data_reader_new (self->limits.max_message_size,
-                                              self->limits.max_line_length,
-                                              self->limits.bare_linefeed,
-                                              self->limits.spill_threshold);
+        self->reader = gsmtp_session_new_reader (self);
         gsmtp_session_enter_state (self, SESSION_DATA);
 }
 
