@@ -187,17 +187,29 @@ gsmtp_envelope_find_recipient (GSmtpEnvelope *self, const char *recipient)
 /* The transaction so far, for the session to go on with while the old one
  * stays as a handler saw it: sender, recipients and every parameter's
  * meaning.  Only before the data is set. */
-GSmtpEnvelope *
-gsmtp_envelope_copy (GSmtpEnvelope *other)
+/* A new envelope with @other's sender, MAIL parameters and the recipients
+ * @keep says (all when %NULL), each with its own parameters. */
+static GSmtpEnvelope *
+envelope_copy_transaction (GSmtpEnvelope *other, const gboolean *keep)
 {
         GSmtpEnvelope *self = gsmtp_envelope_new (other->peer, other->mailer_daemon);
 
-        g_return_val_if_fail (other->data == NULL, self);
         gsmtp_envelope_set_sender (self, other->sender, other->mail_params);
         gsmtp_envelope_set_mail_ext (self, &other->mail_ext);
         for (guint i = 0; i + 1 < other->recipients->len; i++)
-                gsmtp_envelope_add_recipient_ext (self, other->recipients->pdata[i],
-                                                  &g_array_index (other->recipient_params, GSmtpRcptParams, i));
+                if (keep == NULL || keep[i])
+                        gsmtp_envelope_add_recipient_ext (self, other->recipients->pdata[i],
+                                                          &g_array_index (other->recipient_params,
+                                                                          GSmtpRcptParams, i));
+        return self;
+}
+
+GSmtpEnvelope *
+gsmtp_envelope_copy (GSmtpEnvelope *other)
+{
+        GSmtpEnvelope *self = envelope_copy_transaction (other, NULL);
+
+        g_return_val_if_fail (other->data == NULL, self);
         return self;
 }
 
@@ -243,15 +255,8 @@ gsmtp_envelope_set_chunked (GSmtpEnvelope *self, gboolean chunked)
 GSmtpEnvelope *
 gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep)
 {
-        GSmtpEnvelope *self = gsmtp_envelope_new (other->peer, other->mailer_daemon);
+        GSmtpEnvelope *self = envelope_copy_transaction (other, keep);
 
-        gsmtp_envelope_set_sender (self, other->sender, other->mail_params);
-        gsmtp_envelope_set_mail_ext (self, &other->mail_ext);
-        for (guint i = 0; i + 1 < other->recipients->len; i++)
-                if (keep[i])
-                        gsmtp_envelope_add_recipient_ext (self, other->recipients->pdata[i],
-                                                          &g_array_index (other->recipient_params,
-                                                                          GSmtpRcptParams, i));
         if (other->array != NULL)
                 self->array = g_byte_array_ref (other->array);
         if (other->mapped != NULL)
