@@ -137,10 +137,8 @@ gsmtp_client_give_locked (GSmtpClient *self, GSmtpClientConnection *conn)
         next->queued = FALSE;
         next->conn = conn;
         g_ptr_array_add (self->active, next);
-        idle = g_idle_source_new ();
-        g_source_set_static_name (idle, "gsmtp client handoff");
-        g_source_set_callback (idle, op_handoff, next, NULL);
-        g_source_attach (idle, next->context);
+        idle = gsmtp_context_run (next->context, G_PRIORITY_DEFAULT_IDLE, op_handoff, next, NULL,
+                                  "gsmtp client handoff");
         g_source_unref (idle);
         return TRUE;
 }
@@ -253,11 +251,9 @@ op_queued_cancelled (GCancellable *cancellable, gpointer data)
         }
         g_mutex_unlock (&self->lock);
         if (removed) {
-                GSource *idle = g_idle_source_new ();
+                GSource *idle = gsmtp_context_run (op->context, G_PRIORITY_DEFAULT_IDLE, op_queue_cancelled_idle,
+                                                   op, NULL, "gsmtp client cancelled while queued");
 
-                g_source_set_static_name (idle, "gsmtp client cancelled while queued");
-                g_source_set_callback (idle, op_queue_cancelled_idle, op, NULL);
-                g_source_attach (idle, op->context);
                 g_source_unref (idle);
         }
 }

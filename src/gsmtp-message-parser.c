@@ -85,7 +85,6 @@ parse_job_run (gpointer data, gpointer unused)
         GSmtpParseJob *job = data;
         GSmtpParseHook hook;
         gpointer hook_data;
-        GSource *source;
 
         g_mutex_lock (&test_hook_lock);
         hook = test_hook;
@@ -107,12 +106,8 @@ parse_job_run (gpointer data, gpointer unused)
                 parse_job_unref (job);
                 return;
         }
-        source = g_idle_source_new ();
-        g_source_set_priority (source, G_PRIORITY_DEFAULT);
-        g_source_set_static_name (source, "gsmtp parse done");
-        g_source_set_callback (source, parse_job_deliver, job, parse_job_unref);
-        job->source = source;
-        g_source_attach (source, job->context);
+        job->source = gsmtp_context_run (job->context, G_PRIORITY_DEFAULT, parse_job_deliver, job,
+                                         parse_job_unref, "gsmtp parse done");
         g_mutex_unlock (&job->lock);
 }
 

@@ -54,6 +54,10 @@ void gsmtp_envelope_set_mime_limits (GSmtpEnvelope *self, const struct _GSmtpMim
 void gsmtp_envelope_ensure_parsed (GSmtpEnvelope *self);
 gboolean gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_cost);
 
+/* gsmtp-context.c */
+GSource *gsmtp_context_run (GMainContext *context, int priority, GSourceFunc func, gpointer data,
+                            GDestroyNotify destroy, const char *static_name);
+
 /* gsmtp-received.c */
 typedef struct {
         GSmtpPeer *peer;        /* (owned) (nullable) */

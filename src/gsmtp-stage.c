@@ -627,14 +627,8 @@ g_smtp_stage_complete (GSmtpStage *self, GSmtpReply *reply)
                 stage_deliver (self);
                 return;
         }
-        /* Never g_main_context_invoke(): when no thread owns the context at
-         * this moment it would run the session here, on the caller's thread,
-         * racing the server's. */
-        source = g_idle_source_new ();
-        g_source_set_priority (source, G_PRIORITY_DEFAULT);
-        g_source_set_callback (source, stage_deliver, g_object_ref (self), g_object_unref);
-        g_source_set_static_name (source, "[gsmtp] stage completion");
-        g_source_attach (source, self->context);
+        source = gsmtp_context_run (self->context, G_PRIORITY_DEFAULT, stage_deliver, g_object_ref (self),
+                                    g_object_unref, "[gsmtp] stage completion");
         g_source_unref (source);
 }
 
