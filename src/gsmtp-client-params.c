@@ -8,6 +8,7 @@
 #include "config.h"
 #include "gsmtp-private.h"
 #include "gsmtp-client-params.h"
+#include "gsmtp-command.h"
 
 #include <string.h>
 
@@ -96,17 +97,6 @@ gsmtp_client_check_path (const char *what, const char *address, gboolean allow_n
         return TRUE;
 }
 
-static gboolean
-keyword_is_valid (const char *keyword)
-{
-        if (keyword == NULL || !g_ascii_isalnum (keyword[0]))
-                return FALSE;
-        for (const char *p = keyword + 1; *p != '\0'; p++)
-                if (!g_ascii_isalnum (*p) && *p != '-')
-                        return FALSE;
-        return TRUE;
-}
-
 /* Parameters the client writes itself from its own settings: an application
  * giving one too would send it twice or contradict the client. */
 gboolean
@@ -127,7 +117,7 @@ gsmtp_client_keyword_is_managed (const char *keyword)
 gboolean
 gsmtp_client_check_parameter (const char *keyword, const char *value, GError **error)
 {
-        if (!keyword_is_valid (keyword))
+        if (keyword == NULL || !gsmtp_command_keyword_is_valid (keyword, strlen (keyword)))
                 return params_fail (error, "ESMTP keyword", keyword != NULL ? keyword : "",
                                     "letters, digits and '-' only, starting with a letter or digit");
         if (gsmtp_client_keyword_is_managed (keyword))

@@ -8,12 +8,10 @@ G_BEGIN_DECLS
 /* gsmtp-send-result.c */
 GSmtpSendResult *gsmtp_send_result_new (void);
 void gsmtp_send_result_add_recipient (GSmtpSendResult *self, const char *recipient, GSmtpReply *reply);
-void gsmtp_send_result_set_recipient_reply (GSmtpSendResult *self, const char *recipient,
-                                            GSmtpReply *reply);
 void gsmtp_send_result_set_reply (GSmtpSendResult *self, GSmtpReply *reply);
 void gsmtp_send_result_set_size (GSmtpSendResult *self, guint64 size);
 void gsmtp_send_result_seal (GSmtpSendResult *self);
-guint gsmtp_send_result_count_refused (GSmtpSendResult *self, guint *n_temporary);
+guint gsmtp_send_result_count_refused (GSmtpSendResult *self);
 
 /* gsmtp-send-options.c: the parameters, checked and formatted once, at the call */
 typedef struct {

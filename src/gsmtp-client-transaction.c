@@ -431,7 +431,6 @@ tx_rcpt_replies (GSmtpClientOp *op)
 static GError *
 tx_all_refused_error (GSmtpClientOp *op)
 {
-        GSmtpClientMessage *msg = op->msg;
         g_autoptr(GString) text = g_string_new ("Every recipient was refused: ");
         const char *const *rcpts = g_smtp_send_result_get_recipients (op->result);
         GSmtpReply *first = NULL;
@@ -447,7 +446,6 @@ tx_all_refused_error (GSmtpClientOp *op)
                 temporary |= g_smtp_reply_get_code (reply) / 100 == 4;
                 g_string_append_printf (text, "%s%s (%s)", i > 0 ? "; " : "", rcpts[i], quoted);
         }
-        (void) msg;
         /* TEMPORARY as long as one recipient may take it later: the result
          * (g_smtp_error_get_send_result) says which */
         error = g_error_new_literal (GSMTP_ERROR, temporary ? GSMTP_ERROR_TEMPORARY : GSMTP_ERROR_REJECTED,
@@ -805,22 +803,17 @@ tx_lmtp_replies (GSmtpClientOp *op)
                         gsmtp_send_result_set_reply (op->result, reply);
                 if (code == 421) {
                         for (guint i = msg->lmtp_next; i < msg->accepted->len; i++)
-                                gsmtp_send_result_set_recipient_reply (op->result, msg->accepted->pdata[i], reply);
+                                gsmtp_send_result_add_recipient (op->result, msg->accepted->pdata[i], reply);
                         tx_closing (op, reply, "the end of the data");
                         g_smtp_reply_unref (reply);
                         return;
                 }
-                gsmtp_send_result_set_recipient_reply (op->result, rcpt, reply);
+                gsmtp_send_result_add_recipient (op->result, rcpt, reply);
                 msg->lmtp_next++;
                 g_smtp_reply_unref (reply);
         }
-        {
-                guint n_temporary = 0;
-                guint n_refused = gsmtp_send_result_count_refused (op->result, &n_temporary);
-
-                if (n_refused == msg_n_recipients (msg))
-                        op->error = tx_all_refused_error (op);
-        }
+        if (gsmtp_send_result_count_refused (op->result) == msg_n_recipients (msg))
+                op->error = tx_all_refused_error (op);
         tx_end (op);
 }
 

@@ -31,8 +31,10 @@ gsmtp_command_split (const char *line, GSmtpCommand *cmd)
         return n > 0;
 }
 
-static gboolean
-param_keyword_is_valid (const char *k, gsize len)
+/* RFC 5321 4.1.2: esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"):
+ * the @len bytes at @k.  The client checks the keywords it sends with it. */
+gboolean
+gsmtp_command_keyword_is_valid (const char *k, gsize len)
 {
         if (len == 0 || !g_ascii_isalnum (k[0]))
                 return FALSE;
@@ -82,7 +84,7 @@ parse_params (const char *p, GHashTable **out_params)
                 if (end == NULL)
                         end = p + strlen (p);
                 eq = memchr (p, '=', end - p);
-                if (!param_keyword_is_valid (p, (eq != NULL ? eq : end) - p))
+                if (!gsmtp_command_keyword_is_valid (p, (eq != NULL ? eq : end) - p))
                         return GSMTP_PATH_BAD_PARAMETER;
                 key = g_ascii_strup (p, (eq != NULL ? eq : end) - p);
                 if (eq != NULL) {

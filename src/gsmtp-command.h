@@ -24,5 +24,6 @@ GSmtpPathStatus gsmtp_command_parse_path (const char *args, const char *keyword,
                                           gboolean is_mail, char **out_path,
                                           GHashTable **out_params);
 gboolean        gsmtp_command_is_http    (const char *line);
+gboolean        gsmtp_command_keyword_is_valid (const char *k, gsize len);
 
 G_END_DECLS

@@ -85,13 +85,6 @@ gsmtp_send_result_add_recipient (GSmtpSendResult *self, const char *recipient, G
         g_hash_table_replace (self->replies, g_strdup (recipient), g_smtp_reply_ref (reply));
 }
 
-/* LMTP: the reply after the data decides an accepted recipient */
-void
-gsmtp_send_result_set_recipient_reply (GSmtpSendResult *self, const char *recipient, GSmtpReply *reply)
-{
-        gsmtp_send_result_add_recipient (self, recipient, reply);
-}
-
 void
 gsmtp_send_result_set_reply (GSmtpSendResult *self, GSmtpReply *reply)
 {
@@ -123,20 +116,15 @@ gsmtp_send_result_seal (GSmtpSendResult *self)
 }
 
 guint
-gsmtp_send_result_count_refused (GSmtpSendResult *self, guint *n_temporary)
+gsmtp_send_result_count_refused (GSmtpSendResult *self)
 {
         guint n = 0;
 
-        *n_temporary = 0;
         for (guint i = 0; i + 1 < self->recipients->len; i++) {
                 GSmtpReply *reply = g_hash_table_lookup (self->replies, self->recipients->pdata[i]);
-                guint code = g_smtp_reply_get_code (reply);
 
-                if (code / 100 != 2) {
+                if (g_smtp_reply_get_code (reply) / 100 != 2)
                         n++;
-                        if (code / 100 == 4)
-                                (*n_temporary)++;
-                }
         }
         return n;
 }
