@@ -386,6 +386,24 @@ scanner_check_addresses (Scanner *sc, const guint8 *v, gsize len)
                                                    sc->limits->max_address_tokens));
 }
 
+/* Where a field name ends in the @len bytes at @f, as GMime reads one: at the
+ * ':', or before the byte that makes it no name (a control character, or
+ * anything after white space); @len when neither comes. */
+static gsize
+field_name_end (const char *f, gsize len)
+{
+        gboolean blank = FALSE;
+        gsize i;
+
+        for (i = 0; i < len && f[i] != ':'; i++) {
+                if (is_blank (f[i]))
+                        blank = TRUE;
+                else if (blank || is_ctrl (f[i]))
+                        break;
+        }
+        return i;
+}
+
 /* GMime's header_buffer_parse(): the buffered field becomes a header when its
  * name is valid. */
 static void
@@ -393,18 +411,12 @@ scanner_end_field (Scanner *sc)
 {
         const char *f = sc->field->str;
         gsize len = sc->field->len, i, name_len;
-        gboolean blank = FALSE;
         const char *value;
         gsize value_len;
 
         if (len == 0)
                 return;
-        for (i = 0; i < len && f[i] != ':'; i++) {
-                if (is_blank (f[i]))
-                        blank = TRUE;
-                else if (blank || is_ctrl (f[i]))
-                        break;
-        }
+        i = field_name_end (f, len);
         if (i < len && f[i] != ':') {
                 g_string_truncate (sc->field, 0);
                 return;         /* not a header: GMime drops it */
@@ -569,15 +581,8 @@ scanner_header_line (Scanner *sc, const guint8 *line, gsize len, gsize next)
                 sc->scanning_name = TRUE;
         }
         if (sc->scanning_name && !eoln) {
-                gboolean blank = FALSE;
-                gsize i;
+                gsize i = field_name_end ((const char *) line, len);
 
-                for (i = 0; i < len && line[i] != ':'; i++) {
-                        if (is_blank (line[i]))
-                                blank = TRUE;
-                        else if (blank || is_ctrl (line[i]))
-                                break;
-                }
                 valid = i < len && line[i] == ':' && i > 0;
                 name_cut = i == len;
         }
