@@ -143,6 +143,25 @@ gsmtp_client_give_locked (GSmtpClient *self, GSmtpClientConnection *conn)
         return TRUE;
 }
 
+/* Whether one more connection may be opened: under max-connections, and for
+ * a client given its stream, only that one. */
+static gboolean
+client_may_open_locked (GSmtpClient *self)
+{
+        return self->n_connections < self->max_connections &&
+               (self->config->given_stream == NULL || self->n_connections == 0);
+}
+
+/* Room for more: queued sends start now, each on a new connection. */
+void
+gsmtp_client_start_waiting_locked (GSmtpClient *self)
+{
+        while (self->waiting.length > 0 && client_may_open_locked (self)) {
+                self->n_connections++;
+                gsmtp_client_give_locked (self, gsmtp_client_connection_new (self->config));
+        }
+}
+
 /* The connection of an ended operation: reused while open, in step and opened
  * with the current settings; otherwise closed, which makes room for a new one. */
 static void
@@ -159,10 +178,7 @@ client_release (GSmtpClient *self, GSmtpClientOp *op)
                 conn = NULL;
         } else {
                 self->n_connections--;
-                if (self->waiting.length > 0 && self->n_connections < self->max_connections) {
-                        self->n_connections++;
-                        gsmtp_client_give_locked (self, gsmtp_client_connection_new (self->config));
-                }
+                gsmtp_client_start_waiting_locked (self);
         }
         g_mutex_unlock (&self->lock);
         if (conn != NULL)
@@ -334,8 +350,7 @@ gsmtp_client_submit (GSmtpClient *self, GSmtpClientOp *op)
                         conn = NULL;
                 }
         }
-        if (conn == NULL && self->n_connections < self->max_connections &&
-            (self->config->given_stream == NULL || self->n_connections == 0)) {
+        if (conn == NULL && client_may_open_locked (self)) {
                 self->n_connections++;
                 conn = gsmtp_client_connection_new (self->config);
         }

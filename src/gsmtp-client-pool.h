@@ -38,6 +38,7 @@ GSmtpClientOp *gsmtp_client_op_new      (GSmtpClient *self, GSmtpClientOpKind ki
 void           gsmtp_client_op_return   (GSmtpClientOp *op);
 void           gsmtp_client_submit      (GSmtpClient *self, GSmtpClientOp *op);
 gboolean       gsmtp_client_give_locked (GSmtpClient *self, GSmtpClientConnection *conn);
+void           gsmtp_client_start_waiting_locked (GSmtpClient *self);
 void           gsmtp_client_sync_begin  (SyncCall *call);
 void           gsmtp_client_sync_done   (GObject *source, GAsyncResult *result, gpointer data);
 void           gsmtp_client_sync_wait   (SyncCall *call);

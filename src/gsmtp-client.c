@@ -845,12 +845,7 @@ g_smtp_client_set_max_connections (GSmtpClient *self, guint max_connections)
         g_return_if_fail (max_connections >= 1);
         g_mutex_lock (&self->lock);
         self->max_connections = max_connections;
-        /* room for more: sends waiting in the queue start now */
-        while (self->waiting.length > 0 && self->n_connections < self->max_connections &&
-               self->config->given_stream == NULL) {
-                self->n_connections++;
-                gsmtp_client_give_locked (self, gsmtp_client_connection_new (self->config));
-        }
+        gsmtp_client_start_waiting_locked (self);
         g_mutex_unlock (&self->lock);
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_MAX_CONNECTIONS]);
 }
