@@ -10,6 +10,7 @@
 #include "config.h"
 #include "gsmtp-client-connection.h"
 #include "gsmtp-client-params.h"
+#include "gsmtp-address.h"
 #include "gsmtp-sasl.h"
 
 #include <netinet/in.h>
@@ -678,29 +679,6 @@ open_banner (GSmtpClientOp *op)
         g_smtp_reply_unref (reply);
 }
 
-static gboolean
-domain_is_valid (const char *name)
-{
-        gsize len = strlen (name);
-        const char *label = name;
-
-        if (len == 0 || len > 253)
-                return FALSE;
-        for (const char *p = name;; p++) {
-                if (*p == '.' || *p == '\0') {
-                        gsize n = p - label;
-
-                        if (n == 0 || n > 63 || label[0] == '-' || p[-1] == '-')
-                                return FALSE;
-                        if (*p == '\0')
-                                return TRUE;
-                        label = p + 1;
-                } else if (!g_ascii_isalnum (*p) && *p != '-') {
-                        return FALSE;
-                }
-        }
-}
-
 /* RFC 5321 4.1.1.1: a fully qualified domain name, or else an address literal.
  * The host's name when it is one; otherwise the connection's own address. */
 static char *
@@ -711,17 +689,11 @@ open_helo_name (GSmtpClientConnection *conn, GError **error)
         g_autofree char *host = NULL;
 
         if (given != NULL) {
-                g_autofree char *ascii = g_hostname_to_ascii (given);
+                /* RFC 5321 4.1.3: an address literal is [a.b.c.d] or [IPv6:...] */
+                g_autofree char *ascii = given[0] == '[' ? g_strdup (given) : g_hostname_to_ascii (given);
 
-                if (ascii != NULL && domain_is_valid (ascii))
+                if (ascii != NULL && gsmtp_domain_is_valid (ascii))
                         return g_steal_pointer (&ascii);
-                if (given[0] == '[' && given[strlen (given) - 1] == ']') {
-                        g_autofree char *inner = g_strndup (given + 1, strlen (given) - 2);
-                        const char *addr = g_str_has_prefix (inner, "IPv6:") ? inner + 5 : inner;
-
-                        if (g_hostname_is_ip_address (addr))
-                                return g_strdup (given);
-                }
                 gsmtp_client_check_path ("HELO name", given, FALSE, NULL, error);
                 if (error != NULL && *error == NULL)
                         g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -730,7 +702,7 @@ open_helo_name (GSmtpClientConnection *conn, GError **error)
                 return NULL;
         }
         host = g_hostname_to_ascii (g_get_host_name ());
-        if (host != NULL && strchr (host, '.') != NULL && domain_is_valid (host) &&
+        if (host != NULL && strchr (host, '.') != NULL && gsmtp_domain_is_valid (host) &&
             !g_str_has_suffix (host, ".localdomain") && !g_str_has_suffix (host, ".local"))
                 return g_steal_pointer (&host);
         if (G_IS_SOCKET_CONNECTION (bottom)) {

@@ -751,17 +751,29 @@ test_helo_name (void)
         const char *helo;
         ClientPeer *peer;
 
-        g_test_summary ("EHLO gives a domain with a dot or an address literal (RFC 5321 4.1.1.1); a bad name is refused");
+        g_test_summary ("EHLO gives a domain with a dot or an address literal (RFC 5321 4.1.1.1); a bad name, and "
+                        "an address literal without or with the wrong IPv6 tag, are refused");
         SKIP_WITHOUT_PYTHON ();
         peer = client_peer_scripted ("{}");
         client = g_smtp_client_new ("127.0.0.1", peer->port);
         event = send_and_expect (client, peer, rcpts, "x\r\n", "x\r\n");
         helo = client_peer_lookup (event, "helo");
         g_assert_true (g_str_equal (helo, "[127.0.0.1]") || (strchr (helo, '.') != NULL && helo[0] != '['));
-        g_smtp_client_set_helo_name (client, "bad name\r\nRSET");
+        /* an address literal given: IPv6 with its tag (RFC 5321 4.1.3) */
+        g_clear_pointer (&event, g_variant_unref);
+        g_smtp_client_set_helo_name (client, "[IPv6:::1]");
         g_smtp_client_quit (client, NULL, NULL);
-        g_assert_null (g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error));
-        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+        event = send_and_expect (client, peer, rcpts, "x\r\n", "x\r\n");
+        g_assert_cmpstr (client_peer_lookup (event, "helo"), ==, "[IPv6:::1]");
+        for (guint i = 0; i < 3; i++) {
+                static const char *const bad[] = { "bad name\r\nRSET", "[::1]", "[IPv6:192.0.2.1]" };
+
+                g_smtp_client_set_helo_name (client, bad[i]);
+                g_smtp_client_quit (client, NULL, NULL);
+                g_assert_null (g_smtp_client_send_bytes (client, "a@x.test", rcpts, data, NULL, &error));
+                g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+                g_clear_error (&error);
+        }
         client_peer_stop (peer);
 }
 
