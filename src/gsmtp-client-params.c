@@ -153,20 +153,6 @@ gsmtp_client_check_envid (const char *envid, GError **error)
         return TRUE;
 }
 
-/* Duplicates are the same mailbox: the domain is case-insensitive, the local part
- * is not (RFC 5321 2.4). */
-char *
-gsmtp_client_address_key (const char *address)
-{
-        const char *at = strrchr (address, '@');
-        g_autofree char *domain = NULL;
-
-        if (at == NULL)
-                return g_strdup (address);
-        domain = g_utf8_casefold (at, -1);
-        return g_strdup_printf ("%.*s%s", (int) (at - address), address, domain);
-}
-
 /* RFC 3461 4: xchar is "!" to "~" but "+" and "="; anything else is "+HH". */
 void
 gsmtp_xtext_append (GString *out, const char *text)

@@ -10,7 +10,6 @@ gboolean gsmtp_client_check_path      (const char *what, const char *address, gb
 gboolean gsmtp_client_check_parameter (const char *keyword, const char *value, GError **error);
 gboolean gsmtp_client_check_envid     (const char *envid, GError **error);
 gboolean gsmtp_client_keyword_is_managed (const char *keyword);
-char    *gsmtp_client_address_key     (const char *address);
 gboolean gsmtp_client_is_ascii        (const char *text);
 void     gsmtp_xtext_append           (GString *out, const char *text);
 void     gsmtp_utf8_addr_xtext_append (GString *out, const char *text);

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "gsmtp-client-connection.h"
 #include "gsmtp-client-params.h"
+#include "gsmtp-address.h"
 
 #include <string.h>
 
@@ -71,7 +72,7 @@ gsmtp_client_message_new (const char *sender, const char *const *recipients, GBy
                 if (!gsmtp_client_check_path ("recipient", recipients[i], FALSE, &path, error))
                         goto fail;
                 /* one RCPT per mailbox: To and Cc naming the same one is one delivery */
-                if (!g_hash_table_add (seen, gsmtp_client_address_key (path))) {
+                if (!g_hash_table_add (seen, gsmtp_address_mailbox_key (path))) {
                         g_free (path);
                         continue;
                 }
@@ -273,7 +274,7 @@ tx_rcpt_command (GSmtpClientOp *op, guint i)
         const char *params = NULL;
 
         if (msg->params->rcpt_params != NULL) {
-                g_autofree char *key = gsmtp_client_address_key (rcpt);
+                g_autofree char *key = gsmtp_address_mailbox_key (rcpt);
 
                 params = g_hash_table_lookup (msg->params->rcpt_params, key);
         }

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "gsmtp-client-private.h"
 #include "gsmtp-client-params.h"
+#include "gsmtp-address.h"
 
 #include <string.h>
 
@@ -76,7 +77,7 @@ options_recipient (GSmtpSendOptions *self, const char *recipient)
         /* keyed as the send will see it: brackets off, domain case-folded */
         if (!gsmtp_client_check_path ("recipient", recipient, FALSE, &path, NULL))
                 path = g_strdup (recipient);
-        key = gsmtp_client_address_key (path);
+        key = gsmtp_address_mailbox_key (path);
         ro = g_hash_table_lookup (self->recipients, key);
         if (ro != NULL) {
                 g_free (key);
@@ -537,7 +538,7 @@ gsmtp_send_options_freeze (GSmtpSendOptions *self, const char *const *recipients
         params->mail_params = g_strdup (mail->str);
 
         for (guint i = 0; recipients != NULL && recipients[i] != NULL; i++) {
-                g_autofree char *key = gsmtp_client_address_key (recipients[i]);
+                g_autofree char *key = gsmtp_address_mailbox_key (recipients[i]);
                 RecipientOptions *ro = g_hash_table_lookup (self->recipients, key);
                 GSmtpDsnNotify notify = ro != NULL && ro->notify != GSMTP_DSN_NOTIFY_UNSPECIFIED ? ro->notify
                                                                                              : self->notify;

@@ -88,8 +88,9 @@ test_gmime_message (void)
         g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_FROM, "Ann", "ann@x.test");
         g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_TO, "Bo", "bo@example.org");
         g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_BCC, "Hidden", "hidden@example.org");
-        /* named twice, the domain in another case: one RCPT */
+        /* named twice, the domain in another case, and quoted to no effect: one RCPT */
         g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_CC, "Bo again", "bo@EXAMPLE.org");
+        g_mime_message_add_mailbox (msg, GMIME_ADDRESS_TYPE_CC, "Bo quoted", "\"bo\"@example.org");
         g_mime_message_set_subject (msg, "gmime", NULL);
         g_mime_text_part_set_text (body, "hello\n");
         g_mime_message_set_mime_part (msg, GMIME_OBJECT (body));
