@@ -146,19 +146,22 @@ gsmtp_envelope_set_mail_ext (GSmtpEnvelope *self, const GSmtpMailParams *ext)
  * nothing), unless the same mailbox is there already: then the first RCPT's
  * DSN request stands.  Only true duplicates merge: local parts are
  * case-sensitive (RFC 5321 2.4), domains and the postmaster alias are not,
- * and quoting that changes nothing is ignored ("bob"@x is bob@x). */
-gboolean
+ * and quoting that changes nothing is ignored ("bob"@x is bob@x).  Returns
+ * the recipient's index, new or the duplicate's. */
+guint
 gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipient,
                                   const GSmtpRcptParams *ext)
 {
         char *key = gsmtp_address_mailbox_key (recipient);
         GSmtpRcptParams copy = { 0 };
+        guint index = self->recipients->len - 1;
+        gpointer found = g_hash_table_lookup (self->recipient_set, key);
 
-        if (g_hash_table_contains (self->recipient_set, key)) {
+        if (found != NULL) {
                 g_free (key);
-                return FALSE;
+                return GPOINTER_TO_UINT (found) - 1;
         }
-        g_hash_table_insert (self->recipient_set, key, GUINT_TO_POINTER (self->recipients->len));
+        g_hash_table_insert (self->recipient_set, key, GUINT_TO_POINTER (index + 1));
         /* keep the array NULL-terminated for g_smtp_envelope_get_recipients() */
         g_ptr_array_insert (self->recipients, self->recipients->len - 1, g_strdup (recipient));
         if (ext != NULL) {
@@ -166,22 +169,13 @@ gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipient,
                 copy.orcpt = g_strdup (ext->orcpt);
         }
         g_array_append_val (self->recipient_params, copy);
-        return TRUE;
+        return index;
 }
 
-gboolean
+void
 gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient)
 {
-        return gsmtp_envelope_add_recipient_ext (self, recipient, NULL);
-}
-
-/* Where @recipient (or a true duplicate of it) is in the recipients, or -1. */
-int
-gsmtp_envelope_find_recipient (GSmtpEnvelope *self, const char *recipient)
-{
-        g_autofree char *key = gsmtp_address_mailbox_key (recipient);
-
-        return (int) GPOINTER_TO_UINT (g_hash_table_lookup (self->recipient_set, key)) - 1;
+        gsmtp_envelope_add_recipient_ext (self, recipient, NULL);
 }
 
 /* The transaction so far, for the session to go on with while the old one

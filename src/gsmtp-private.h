@@ -36,17 +36,16 @@ void gsmtp_peer_set_lmtp (GSmtpPeer *self, gboolean lmtp);
 /* gsmtp-envelope.c: the transaction; the session fills it, handlers read it */
 GSmtpEnvelope *gsmtp_envelope_new (GSmtpPeer *peer, const char *mailer_daemon);
 void gsmtp_envelope_set_sender (GSmtpEnvelope *self, const char *sender, GHashTable *params);
-gboolean gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient);
+void gsmtp_envelope_add_recipient (GSmtpEnvelope *self, const char *recipient);
 typedef struct _GSmtpMailParams GSmtpMailParams;
 typedef struct _GSmtpRcptParams GSmtpRcptParams;
 void gsmtp_envelope_set_mail_ext (GSmtpEnvelope *self, const GSmtpMailParams *ext);
-gboolean gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipient,
-                                           const GSmtpRcptParams *ext);
+guint gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipient,
+                                        const GSmtpRcptParams *ext);
 GSmtpEnvelope *gsmtp_envelope_copy (GSmtpEnvelope *other);
 void gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data);
 void gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error);
 void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
-int gsmtp_envelope_find_recipient (GSmtpEnvelope *self, const char *recipient);
 void gsmtp_envelope_set_chunked (GSmtpEnvelope *self, gboolean chunked);
 GSmtpEnvelope *gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep);
 struct _GSmtpMimeLimits;

@@ -19,15 +19,12 @@ gsmtp_session_check_lhlo (GSmtpSession *self, const char *args, GSmtpStage **out
         return gsmtp_session_check_hostname (self, args, out_stage);
 }
 
-/* An RCPT was accepted: remember which recipient it is.  The same mailbox
- * named twice is one recipient (the message is delivered once) but two
- * RCPTs, and RFC 2033 4.2 wants a reply for each RCPT. */
+/* An RCPT was accepted: remember which recipient it is, by its index in the
+ * envelope.  The same mailbox named twice is one recipient (the message is
+ * delivered once) but two RCPTs, and RFC 2033 4.2 wants a reply for each. */
 void
-gsmtp_session_lmtp_rcpt_added (GSmtpSession *self, const char *recipient)
+gsmtp_session_lmtp_rcpt_added (GSmtpSession *self, guint index)
 {
-        int index = gsmtp_envelope_find_recipient (self->tx, recipient);
-
-        g_return_if_fail (index >= 0);
         if (self->lmtp_rcpts == NULL)
                 self->lmtp_rcpts = g_array_new (FALSE, FALSE, sizeof (guint));
         g_array_append_vals (self->lmtp_rcpts, &(guint) { index }, 1);

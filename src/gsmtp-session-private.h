@@ -128,7 +128,7 @@ void      gsmtp_session_proceed_xclient  (GSmtpSession *self, GSmtpStage *stage,
 
 /* gsmtp-session-lmtp.c (RFC 2033) */
 GSmtpReply *gsmtp_session_check_lhlo     (GSmtpSession *self, const char *args, GSmtpStage **out_stage);
-void      gsmtp_session_lmtp_rcpt_added  (GSmtpSession *self, const char *recipient);
+void      gsmtp_session_lmtp_rcpt_added  (GSmtpSession *self, guint index);
 void      gsmtp_session_lmtp_data_end    (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply);
 
 /* gsmtp-session-bdat.c (RFC 3030 CHUNKING, BINARYMIME) */

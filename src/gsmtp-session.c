@@ -682,6 +682,7 @@ proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
         if (g_smtp_reply_is_success (reply) && self->tx != NULL) {
                 GSmtpRcptParams ext = { g_smtp_stage_get_dsn_notify (stage),
                                         (char *) g_smtp_stage_get_dsn_orcpt (stage) };
+                guint index;
 
                 /* The envelope a stage or an application holds never changes:
                  * add to a copy when it is shared.  The stage's own reference
@@ -689,9 +690,9 @@ proceed_rcpt (GSmtpSession *self, GSmtpStage *stage, GSmtpReply *reply, const ch
                 session_edit_tx (self, g_atomic_int_get (&G_OBJECT (stage)->ref_count) > 1 ? 0 : 2);
                 /* A recipient named twice gets the message once; only true
                  * duplicates merge (local parts are case-sensitive). */
-                gsmtp_envelope_add_recipient_ext (self->tx, g_smtp_stage_get_argument (stage), &ext);
+                index = gsmtp_envelope_add_recipient_ext (self->tx, g_smtp_stage_get_argument (stage), &ext);
                 if (self->lmtp)
-                        gsmtp_session_lmtp_rcpt_added (self, g_smtp_stage_get_argument (stage));
+                        gsmtp_session_lmtp_rcpt_added (self, index);
                 gsmtp_session_enter_state (self, SESSION_RCPT);
         }
         gsmtp_session_reply (self, reply,
