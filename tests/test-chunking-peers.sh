@@ -10,11 +10,7 @@ work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-skip() { n=$((n+1)); echo "ok $n - $1 # SKIP $2"; }
+. "$S/tests/tap.sh"
 start_dump() {  # start_dump LOG OUT ARGS...: sets pid and port
   local log=$1 out=$2
   shift 2

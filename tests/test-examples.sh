@@ -8,11 +8,9 @@ work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-n=0; failed=0
+S=${GSMTP_SRCDIR:-.}
+. "$S/tests/tap.sh"
 # the plan comes last ("1..N"), so that adding a test never edits a count
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
 
 "$DUMP" --bogus >/dev/null 2>"$work/err"; rc=$?
 check "dump-mail: bad flag exits 2 with one line" '[ $rc -eq 2 ] && [ $(wc -l < "$work/err") -eq 1 ]'

@@ -18,11 +18,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
-skip() { n=$((n+1)); echo "ok $n - $1 # SKIP $2"; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+. "$S/tests/tap.sh"
 echo "1..13"
 
 # start_dump NAME ADDRESS ARGS...: dump-mail on a free port; sets $port

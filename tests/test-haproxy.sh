@@ -24,10 +24,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+S=${GSMTP_SRCDIR:-.}
+. "$S/tests/tap.sh"
 # wait_for SECONDS COMMAND: polls COMMAND every 50 ms until it holds or time is up
 wait_for() {
   local i

@@ -15,11 +15,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-skip() { n=$((n+1)); echo "ok $n - $1 # SKIP $2"; }
+. "$S/tests/tap.sh"
 wait_for() { for i in $(seq 1 200); do grep -q "$1" "$2" && return 0; sleep 0.05; done; return 1; }
 echo "1..7"
 

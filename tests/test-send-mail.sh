@@ -11,10 +11,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
-n=0; failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-notok() { n=$((n+1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+. "$S/tests/tap.sh"
 echo "1..16"
 if ! "$PY" -c 'import asyncio' 2>/dev/null; then
   for i in $(seq 1 16); do echo "ok $i # SKIP no python3"; done; exit 0
