@@ -533,6 +533,7 @@ print_human (GString *out, GSmtpEnvelope *env, GMimeMessage *msg)
         if (msg != NULL) {
                 GMimeHeaderList *headers = g_mime_object_get_header_list (GMIME_OBJECT (msg));
                 int n = g_mime_header_list_get_count (headers);
+                const char *received = g_smtp_envelope_get_received_header (env);
 
                 g_string_append (out, "headers:\n");
                 for (int i = 0; i < n; i++) {
@@ -541,7 +542,12 @@ print_human (GString *out, GSmtpEnvelope *env, GMimeMessage *msg)
                         g_string_append (out, "  ");
                         append_human (out, g_mime_header_get_name (h));
                         g_string_append (out, ": ");
-                        append_header_value (out, h);
+                        /* the server's own trace header, first and not from the
+                         * message: its value is the envelope's, not decoded again */
+                        if (i == 0 && received != NULL && g_mime_header_get_offset (h) < 0)
+                                append_human (out, received);
+                        else
+                                append_header_value (out, h);
                         g_string_append_c (out, '\n');
                 }
                 g_string_append (out, "MIME tree:\n");

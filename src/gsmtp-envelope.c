@@ -33,6 +33,7 @@ struct _GSmtpEnvelope {
         int           spill_fd;         /* (owned): -1 unless spilled */
         GBytes       *data;             /* (owned) (nullable) */
         char         *received;         /* (owned) (nullable): value of the trace header */
+        char         *received_raw;     /* (owned) (nullable): its raw, folded form, if made */
         gboolean      chunked;          /* the data came by BDAT (RFC 3030) */
 
         /* Fixed once DATA ended, and read then from any thread: @data,
@@ -91,6 +92,7 @@ g_smtp_envelope_finalize (GObject *object)
         if (self->spill_fd >= 0)
                 close (self->spill_fd);
         g_free (self->received);
+        g_free (self->received_raw);
         G_OBJECT_CLASS (g_smtp_envelope_parent_class)->finalize (object);
 }
 
@@ -260,15 +262,19 @@ gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep)
         if (other->data != NULL)
                 self->data = g_bytes_ref (other->data);
         self->received = g_strdup (other->received);
+        self->received_raw = g_strdup (other->received_raw);
         self->chunked = other->chunked;
         return self;
 }
 
+/* Takes @value and @raw (nullable), as gsmtp_received_format () made them. */
 void
-gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received)
+gsmtp_envelope_take_received (GSmtpEnvelope *self, char *value, char *raw)
 {
         g_free (self->received);
-        self->received = g_strdup (received);
+        g_free (self->received_raw);
+        self->received = value;
+        self->received_raw = raw;
 }
 
 /* Before the message is parsed: the limits it is parsed behind. */
@@ -319,7 +325,7 @@ envelope_parse (GSmtpEnvelope *self)
         }
         message = gsmtp_parse_kit_parse (stream);
         if (message != NULL && self->received != NULL)
-                g_mime_object_prepend_header (GMIME_OBJECT (message), "Received", self->received, NULL);
+                gsmtp_received_prepend (GMIME_OBJECT (message), self->received, self->received_raw);
         return message;
 }
 

@@ -45,7 +45,7 @@ guint gsmtp_envelope_add_recipient_ext (GSmtpEnvelope *self, const char *recipie
 GSmtpEnvelope *gsmtp_envelope_copy (GSmtpEnvelope *other);
 void gsmtp_envelope_set_data_memory (GSmtpEnvelope *self, GByteArray *data);
 void gsmtp_envelope_set_data_file (GSmtpEnvelope *self, int fd, gsize size, GError **error);
-void gsmtp_envelope_set_received (GSmtpEnvelope *self, const char *received);
+void gsmtp_envelope_take_received (GSmtpEnvelope *self, char *value, char *raw);
 void gsmtp_envelope_set_chunked (GSmtpEnvelope *self, gboolean chunked);
 GSmtpEnvelope *gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep);
 struct _GSmtpMimeLimits;
@@ -63,10 +63,13 @@ typedef struct {
         char      *hostname;    /* (owned) (nullable) */
         gboolean   smtputf8;
         char      *head;        /* (owned) (nullable) */
+        gsize      head_by;     /* where " by" starts in @head */
+        gboolean   head_plain;  /* @head needs no RFC 2047 care */
 } GSmtpReceivedCache;
 
 char *gsmtp_received_format (GSmtpReceivedCache *cache, GSmtpPeer *peer, const char *hostname,
-                             const char *const *recipients, gboolean smtputf8);
+                             const char *const *recipients, gboolean smtputf8, char **raw);
+void gsmtp_received_prepend (GMimeObject *object, const char *value, const char *raw);
 void gsmtp_received_cache_clear (GSmtpReceivedCache *cache);
 
 /* gsmtp-stage.c */

@@ -65,9 +65,10 @@ received_append_protocol (GString *out, GSmtpPeer *peer, gboolean smtputf8)
         }
 }
 
-/* "from ... by ... with ... id ...": all but the recipient and the date */
+/* "from ... by ... with ... id ...": all but the recipient and the date.
+ * @by is set to where " by" starts, the head's fold. */
 static char *
-received_format_head (GSmtpPeer *peer, const char *hostname, gboolean smtputf8)
+received_format_head (GSmtpPeer *peer, const char *hostname, gboolean smtputf8, gsize *by)
 {
         GString *out = g_string_sized_new (256);
         const char *helo = g_smtp_peer_get_helo (peer);
@@ -83,6 +84,7 @@ received_format_head (GSmtpPeer *peer, const char *hostname, gboolean smtputf8)
                 g_string_append (out, g_smtp_peer_get_host (peer));
                 g_string_append (out, "])");
         }
+        *by = out->len;
         g_string_append (out, " by ");
         g_string_append (out, hostname);
         g_string_append (out, " (gsmtp) with ");
@@ -100,39 +102,111 @@ received_format_head (GSmtpPeer *peer, const char *hostname, gboolean smtputf8)
         return g_string_free (out, FALSE);
 }
 
-/* @cache (nullable) keeps the part that depends only on the session: a peer
- * is immutable (a new one after HELO, STARTTLS, AUTH or XCLIENT), so the same
- * peer, host name and SMTPUTF8 give the same words. */
+/* GMime takes a raw value as it is, and decodes it lazily: unfolded, then
+ * RFC 2047 words decoded.  For printable ASCII with no "=?" that decoding
+ * changes nothing, so the raw value can be made here; anything else (a
+ * client's encoded word, UTF-8) is left to GMime's own formatter. */
+static gboolean
+received_is_plain (const char *text, gsize len)
+{
+        for (gsize i = 0; i < len; i++) {
+                guchar c = (guchar) text[i];
+
+                if (c < 0x20 || c > 0x7e || (c == '=' && i + 1 < len && text[i + 1] == '?'))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+/* @value folded as gsmtp_received_format () describes: @by and @head_len
+ * are where " by" and " for" (or ";") start, @for_len is the length of the
+ * " for <...>" clause. */
+static char *
+received_fold (const char *value, gsize by, gsize head_len, gsize for_len)
+{
+        const char *stamp = value + head_len + for_len + 1;     /* the space after ';' */
+        GString *raw = g_string_sized_new (strlen (value) + 8);
+
+        g_string_append_c (raw, ' ');
+        g_string_append_len (raw, value, by);
+        g_string_append_c (raw, '\n');
+        g_string_append_len (raw, value + by, head_len - by);
+        if (for_len > 0) {
+                g_string_append_c (raw, '\n');
+                g_string_append_len (raw, value + head_len, for_len);
+        }
+        g_string_append (raw, ";\n");
+        g_string_append (raw, stamp);
+        g_string_append_c (raw, '\n');
+        return g_string_free (raw, FALSE);
+}
+
+/* @cache keeps the part that depends only on the session: a peer is
+ * immutable (a new one after HELO, STARTTLS, AUTH or XCLIENT), so the same
+ * peer, host name and SMTPUTF8 give the same words.
+ *
+ * With @raw, it is set to the value as GMime keeps it raw (see
+ * gsmtp_received_prepend ()): a leading space, folded before "by", before
+ * "for" and after the ";", each fold a newline before a space that is in the
+ * value, so that unfolding gives the value back; or to NULL when only GMime
+ * can make it. */
 char *
 gsmtp_received_format (GSmtpReceivedCache *cache, GSmtpPeer *peer, const char *hostname,
-                       const char *const *recipients, gboolean smtputf8)
+                       const char *const *recipients, gboolean smtputf8, char **raw)
 {
-        g_autofree char *own_head = NULL;
-        const char *head;
+        GSmtpReceivedCache own = { 0 };
+        const char *recipient = NULL;
+        gsize head_len, for_len = 0;
         GString *out;
+        char *value;
 
-        if (cache != NULL) {
-                if (cache->peer != peer || cache->smtputf8 != smtputf8 || g_strcmp0 (cache->hostname, hostname) != 0) {
-                        gsmtp_received_cache_clear (cache);
-                        cache->peer = g_object_ref (peer);
-                        cache->hostname = g_strdup (hostname);
-                        cache->smtputf8 = smtputf8;
-                        cache->head = received_format_head (peer, hostname, smtputf8);
-                }
-                head = cache->head;
-        } else {
-                head = own_head = received_format_head (peer, hostname, smtputf8);
+        if (cache == NULL)
+                cache = &own;
+        if (cache->peer != peer || cache->smtputf8 != smtputf8 || g_strcmp0 (cache->hostname, hostname) != 0) {
+                gsmtp_received_cache_clear (cache);
+                cache->peer = g_object_ref (peer);
+                cache->hostname = g_strdup (hostname);
+                cache->smtputf8 = smtputf8;
+                cache->head = received_format_head (peer, hostname, smtputf8, &cache->head_by);
+                cache->head_plain = received_is_plain (cache->head, strlen (cache->head));
         }
-        out = g_string_sized_new (strlen (head) + 128);
-        g_string_append (out, head);
+        head_len = strlen (cache->head);
+        out = g_string_sized_new (head_len + 128);
+        g_string_append_len (out, cache->head, head_len);
         if (recipients != NULL && recipients[0] != NULL && recipients[1] == NULL) {
+                recipient = recipients[0];
                 g_string_append (out, " for <");
-                g_string_append (out, recipients[0]);
+                g_string_append (out, recipient);
                 g_string_append (out, ">");
+                for_len = out->len - head_len;
         }
         g_string_append (out, "; ");
         received_append_date (out);
-        return g_string_free (out, FALSE);
+        value = g_string_free (out, FALSE);
+        if (raw != NULL)
+                *raw = cache->head_plain && (recipient == NULL || received_is_plain (recipient, strlen (recipient)))
+                               ? received_fold (value, cache->head_by, head_len, for_len) : NULL;
+        if (cache == &own)
+                gsmtp_received_cache_clear (cache);
+        return value;
+}
+
+/* The trace header, first in @object's headers.  With @raw (from
+ * gsmtp_received_format ()) GMime keeps it as it is: given only the value,
+ * GMime's formatter for Received re-tokenises it to fold it, which was most
+ * of what adding the header cost. */
+void
+gsmtp_received_prepend (GMimeObject *object, const char *value, const char *raw)
+{
+        GMimeHeaderList *headers;
+
+        if (raw == NULL) {
+                g_mime_object_prepend_header (object, "Received", value, NULL);
+                return;
+        }
+        headers = g_mime_object_get_header_list (object);
+        g_mime_header_list_prepend (headers, "Received", NULL, NULL);
+        g_mime_header_set_raw_value (g_mime_header_list_get_header_at (headers, 0), raw);
 }
 
 void

@@ -978,7 +978,7 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
 {
         g_autoptr(GSmtpDataReader) reader = NULL;
         g_autoptr(GError) error = NULL;
-        g_autofree char *received = NULL;
+        char *received, *received_raw;
         GSmtpReply *refusal = gsmtp_session_data_refusal (self);
 
         gsmtp_session_log (self, "C:", "<message data>", 14);
@@ -999,8 +999,8 @@ gsmtp_session_end_data (GSmtpSession *self, gboolean chunked)
         }
         received = gsmtp_received_format (&self->received, self->peer, gsmtp_session_hostname (self),
                                           g_smtp_envelope_get_recipients (self->tx),
-                                          g_smtp_envelope_is_smtputf8 (self->tx));
-        gsmtp_envelope_set_received (self->tx, received);
+                                          g_smtp_envelope_is_smtputf8 (self->tx), &received_raw);
+        gsmtp_envelope_take_received (self->tx, received, received_raw);
         /* parsed first (a large message in a worker), so that the handler
          * never waits for GMime; meanwhile the session waits as for a
          * deferred stage */

@@ -440,6 +440,80 @@ test_trace_not_decoded (void)
         test_server_free (ts);
 }
 
+typedef struct {
+        const char *mail, *rcpt, *rcpt2;
+        gboolean    folded_here;        /* the server folds it, not GMime's formatter */
+} TraceCase;
+
+static const TraceCase trace_cases[] = {
+        { "MAIL FROM:<a@x.test>", "RCPT TO:<bo@example.org>", NULL, TRUE },
+        { "MAIL FROM:<a@x.test>", "RCPT TO:<bo@example.org>", "RCPT TO:<cy@example.org>", TRUE },
+        { "MAIL FROM:<a@x.test> SMTPUTF8", "RCPT TO:<b\xc3\xb6@example.org>", NULL, FALSE },
+        { "MAIL FROM:<a@x.test>", "RCPT TO:<=?us-ascii?q?x?=@example.org>", NULL, FALSE },
+};
+
+/* The Received header as GMime gives it and writes it, whoever folded it. */
+static void
+test_trace_written (gconstpointer data)
+{
+        const TraceCase *c = data;
+        TestServer *ts = test_server_new (NULL, NULL);
+        LineClient *lc = line_client_new (ts->port);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        GMimeFormatOptions *dos = g_mime_format_options_new ();
+        g_autofree char *written = NULL;
+        g_autofree char *expected = NULL;
+        g_auto(GStrv) lines = NULL;
+        g_autoptr(GString) unfolded = g_string_new (NULL);
+        GMimeMessage *msg;
+        GMimeHeader *header;
+        const char *value;
+
+        g_test_summary ("The server's Received header reads back from GMime as its value, unfolded and not "
+                        "decoded, and GMime writes it folded, CRLF after CRLF, each line a continuation of "
+                        "the first; the server folds a plain one itself, and leaves UTF-8 and encoded words "
+                        "to GMime");
+        g_test_bug ("14");
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO client.example", "250 ");
+        line_client_chat (lc, c->mail, "250 ");
+        line_client_chat (lc, c->rcpt, "250 ");
+        if (c->rcpt2 != NULL)
+                line_client_chat (lc, c->rcpt2, "250 ");
+        line_client_chat (lc, "DATA", "354 ");
+        client_send_message (lc, "Subject: s\r\n\r\nx\r\n", strlen ("Subject: s\r\n\r\nx\r\n"));
+        line_client_expect (lc, "250 ");
+        line_client_chat (lc, "QUIT", "221 ");
+        line_client_free (lc);
+        env = test_server_pop (ts, WAIT_MS);
+        g_assert_nonnull (env);
+        msg = g_smtp_envelope_get_message (env);
+        g_assert_nonnull (msg);
+        header = g_mime_header_list_get_header_at (g_mime_object_get_header_list (GMIME_OBJECT (msg)), 0);
+        g_assert_cmpstr (g_mime_header_get_name (header), ==, "Received");
+        g_assert_cmpint (strstr (g_mime_header_get_raw_value (header), "\n by ") != NULL, ==, c->folded_here);
+        value = g_mime_header_get_value (header);
+        g_assert_cmpstr (value, ==, g_smtp_envelope_get_received_header (env));
+        g_assert_null (strchr (value, '\n'));
+        g_assert_cmpint (strstr (value, " for <") != NULL, ==, c->rcpt2 == NULL);
+
+        g_mime_format_options_set_newline_format (dos, GMIME_NEWLINE_FORMAT_DOS);
+        written = g_mime_object_to_string (GMIME_OBJECT (msg), dos);
+        g_assert_true (g_str_has_prefix (written, "Received: from client.example "));
+        lines = g_strsplit (written, "\r\n", -1);
+        g_string_append (unfolded, lines[0]);
+        for (guint i = 1; lines[i] != NULL && (lines[i][0] == ' ' || lines[i][0] == '\t'); i++) {
+                g_assert_cmpuint (strlen (lines[i]), <=, 998);
+                g_string_append (unfolded, lines[i]);
+        }
+        g_assert_null (strchr (unfolded->str, '\n'));
+        expected = g_strconcat ("Received: ", value, NULL);
+        if (c->folded_here)
+                g_assert_cmpstr (unfolded->str, ==, expected);
+        g_mime_format_options_free (dos);
+        test_server_free (ts);
+}
+
 static void
 count_job (GSmtpEnvelope *envelope, gpointer data)
 {
@@ -842,6 +916,10 @@ main (int argc, char **argv)
         g_test_add_func ("/message/limits/property", test_property);
         g_test_add_func ("/message/parsed-with-trace", test_parsed_with_trace);
         g_test_add_func ("/message/trace-not-decoded", test_trace_not_decoded);
+        g_test_add_data_func ("/message/trace-written/one-recipient", &trace_cases[0], test_trace_written);
+        g_test_add_data_func ("/message/trace-written/two-recipients", &trace_cases[1], test_trace_written);
+        g_test_add_data_func ("/message/trace-written/utf8", &trace_cases[2], test_trace_written);
+        g_test_add_data_func ("/message/trace-written/encoded-word", &trace_cases[3], test_trace_written);
         for (guint i = 0; i < G_N_ELEMENTS (no_header_cases); i++) {
                 g_autofree char *path = g_strdup_printf ("/message/no-header-at-start/%s", no_header_cases[i].name);
 

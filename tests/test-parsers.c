@@ -1240,10 +1240,10 @@ test_peer_v4_mapped (void)
                         "header would name it (one client for the per-address limit, an IPv4 literal in Received)");
         g_assert_cmpstr (g_smtp_peer_get_host (a), ==, "192.0.2.1");
         g_assert_cmpstr (g_smtp_peer_get_host (b), ==, "2001:db8::1");
-        received = gsmtp_received_format (NULL, a, "mx.example.org", NULL, FALSE);
+        received = gsmtp_received_format (NULL, a, "mx.example.org", NULL, FALSE, NULL);
         g_assert_nonnull (strstr (received, "([192.0.2.1])"));
         g_free (received);
-        received = gsmtp_received_format (NULL, b, "mx.example.org", NULL, FALSE);
+        received = gsmtp_received_format (NULL, b, "mx.example.org", NULL, FALSE, NULL);
         g_assert_nonnull (strstr (received, "([IPv6:2001:db8::1])"));
 }
 
