@@ -14,6 +14,7 @@
 #include "gsmtp-bytes-stream.h"
 #include "gsmtp-parse-kit.h"
 #include "gsmtp-mime-limits.h"
+#include "gsmtp-message-parser.h"
 
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ struct _GSmtpEnvelope {
         GSmtpMimeLimits  mime_limits;
         gboolean         parsed;
         gboolean         within_limits; /* scanned, and kept them: a later parse need not scan again */
+        guint64          free_cost;     /* ns, from the scan: what freeing @message will take */
         GMimeMessage    *message;       /* (owned) (nullable) */
         char            *mime_error;    /* (owned) (nullable): the MIME limit the message broke */
 };
@@ -75,7 +77,8 @@ g_smtp_envelope_finalize (GObject *object)
         GSmtpEnvelope *self = GSMTP_ENVELOPE (object);
 
         /* the message's streams hold their own references to the data */
-        g_clear_object (&self->message);
+        gsmtp_parse_free_message (g_steal_pointer (&self->message), self->free_cost,
+                                  self->data != NULL ? g_bytes_get_size (self->data) : 0);
         g_free (self->mime_error);
         g_mutex_clear (&self->lock);
         g_clear_object (&self->peer);
@@ -386,6 +389,9 @@ gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_
                 return FALSE;
         if (!within_limits) {
                 error = envelope_scan (self, &limits, &stats);
+                g_mutex_lock (&self->lock);
+                self->free_cost = gsmtp_mime_stats_free_cost (&stats);
+                g_mutex_unlock (&self->lock);
                 if (error == NULL &&
                     gsmtp_mime_stats_parse_cost (&stats, g_bytes_get_size (self->data)) > max_cost) {
                         g_mutex_lock (&self->lock);

@@ -16,6 +16,7 @@ GSmtpParseJob *gsmtp_parse_job_start   (GSmtpEnvelope *envelope, const GSmtpMime
                                         gboolean in_pool, GMainContext *context,
                                         GSmtpParseDone done, gpointer user_data);
 void           gsmtp_parse_job_release (GSmtpParseJob *job);
+void           gsmtp_parse_free_message (GMimeMessage *message, guint64 free_cost, gsize size);
 
 /* For tests: called in the worker thread as each job starts. */
 typedef void (*GSmtpParseHook) (GSmtpEnvelope *envelope, gpointer data);

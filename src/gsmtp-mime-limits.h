@@ -45,6 +45,7 @@ void  gsmtp_mime_limits_init  (GSmtpMimeLimits *limits);
 char *gsmtp_mime_limits_check (const GSmtpMimeLimits *limits, const guint8 *data, gsize len,
                                GSmtpMimeStats *stats);
 guint64 gsmtp_mime_stats_parse_cost (const GSmtpMimeStats *stats, gsize len);
+guint64 gsmtp_mime_stats_free_cost  (const GSmtpMimeStats *stats);
 char *gsmtp_mime_limits_check_mapped (const GSmtpMimeLimits *limits, const guint8 *data, gsize len,
                                       GSmtpMimeStats *stats);
 
