@@ -874,6 +874,182 @@ test_key_update (void)
         test_server_free (ts);
 }
 
+/* Reads replies until one whose last line starts with @prefix; returns them all. */
+static char *
+gnutls_client_read_until (GnutlsClient *gc, const char *prefix)
+{
+        GString *in = g_string_new (NULL);
+        g_autofree char *first = g_strconcat ("\n", prefix, NULL);
+
+        for (gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;;) {
+                char buf[4096];
+                gssize n = gnutls_record_recv (gc->session, buf, sizeof buf);
+
+                if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && g_get_monotonic_time () < end)
+                        continue;
+                if (n <= 0)
+                        g_error ("no \"%s\" after \"%s\": %s", prefix, in->str, n == 0 ? "end of stream" : gnutls_strerror (n));
+                g_string_append_len (in, buf, n);
+                if (in->len > 0 && in->str[in->len - 1] == '\n' &&
+                    (g_str_has_prefix (in->str, prefix) || strstr (in->str, first) != NULL))
+                        return g_string_free (in, FALSE);
+        }
+}
+
+/* The reply codes of @replies, final lines only, space-separated. */
+static char *
+reply_codes (const char *replies)
+{
+        g_auto(GStrv) lines = g_strsplit (replies, "\r\n", -1);
+        GString *codes = g_string_new (NULL);
+
+        for (guint i = 0; lines[i] != NULL; i++)
+                if (strlen (lines[i]) >= 4 && lines[i][3] == ' ')
+                        g_string_append_printf (codes, "%s%.3s", codes->len > 0 ? " " : "", lines[i]);
+        return g_string_free (codes, FALSE);
+}
+
+/* Each of @records a TLS record of its own, all of them in one TCP segment. */
+static void
+gnutls_client_send_segment (GnutlsClient *gc, GString *wire, const char *const *records)
+{
+        for (guint i = 0; records[i] != NULL; i++)
+                g_assert_cmpint (gnutls_record_send (gc->session, records[i], strlen (records[i])), ==,
+                                 (gssize) strlen (records[i]));
+        g_assert_cmpint (send (gc->fd, wire->str, wire->len, MSG_NOSIGNAL), ==, (gssize) wire->len);
+        g_string_truncate (wire, 0);
+}
+
+typedef struct {
+        const char *records[4];
+} PipelinedCase;
+
+static const PipelinedCase pipelined_cases[] = {
+        { { "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", NULL } },
+        { { "MAIL FROM:<a@x.test>\r\n", "RCPT TO:<b@example.org>\r\n", "DATA\r\n", NULL } },
+        { { "MAIL FROM:<a@x", ".test>\r\nRCPT TO:<b@exa", "mple.org>\r\nDATA\r\n", NULL } },
+};
+
+static void
+test_pipelined (gconstpointer data)
+{
+        const PipelinedCase *c = data;
+        static const char *const message[] = { "Subject: p\r\n\r\nbody\r\n.\r\n", "QUIT\r\n", NULL };
+        TestServer *ts = test_server_new (setup_tls, NULL);
+        LineClient *lc = line_client_new (ts->port);
+        g_autoptr(GString) wire = g_string_new (NULL);
+        g_autoptr(GSmtpEnvelope) env = NULL;
+        g_autofree char *replies = NULL, *codes = NULL, *end = NULL, *end_codes = NULL;
+        GnutlsClient *gc;
+
+        g_test_summary ("Commands pipelined after STARTTLS, in one TLS record, a record each, or records cut "
+                        "mid-command, all in one TCP segment: GnuTLS decrypts one record a read, and the "
+                        "records after it bring no readiness edge of their own; every reply comes, in order");
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO c.test", "250 ");
+        line_client_chat (lc, "STARTTLS", "220 2.0.0");
+        gc = gnutls_client_new (lc, "NORMAL");
+        gnutls_client_expect (gc, "EHLO c.test", "250 ");
+        gnutls_transport_set_ptr2 (gc->session, GINT_TO_POINTER (gc->fd), wire);
+        gnutls_transport_set_push_function (gc->session, collect_push);
+        gnutls_client_send_segment (gc, wire, c->records);
+        replies = gnutls_client_read_until (gc, "354 ");
+        codes = reply_codes (replies);
+        g_assert_cmpstr (codes, ==, "250 250 354");
+        gnutls_client_send_segment (gc, wire, message);
+        end = gnutls_client_read_until (gc, "221 ");
+        end_codes = reply_codes (end);
+        g_assert_cmpstr (end_codes, ==, "250 221");
+        env = test_server_pop (ts, 10000);
+        g_assert_nonnull (env);
+        g_assert_cmpstr (g_smtp_envelope_get_sender (env), ==, "a@x.test");
+        g_assert_cmpstr (g_smtp_envelope_get_recipients (env)[0], ==, "b@example.org");
+        g_assert_true (g_smtp_peer_get_tls (g_smtp_envelope_get_peer (env)));
+        gnutls_client_free (gc);
+        line_client_free (lc);
+        test_server_free (ts);
+}
+
+/* Holds what the client's GnuTLS writes until it next reads: its last
+ * handshake flight and what follows then leave in one TCP segment. */
+typedef struct {
+        int      fd;
+        GString *wire;
+} HeldWrites;
+
+static ssize_t
+held_push (gnutls_transport_ptr_t ptr, const void *data, size_t len)
+{
+        g_string_append_len (((HeldWrites *) ptr)->wire, data, len);
+        return len;
+}
+
+static void
+held_flush (HeldWrites *held)
+{
+        if (held->wire->len > 0)
+                g_assert_cmpint (send (held->fd, held->wire->str, held->wire->len, MSG_NOSIGNAL), ==,
+                                 (gssize) held->wire->len);
+        g_string_truncate (held->wire, 0);
+}
+
+static ssize_t
+held_pull (gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+        HeldWrites *held = ptr;
+
+        held_flush (held);
+        return recv (held->fd, data, len, 0);
+}
+
+static void
+setup_implicit (GSmtpServer *server, gpointer data)
+{
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true (g_smtp_server_set_tls_files (server, cert_file, key_file, &error));
+        g_object_set (server, "strict-pipelining", FALSE, NULL);
+        g_assert_true (g_smtp_server_listen_inet (server, "127.0.0.1", 0, GSMTP_LISTEN_IMPLICIT_TLS, data, &error));
+}
+
+static void
+test_implicit_command_with_finished (void)
+{
+        guint16 port = 0;
+        TestServer *ts = test_server_new (setup_implicit, &port);
+        LineClient *lc = line_client_new (port);
+        g_autoptr(GString) wire = g_string_new (NULL);
+        g_autofree char *replies = NULL, *codes = NULL;
+        HeldWrites held = { g_socket_get_fd (g_socket_connection_get_socket (lc->conn)), wire };
+        GnutlsClient gc = { 0 };
+        struct timeval tv = { 20, 0 };
+
+        g_test_summary ("Implicit TLS: the client's first command in the TCP segment of its handshake's last "
+                        "flight, so that no readiness edge comes after the handshake to announce it (and "
+                        "whatever GnuTLS read ahead waits in GnuTLS): it is answered after the banner");
+        g_assert_true (g_unix_set_fd_nonblocking (held.fd, FALSE, NULL));
+        setsockopt (held.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        g_assert_cmpint (gnutls_certificate_allocate_credentials (&gc.creds), ==, 0);
+        g_assert_cmpint (gnutls_init (&gc.session, GNUTLS_CLIENT), ==, 0);
+        /* TLS 1.3: the client's Finished is its last flight, and nothing is read after it */
+        g_assert_cmpint (gnutls_priority_set_direct (gc.session, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL), ==, 0);
+        g_assert_cmpint (gnutls_credentials_set (gc.session, GNUTLS_CRD_CERTIFICATE, gc.creds), ==, 0);
+        gnutls_transport_set_ptr (gc.session, &held);
+        gnutls_transport_set_push_function (gc.session, held_push);
+        gnutls_transport_set_pull_function (gc.session, held_pull);
+        g_assert_cmpint (gnutls_handshake (gc.session), ==, 0);
+        g_assert_cmpuint (wire->len, >, 0);             /* the Finished, held */
+        g_assert_cmpint (gnutls_record_send (gc.session, "EHLO c.test\r\n", 13), ==, 13);
+        held_flush (&held);
+        replies = gnutls_client_read_until (&gc, "250 ");
+        codes = reply_codes (replies);
+        g_assert_cmpstr (codes, ==, "220 250");
+        gnutls_deinit (gc.session);
+        gnutls_certificate_free_credentials (gc.creds);
+        line_client_free (lc);
+        test_server_free (ts);
+}
+
 static void
 test_policy_property (void)
 {
@@ -1186,6 +1362,10 @@ main (int argc, char **argv)
         g_test_add_func ("/tls/policy/renegotiation-openssl", test_policy_renegotiation_openssl);
         g_test_add_func ("/tls/policy/renegotiation-gnutls", test_policy_renegotiation_gnutls);
         g_test_add_func ("/tls/key-update", test_key_update);
+        g_test_add_func ("/tls/implicit-command-with-finished", test_implicit_command_with_finished);
+        g_test_add_data_func ("/tls/pipelined/one-record", &pipelined_cases[0], test_pipelined);
+        g_test_add_data_func ("/tls/pipelined/record-per-command", &pipelined_cases[1], test_pipelined);
+        g_test_add_data_func ("/tls/pipelined/records-cut-mid-command", &pipelined_cases[2], test_pipelined);
         g_test_add_func ("/tls/stalled-handshakes", test_stalled_handshakes);
         ret = g_test_run ();
         g_unlink (cert_file);
