@@ -320,6 +320,21 @@ gsmtp_client_op_detach_cancellable (GSmtpClientOp *op)
         op->cancellable = g_cancellable_new ();
 }
 
+/* The error of an operation one of its timers cancelled, naming the timer
+ * and what the operation was @doing; NULL when no timer did. */
+GError *
+gsmtp_client_op_timeout_error (GSmtpClientOp *op, const char *doing)
+{
+        if (op->deadline_hit)
+                return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                    "The send did not finish within %u s (send-timeout; %s)",
+                                    op->send_timeout, doing);
+        if (op->timed_out)
+                return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                    "No progress for %u s (timeout; %s)", op->config->timeout, doing);
+        return NULL;
+}
+
 gboolean
 gsmtp_client_op_check_cancelled (GSmtpClientOp *op)
 {
@@ -327,12 +342,10 @@ gsmtp_client_op_check_cancelled (GSmtpClientOp *op)
 
         if (!g_cancellable_set_error_if_cancelled (op->cancellable, &error))
                 return FALSE;
-        g_clear_error (&error);
-        g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
-        /* the same words as a cancelled GIO call, or the timer's */
+        /* the timer's words, or those of a cancelled GIO call */
         if (op->deadline_hit || op->timed_out) {
                 g_clear_error (&error);
-                g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Timed out (%s)", op->doing);
+                error = gsmtp_client_op_timeout_error (op, op->doing);
         }
         gsmtp_client_op_fail (op, error);
         return TRUE;
@@ -341,17 +354,9 @@ gsmtp_client_op_check_cancelled (GSmtpClientOp *op)
 static void
 op_io_failed (GSmtpClientOp *op, GError *error)
 {
-        if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-                if (op->deadline_hit) {
-                        g_clear_error (&error);
-                        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                     "The send did not finish within %u s (send-timeout; %s)",
-                                     op->send_timeout, op->doing);
-                } else if (op->timed_out) {
-                        g_clear_error (&error);
-                        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                     "No progress for %u s (timeout; %s)", op->config->timeout, op->doing);
-                }
+        if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && (op->deadline_hit || op->timed_out)) {
+                g_clear_error (&error);
+                error = gsmtp_client_op_timeout_error (op, op->doing);
         }
         gsmtp_client_op_fail (op, error);
 }

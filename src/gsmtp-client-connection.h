@@ -138,6 +138,7 @@ void           gsmtp_client_op_finish    (GSmtpClientOp *op);
 void           gsmtp_client_op_timer_arm (GSmtpClientOp *op);
 void           gsmtp_client_op_timer_stop (GSmtpClientOp *op);
 gboolean       gsmtp_client_op_check_cancelled (GSmtpClientOp *op);
+GError        *gsmtp_client_op_timeout_error   (GSmtpClientOp *op, const char *doing);
 void           gsmtp_client_op_detach_cancellable (GSmtpClientOp *op);
 
 /* gsmtp-client-transaction.c: one message */

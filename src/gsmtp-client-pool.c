@@ -233,11 +233,8 @@ op_start (GSmtpClientOp *op)
 static void
 op_queue_failed (GSmtpClientOp *op)
 {
-        if (op->deadline_hit)
-                op->error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                         "The send did not finish within %u s (send-timeout): "
-                                         "still waiting for a connection", op->send_timeout);
-        else
+        op->error = gsmtp_client_op_timeout_error (op, "still waiting for a connection");
+        if (op->error == NULL)
                 op->error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
         gsmtp_client_op_return (op);
 }
