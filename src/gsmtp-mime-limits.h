@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 #define GSMTP_DEFAULT_MAX_HEADER_BLOCK_SIZE     (1024 * 1024)
 #define GSMTP_DEFAULT_MAX_ADDRESS_GROUPS        100
 #define GSMTP_DEFAULT_MAX_ADDRESS_TOKENS        4096
+#define GSMTP_DEFAULT_MAX_MIME_PARAMETERS       10000
 
 /* The largest values the properties accept: above them GMime's recursion
  * would need more stack than a thread can be assumed to have. */
@@ -28,6 +29,7 @@ typedef struct _GSmtpMimeLimits {
         guint max_header_block_size;    /* the header of the message, or of one part */
         guint max_address_groups;       /* group openings in one address header */
         guint max_address_tokens;       /* , ; : @ < > in all address headers together */
+        guint max_parameters;           /* Content-Type and Content-Disposition parameters, all fields */
 } GSmtpMimeLimits;
 
 /* What the scanner saw, up to the first limit broken. */
@@ -39,6 +41,7 @@ typedef struct {
         guint address_tokens;           /* , ; : @ < > in all address headers, plus one each */
         guint64 address_work;           /* commas times length, summed over address headers */
         guint64 boundary_checks;        /* lines starting with "--" times the open multiparts */
+        guint params;                   /* parameters GMime may make of Content-Type and -Disposition */
 } GSmtpMimeStats;
 
 void  gsmtp_mime_limits_init  (GSmtpMimeLimits *limits);

@@ -91,6 +91,7 @@ enum {
         PROP_MAX_HEADER_BLOCK_SIZE,
         PROP_MAX_ADDRESS_GROUPS,
         PROP_MAX_ADDRESS_TOKENS,
+        PROP_MAX_MIME_PARAMETERS,
         N_PROPS
 };
 
@@ -245,6 +246,7 @@ g_smtp_server_get_property (GObject *object, guint prop_id, GValue *value, GPara
         case PROP_MAX_HEADER_BLOCK_SIZE: g_value_set_uint (value, self->limits.mime.max_header_block_size); break;
         case PROP_MAX_ADDRESS_GROUPS: g_value_set_uint (value, self->limits.mime.max_address_groups); break;
         case PROP_MAX_ADDRESS_TOKENS: g_value_set_uint (value, self->limits.mime.max_address_tokens); break;
+        case PROP_MAX_MIME_PARAMETERS: g_value_set_uint (value, self->limits.mime.max_parameters); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
 }
@@ -292,6 +294,7 @@ g_smtp_server_set_property (GObject *object, guint prop_id, const GValue *value,
         case PROP_MAX_HEADER_BLOCK_SIZE: SET_UINT (self->limits.mime.max_header_block_size, g_value_get_uint (value)); break;
         case PROP_MAX_ADDRESS_GROUPS: SET_UINT (self->limits.mime.max_address_groups, g_value_get_uint (value)); break;
         case PROP_MAX_ADDRESS_TOKENS: SET_UINT (self->limits.mime.max_address_tokens, g_value_get_uint (value)); break;
+        case PROP_MAX_MIME_PARAMETERS: SET_UINT (self->limits.mime.max_parameters, g_value_get_uint (value)); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
 }
@@ -641,6 +644,19 @@ g_smtp_server_class_init (GSmtpServerClass *klass)
         UINT_PROP (PROP_MAX_ADDRESS_TOKENS, "max-address-tokens",
                    "Most address tokens in all address headers of a message that is parsed", 1,
                    G_MAXUINT, GSMTP_DEFAULT_MAX_ADDRESS_TOKENS);
+        /**
+         * GSmtpServer:max-mime-parameters:
+         *
+         * Most Content-Type and Content-Disposition parameters, in all the
+         * fields of all parts together, of a message that is parsed (every
+         * `;` counts, and a field GMime replaces counts too): GMime makes an
+         * object of each.
+         *
+         * Since: 0.2
+         */
+        UINT_PROP (PROP_MAX_MIME_PARAMETERS, "max-mime-parameters",
+                   "Most Content-Type and Content-Disposition parameters of a message that is parsed", 1,
+                   G_MAXUINT, GSMTP_DEFAULT_MAX_MIME_PARAMETERS);
         g_object_class_install_properties (object_class, N_PROPS, props);
 
         /**

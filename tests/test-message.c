@@ -38,6 +38,33 @@ many_headers (void)
         return s;
 }
 
+/* 10001 parameters in one Content-Type, folded into lines GMime and the
+ * server's line limit take */
+static GString *
+many_parameters (void)
+{
+        GString *s = g_string_new ("From: a@example.org\r\nContent-Type: text/plain");
+
+        for (guint i = 0; i < 10001; i++)
+                g_string_append_printf (s, "%s;p%u=1", i % 100 == 99 ? "\r\n " : "", i);
+        g_string_append (s, "\r\n\r\nbody\r\n");
+        return s;
+}
+
+/* The same count hidden in RFC 2047 words, which GMime decodes before it
+ * reads the parameters: 12 a word, 834 words */
+static GString *
+encoded_parameters (void)
+{
+        GString *s = g_string_new ("From: a@example.org\r\nContent-Disposition: attachment");
+
+        for (guint i = 0; i < 834; i++)
+                g_string_append (s, "\r\n =?us-ascii?q?=3Bx=3D1=3Bx=3D1=3Bx=3D1=3Bx=3D1=3Bx=3D1=3Bx=3D1"
+                                    "=3Bx=3D1=3Bx=3D1=3Bx=3D1=3Bx=3D1=3Bx=3D1=3Bx=3D1?=");
+        g_string_append (s, "\r\n\r\nbody\r\n");
+        return s;
+}
+
 /* A complex message near 10 MiB: long folded headers, 900 parts of 11 KB */
 static GString *
 big_complex (void)
@@ -291,6 +318,8 @@ static const LimitCase limit_cases[] = {
         { "deep-rfc822", deep_message, "MIME nesting deeper than 100" },
         { "huge-header", huge_header, "header field larger than 102400 bytes" },
         { "many-headers", many_headers, "more than 10000 header fields" },
+        { "many-parameters", many_parameters, "more than 10000 MIME parameters" },
+        { "encoded-parameters", encoded_parameters, "more than 10000 MIME parameters" },
 };
 
 static void
@@ -307,6 +336,29 @@ test_limit (gconstpointer data)
         assert_bytes (env, message);
         g_assert_null (g_smtp_envelope_get_message (env));
         g_assert_cmpstr (g_smtp_envelope_get_mime_error (env), ==, c->reason);
+        test_server_free (ts);
+}
+
+static void
+setup_one_parameter (GSmtpServer *server, gpointer data)
+{
+        g_object_set (server, "max-mime-parameters", 1, NULL);
+}
+
+static void
+test_parameters_property (void)
+{
+        TestServer *ts = test_server_new (setup_one_parameter, NULL);
+        g_autoptr(GString) two = g_string_new ("Content-Type: text/plain; charset=us-ascii; format=flowed\r\n\r\nx\r\n");
+        g_autoptr(GString) one = g_string_new ("Content-Type: text/plain; charset=us-ascii\r\n\r\nx\r\n");
+        g_autoptr(GSmtpEnvelope) env = NULL, env2 = NULL;
+
+        g_test_summary ("max-mime-parameters counts the parameters of Content-Type: at 1, two are past it");
+        env = deliver (ts, two);
+        g_assert_null (g_smtp_envelope_get_message (env));
+        g_assert_cmpstr (g_smtp_envelope_get_mime_error (env), ==, "more than 1 MIME parameters");
+        env2 = deliver (ts, one);
+        g_assert_nonnull (g_smtp_envelope_get_message (env2));
         test_server_free (ts);
 }
 
@@ -950,6 +1002,7 @@ main (int argc, char **argv)
                 g_test_add_data_func (path, &limit_cases[i], test_limit);
         }
         g_test_add_func ("/message/limits/property", test_property);
+        g_test_add_func ("/message/limits/parameters-property", test_parameters_property);
         g_test_add_func ("/message/parsed-with-trace", test_parsed_with_trace);
         g_test_add_func ("/message/trace-not-decoded", test_trace_not_decoded);
         g_test_add_data_func ("/message/freed/small-on-the-spot", GUINT_TO_POINTER (0), test_freed_where);
