@@ -267,6 +267,9 @@ gsmtp_envelope_copy_for (GSmtpEnvelope *other, const gboolean *keep)
         self->received = g_strdup (other->received);
         self->received_raw = g_strdup (other->received_raw);
         self->chunked = other->chunked;
+        g_mutex_lock (&other->lock);
+        self->mime_limits = other->mime_limits;         /* the server's, not the defaults */
+        g_mutex_unlock (&other->lock);
         return self;
 }
 

@@ -269,21 +269,28 @@ fx_teardown (Fx *fx, gconstpointer unused)
         g_object_unref (fx->server);
 }
 
-/* Sends a transaction to b, c and d, and returns what the session said. */
+/* Sends a transaction of @message (without its final dot) to b, c and d,
+ * and returns what the session said. */
 static char *
-fx_transaction (Fx *fx)
+fx_transaction_of (Fx *fx, const char *message)
 {
         static const char script[] = "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.org>\r\n"
                                      "RCPT TO:<c@example.org>\r\nRCPT TO:<d@example.org>\r\n"
                                      "DATA\r\n";
-        static const char message[] = "Subject: x\r\n\r\nbody\r\n.\r\n";
         g_autoptr(GBytes) out = NULL;
 
         g_bytes_unref (gsmtp_session_take_output (fx->session));
         gsmtp_session_feed (fx->session, (const guint8 *) script, sizeof script - 1);
-        gsmtp_session_feed (fx->session, (const guint8 *) message, sizeof message - 1);
+        gsmtp_session_feed (fx->session, (const guint8 *) message, strlen (message));
+        gsmtp_session_feed (fx->session, (const guint8 *) ".\r\n", 3);
         out = gsmtp_session_take_output (fx->session);
         return g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+}
+
+static char *
+fx_transaction (Fx *fx)
+{
+        return fx_transaction_of (fx, "Subject: x\r\n\r\nbody\r\n");
 }
 
 static void
@@ -338,6 +345,35 @@ test_partial (Fx *fx, gconstpointer unused)
                                       g_smtp_envelope_get_data (g_smtp_stage_get_envelope (fx->kept))));
         g_assert_cmpstr (g_smtp_envelope_get_received_header (fx->last_accepted), ==,
                          g_smtp_envelope_get_received_header (g_smtp_stage_get_envelope (fx->kept)));
+}
+
+/* As fx_setup, with a session that parses behind max-mime-parameters 1 */
+static void
+fx_setup_one_parameter (Fx *fx, gconstpointer lmtp)
+{
+        fx_setup (fx, lmtp);
+        gsmtp_session_free (fx->session);
+        g_object_set (fx->server, "max-mime-parameters", 1, NULL);
+        fx->session = gsmtp_session_new (gsmtp_server_get_session_host (fx->server), fx->peer, FALSE, NULL, NULL);
+        gsmtp_session_start (fx->session);
+}
+
+static void
+test_partial_limits (Fx *fx, gconstpointer unused)
+{
+        static const char message[] = "Content-Type: text/plain; charset=us-ascii; format=flowed\r\n\r\nx\r\n";
+        g_autofree char *out = NULL;
+
+        g_test_summary ("LMTP: the copy message-accepted gets for the recipients accepted is parsed behind "
+                        "the server's MIME limits, as the message itself, not the defaults");
+        fx->answer = answer_refuse_c;
+        fx_hello (fx, "LHLO");
+        out = fx_transaction_of (fx, message);
+        g_assert_cmpuint (fx->n_accepted, ==, 1);
+        g_assert_cmpuint (g_smtp_envelope_get_n_recipients (fx->last_accepted), ==, 2);
+        g_assert_null (g_smtp_envelope_get_message (g_smtp_stage_get_envelope (fx->kept)));
+        g_assert_null (g_smtp_envelope_get_message (fx->last_accepted));
+        g_assert_cmpstr (g_smtp_envelope_get_mime_error (fx->last_accepted), ==, "more than 1 MIME parameters");
 }
 
 static GSmtpReply *
@@ -425,6 +461,8 @@ main (int argc, char **argv)
         g_test_add_func ("/lmtp/threads", test_threads);
         g_test_add ("/lmtp/smtp-ignores", Fx, GINT_TO_POINTER (FALSE), fx_setup, test_smtp_ignores, fx_teardown);
         g_test_add ("/lmtp/partial", Fx, GINT_TO_POINTER (TRUE), fx_setup, test_partial, fx_teardown);
+        g_test_add ("/lmtp/partial-limits", Fx, GINT_TO_POINTER (TRUE), fx_setup_one_parameter, test_partial_limits,
+                    fx_teardown);
         g_test_add ("/lmtp/none-accepted", Fx, GINT_TO_POINTER (TRUE), fx_setup, test_none_accepted, fx_teardown);
         g_test_add ("/lmtp/misuse", Fx, GINT_TO_POINTER (TRUE), fx_setup, test_misuse, fx_teardown);
         g_test_add_func ("/lmtp/cancelled-quiet", test_cancelled_quiet);
