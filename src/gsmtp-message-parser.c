@@ -37,6 +37,13 @@
  * 990 parts and 1000 addresses, on whichever thread drops the envelope last:
  * usually the main loop).  Past 0.2 ms it is done by a worker instead. */
 #define FREE_INLINE_MAX_NS (200 * 1000)
+/* Messages waiting for a worker to free them, at most: past it the thread
+ * dropping envelopes frees them itself, and so slows down, rather than the
+ * queue holding their memory (and spill files) without bound. */
+#define FREE_QUEUE_MAX 8
+/* Freeing more than this returns the worker's arena to the system, as a
+ * large parse does */
+#define FREE_TRIM_AFTER_NS (1000 * 1000)
 
 struct _GSmtpParseJob {
         gatomicrefcount  ref;
@@ -53,6 +60,10 @@ struct _GSmtpParseJob {
 static GMutex test_hook_lock;
 static GSmtpParseHook test_hook;
 static gpointer test_hook_data;
+static GSmtpParseHook free_hook;
+static gpointer free_hook_data;
+
+static gint free_queued;        /* atomic: free jobs pushed and not yet done */
 
 static void
 parse_job_unref (gpointer data)
@@ -139,13 +150,22 @@ static void
 free_run (gpointer data, gpointer unused)
 {
         FreeJob *job = data;
+        GSmtpParseHook hook;
+        gpointer hook_data;
 
+        g_mutex_lock (&test_hook_lock);
+        hook = free_hook;
+        hook_data = free_hook_data;
+        g_mutex_unlock (&test_hook_lock);
+        if (hook != NULL)
+                hook (NULL, hook_data);
         g_object_unref (job->message);
 #ifdef __GLIBC__
         if (job->large)
                 malloc_trim (0);
 #endif
         g_free (job);
+        g_atomic_int_add (&free_queued, -1);
 }
 
 static GThreadPool *
@@ -166,8 +186,9 @@ free_pool (void)
 /* Drops the envelope's reference to @message (transfer full), whose freeing
  * the scan estimated at @free_cost ns: on the spot when that is short,
  * otherwise in a worker, so that the thread dropping the envelope (a main
- * loop, other sessions waiting) does not tear down a thousand parts.  When
- * someone else still holds @message, the worker only drops a reference. */
+ * loop, other sessions waiting) does not tear down a thousand parts.  On the
+ * spot too when someone else still holds @message (dropping a reference is
+ * all there is to do), or when FREE_QUEUE_MAX wait already. */
 void
 gsmtp_parse_free_message (GMimeMessage *message, guint64 free_cost, gsize size)
 {
@@ -175,13 +196,18 @@ gsmtp_parse_free_message (GMimeMessage *message, guint64 free_cost, gsize size)
 
         if (message == NULL)
                 return;
-        if (free_cost <= FREE_INLINE_MAX_NS) {
+        if (free_cost <= FREE_INLINE_MAX_NS || g_atomic_int_get (&G_OBJECT (message)->ref_count) > 1) {
+                g_object_unref (message);
+                return;
+        }
+        if (g_atomic_int_add (&free_queued, 1) >= FREE_QUEUE_MAX) {
+                g_atomic_int_add (&free_queued, -1);
                 g_object_unref (message);
                 return;
         }
         job = g_new (FreeJob, 1);
         job->message = message;
-        job->large = size > TRIM_AFTER_BYTES;
+        job->large = size > TRIM_AFTER_BYTES || free_cost > FREE_TRIM_AFTER_NS;
         g_thread_pool_push (free_pool (), job, NULL);
 }
 
@@ -232,6 +258,17 @@ gsmtp_parse_job_release (GSmtpParseJob *job)
                 g_source_unref (source);
         }
         parse_job_unref (job);
+}
+
+/* For tests: called in the worker before each message it frees (with a
+ * NULL envelope). */
+void
+gsmtp_parse_set_free_hook (GSmtpParseHook hook, gpointer data)
+{
+        g_mutex_lock (&test_hook_lock);
+        free_hook = hook;
+        free_hook_data = data;
+        g_mutex_unlock (&test_hook_lock);
 }
 
 void

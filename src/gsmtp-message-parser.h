@@ -21,5 +21,6 @@ void           gsmtp_parse_free_message (GMimeMessage *message, guint64 free_cos
 /* For tests: called in the worker thread as each job starts. */
 typedef void (*GSmtpParseHook) (GSmtpEnvelope *envelope, gpointer data);
 void           gsmtp_parse_set_test_hook (GSmtpParseHook hook, gpointer data);
+void           gsmtp_parse_set_free_hook (GSmtpParseHook hook, gpointer data);
 
 G_END_DECLS

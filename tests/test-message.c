@@ -528,6 +528,49 @@ test_freed_where (gconstpointer data)
                 g_assert_true (msg_gone.thread == env_gone.thread);
 }
 
+#define QUEUE_TRIES 10
+
+static void
+test_free_queue_bounded (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) message = hostile_empty_parts (300);
+        GSmtpEnvelope *envs[QUEUE_TRIES];
+        Gone gone[QUEUE_TRIES] = { { { 0 } } };
+        guint inline_freed = 0;
+
+        g_test_bug ("14");
+        g_test_summary ("Messages wait for a free worker only up to a bound: with the workers held, the "
+                        "ones past it are freed by the thread dropping their envelopes, which slows it down, "
+                        "and no queue holds their memory");
+        for (guint i = 0; i < QUEUE_TRIES; i++)
+                envs[i] = deliver (ts, message);
+        test_server_free (ts);
+        hold.started = 0;
+        hold.release = FALSE;
+        gsmtp_parse_set_free_hook (hold_job, NULL);
+        for (guint i = 0; i < QUEUE_TRIES; i++) {
+                g_object_weak_ref (G_OBJECT (g_smtp_envelope_get_message (envs[i])), gone_notify, &gone[i]);
+                g_object_unref (envs[i]);
+                /* freed on the spot: gone already, on this thread */
+                if (gone[i].gone) {
+                        g_assert_true (gone[i].thread == g_thread_self ());
+                        inline_freed++;
+                }
+        }
+        /* the bound is 8 (a job of an earlier test may still count for a moment) */
+        g_assert_cmpuint (inline_freed, >=, 2);
+        g_assert_cmpuint (inline_freed, <=, 3);
+        g_assert_false (gone[0].gone);
+        gsmtp_parse_set_free_hook (NULL, NULL);
+        hold_release ();
+        for (guint i = 0; i < QUEUE_TRIES; i++) {
+                g_assert_true (gone_wait (&gone[i]));
+                if (i < QUEUE_TRIES - 2)
+                        g_assert_true (gone[i].thread != g_thread_self ());
+        }
+}
+
 typedef struct {
         const char *mail, *rcpt, *rcpt2;
         gboolean    folded_here;        /* the server folds it, not GMime's formatter */
@@ -1007,6 +1050,7 @@ main (int argc, char **argv)
         g_test_add_func ("/message/trace-not-decoded", test_trace_not_decoded);
         g_test_add_data_func ("/message/freed/small-on-the-spot", GUINT_TO_POINTER (0), test_freed_where);
         g_test_add_data_func ("/message/freed/900-parts-in-a-worker", GUINT_TO_POINTER (900), test_freed_where);
+        g_test_add_func ("/message/freed/queue-bounded", test_free_queue_bounded);
         g_test_add_data_func ("/message/trace-written/one-recipient", &trace_cases[0], test_trace_written);
         g_test_add_data_func ("/message/trace-written/two-recipients", &trace_cases[1], test_trace_written);
         g_test_add_data_func ("/message/trace-written/utf8", &trace_cases[2], test_trace_written);
