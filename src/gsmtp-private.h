@@ -21,6 +21,9 @@ gboolean gsmtp_enhanced_code_is_valid (const char *enhanced, guint code);
 GSmtpReply *gsmtp_reply_shared (GSmtpReply **slot, guint code, const char *enhanced);
 
 /* gsmtp-peer.c */
+/* The longest HELO name taken, from HELO, EHLO, LHLO or XCLIENT: a domain's
+ * 255 octets (RFC 5321 4.5.3.1.2) */
+#define GSMTP_MAX_HELO_NAME 255
 GSmtpPeer *gsmtp_peer_new (GSocketAddress *remote, GSocketAddress *local);
 GSmtpPeer *gsmtp_peer_dup (GSmtpPeer *other);
 void gsmtp_peer_set_helo (GSmtpPeer *self, const char *helo, gboolean esmtp);

@@ -86,6 +86,8 @@ xclient_parse (const char *args, XclientAttrs *a)
         }
         if (a->port != NULL && !g_ascii_string_to_unsigned (a->port, 10, 0, 65535, NULL, NULL))
                 return FALSE;
+        if (a->helo != NULL && strlen (a->helo) > GSMTP_MAX_HELO_NAME)
+                return FALSE;
         if (a->proto != NULL && g_ascii_strcasecmp (a->proto, "SMTP") != 0 &&
             g_ascii_strcasecmp (a->proto, "ESMTP") != 0)
                 return FALSE;

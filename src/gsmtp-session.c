@@ -424,7 +424,10 @@ check_no_args (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
         return NULL;
 }
 
-/* HELO, EHLO and LHLO: the client's name, and the stage that decides on it. */
+/* HELO, EHLO and LHLO: the client's name, and the stage that decides on it.
+ * Any printable name is taken (clients send all sorts), but no longer than a
+ * domain can be (RFC 5321 4.5.3.1.2): it goes into the Received header,
+ * whose lines must stay within 998 octets. */
 GSmtpReply *
 gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage **out_stage)
 {
@@ -435,6 +438,8 @@ gsmtp_session_check_hostname (GSmtpSession *self, const char *args, GSmtpStage *
         name = end != NULL ? g_strndup (args, end - args) : g_strdup (args);
         if (name[0] == '\0')
                 return g_smtp_reply_new (501, "5.5.4", "Syntax: HELO/EHLO hostname");
+        if (strlen (name) > GSMTP_MAX_HELO_NAME)
+                return g_smtp_reply_new (501, "5.5.4", "Hostname too long");
         for (const char *p = name; *p != '\0'; p++)
                 if ((unsigned char) *p <= 32 || (unsigned char) *p >= 127)
                         return g_smtp_reply_new (501, "5.5.4", "Invalid hostname");

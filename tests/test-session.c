@@ -642,6 +642,13 @@ test_xclient (Fx *fx, gconstpointer unused)
         session_fx_chat (fx, "XCLIENT ADDR=not-an-ip\r\n", "501 5.5.4 *");
         /* values are xtext, decoded by the one strict decoder DSN uses too */
         session_fx_chat (fx, "XCLIENT HELO=bad+zzxtext\r\n", "501 5.5.4 *");
+        {
+                /* no longer than a domain: it goes into Received */
+                g_autofree char *a252 = g_strnfill (252, 'a');
+                g_autofree char *long_helo = g_strdup_printf ("XCLIENT HELO=%s.tst\r\n", a252);
+
+                session_fx_chat (fx, long_helo, "501 5.5.4 *");
+        }
         session_fx_chat (fx, "MAIL FROM:<a@x.test>\r\nXCLIENT ADDR=192.0.2.5\r\nRSET\r\n", "250 2.1.0 OK\r\n503 5.5.1 *250 2.0.0 *");
         session_fx_chat (fx, "XCLIENT ADDR=192.0.2.5 PORT=4242 NAME=[UNAVAILABLE] HELO=real+2Eclient.test PROTO=ESMTP LOGIN=bob\r\n",
                  "220 mx.example.org ESMTP gsmtp\r\n");
