@@ -126,19 +126,25 @@ parse_job_run (gpointer data, gpointer unused)
         g_mutex_unlock (&job->lock);
 }
 
+/* A pool of the process running @func, made on first use: never freed,
+ * shared by every server, as GIO's own worker pool is. */
+static GThreadPool *
+process_pool (GThreadPool **pool, GFunc func)
+{
+        if (g_once_init_enter (pool)) {
+                guint n = CLAMP (g_get_num_processors (), 1, MAX_PARSE_THREADS);
+
+                g_once_init_leave (pool, g_thread_pool_new (func, NULL, n, FALSE, NULL));
+        }
+        return *pool;
+}
+
 static GThreadPool *
 parse_pool (void)
 {
         static GThreadPool *pool;
 
-        if (g_once_init_enter (&pool)) {
-                guint n = CLAMP (g_get_num_processors (), 1, MAX_PARSE_THREADS);
-
-                /* never freed: shared by every server of the process, as GIO's
-                 * own worker pool is */
-                g_once_init_leave (&pool, g_thread_pool_new (parse_job_run, NULL, n, FALSE, NULL));
-        }
-        return pool;
+        return process_pool (&pool, parse_job_run);
 }
 
 typedef struct {
@@ -168,19 +174,13 @@ free_run (gpointer data, gpointer unused)
         g_atomic_int_add (&free_queued, -1);
 }
 
+/* as many threads as the parsing pool, so that freeing keeps up with parsing */
 static GThreadPool *
 free_pool (void)
 {
         static GThreadPool *pool;
 
-        if (g_once_init_enter (&pool)) {
-                guint n = CLAMP (g_get_num_processors (), 1, MAX_PARSE_THREADS);
-
-                /* never freed, as the parsing pool; as many threads, so that
-                 * freeing keeps up with parsing */
-                g_once_init_leave (&pool, g_thread_pool_new (free_run, NULL, n, FALSE, NULL));
-        }
-        return pool;
+        return process_pool (&pool, free_run);
 }
 
 /* Drops the envelope's reference to @message (transfer full), whose freeing

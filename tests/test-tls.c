@@ -580,21 +580,14 @@ gnutls_client_free (GnutlsClient *gc)
         g_free (gc);
 }
 
-/* Sends @line (CRLF added unless NULL) and returns the whole reply, or NULL
- * when the server ended the session. */
+/* Reads replies until the last complete line is a final one ("NNN "), and
+ * with @prefix one starting with it; returns them all, or NULL when the
+ * session ended first. */
 static char *
-gnutls_client_chat (GnutlsClient *gc, const char *line)
+gnutls_client_read_replies (GnutlsClient *gc, const char *prefix)
 {
         GString *in = g_string_new (NULL);
 
-        if (line != NULL) {
-                g_autofree char *wire = g_strconcat (line, "\r\n", NULL);
-
-                if (gnutls_record_send (gc->session, wire, strlen (wire)) != (gssize) strlen (wire)) {
-                        g_string_free (in, TRUE);
-                        return NULL;
-                }
-        }
         for (gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;;) {
                 char buf[4096];
                 const char *last;
@@ -604,7 +597,8 @@ gnutls_client_chat (GnutlsClient *gc, const char *line)
                 if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && g_get_monotonic_time () < end)
                         continue;
                 if (n <= 0) {
-                        g_test_message ("TLS client: %s", n == 0 ? "end of stream" : gnutls_strerror (n));
+                        g_test_message ("TLS client: %s after \"%s\"", n == 0 ? "end of stream" : gnutls_strerror (n),
+                                        in->str);
                         g_string_free (in, TRUE);
                         return NULL;
                 }
@@ -615,9 +609,23 @@ gnutls_client_chat (GnutlsClient *gc, const char *line)
                 last = in->str + in->len - 1;
                 while (last > in->str && last[-1] != '\n')
                         last--;
-                if (strlen (last) >= 4 && last[3] == ' ')
+                if (strlen (last) >= 4 && last[3] == ' ' && (prefix == NULL || g_str_has_prefix (last, prefix)))
                         return g_string_free (in, FALSE);
         }
+}
+
+/* Sends @line (CRLF added unless NULL) and returns the whole reply, or NULL
+ * when the server ended the session. */
+static char *
+gnutls_client_chat (GnutlsClient *gc, const char *line)
+{
+        if (line != NULL) {
+                g_autofree char *wire = g_strconcat (line, "\r\n", NULL);
+
+                if (gnutls_record_send (gc->session, wire, strlen (wire)) != (gssize) strlen (wire))
+                        return NULL;
+        }
+        return gnutls_client_read_replies (gc, NULL);
 }
 
 static void
@@ -878,22 +886,11 @@ test_key_update (void)
 static char *
 gnutls_client_read_until (GnutlsClient *gc, const char *prefix)
 {
-        GString *in = g_string_new (NULL);
-        g_autofree char *first = g_strconcat ("\n", prefix, NULL);
+        char *replies = gnutls_client_read_replies (gc, prefix);
 
-        for (gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;;) {
-                char buf[4096];
-                gssize n = gnutls_record_recv (gc->session, buf, sizeof buf);
-
-                if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && g_get_monotonic_time () < end)
-                        continue;
-                if (n <= 0)
-                        g_error ("no \"%s\" after \"%s\": %s", prefix, in->str, n == 0 ? "end of stream" : gnutls_strerror (n));
-                g_string_append_len (in, buf, n);
-                if (in->len > 0 && in->str[in->len - 1] == '\n' &&
-                    (g_str_has_prefix (in->str, prefix) || strstr (in->str, first) != NULL))
-                        return g_string_free (in, FALSE);
-        }
+        if (replies == NULL)
+                g_error ("the session ended before a \"%s\" reply", prefix);
+        return replies;
 }
 
 /* The reply codes of @replies, final lines only, space-separated. */
