@@ -702,12 +702,13 @@ gsmtp_mime_stats_parse_cost (const GSmtpMimeStats *stats, gsize len)
                600 * (guint64) stats->params + 5 * stats->boundary_checks + stats->address_work * 5 / 2;
 }
 
-/* The part of that estimate that freeing the message costs again: its
- * GObjects (parts, header fields, addresses), not its bytes. */
+/* What freeing the message costs: its GObjects (parts, header fields,
+ * parameters, addresses), not its bytes.  Measured the same way: 1.8 us an
+ * empty part (0.084 ms for 40, 1.6 ms for 900), 0.36 us a parameter. */
 guint64
 gsmtp_mime_stats_free_cost (const GSmtpMimeStats *stats)
 {
-        return 5000 * (guint64) stats->parts + 600 * (guint64) stats->headers + 400 * (guint64) stats->params +
+        return 2000 * (guint64) stats->parts + 600 * (guint64) stats->headers + 400 * (guint64) stats->params +
                stats->address_work * 5 / 2;
 }
 
