@@ -57,11 +57,35 @@ struct _GSmtpParseJob {
         GSource         *source;        /* (owned) (nullable): the way back, once attached */
 };
 
-static GMutex test_hook_lock;
-static GSmtpParseHook test_hook;
-static gpointer test_hook_data;
-static GSmtpParseHook free_hook;
-static gpointer free_hook_data;
+/* For tests: a function the workers call as a job starts */
+typedef struct {
+        GSmtpParseHook func;
+        gpointer       data;
+} Hook;
+
+static GMutex hook_lock;
+static Hook parse_hook, free_hook;
+
+static void
+hook_set (Hook *hook, GSmtpParseHook func, gpointer data)
+{
+        g_mutex_lock (&hook_lock);
+        hook->func = func;
+        hook->data = data;
+        g_mutex_unlock (&hook_lock);
+}
+
+static void
+hook_call (Hook *hook, GSmtpEnvelope *envelope)
+{
+        Hook now;
+
+        g_mutex_lock (&hook_lock);
+        now = *hook;
+        g_mutex_unlock (&hook_lock);
+        if (now.func != NULL)
+                now.func (envelope, now.data);
+}
 
 static gint free_queued;        /* atomic: free jobs pushed and not yet done */
 
@@ -98,15 +122,8 @@ static void
 parse_job_run (gpointer data, gpointer unused)
 {
         GSmtpParseJob *job = data;
-        GSmtpParseHook hook;
-        gpointer hook_data;
 
-        g_mutex_lock (&test_hook_lock);
-        hook = test_hook;
-        hook_data = test_hook_data;
-        g_mutex_unlock (&test_hook_lock);
-        if (hook != NULL)
-                hook (job->envelope, hook_data);
+        hook_call (&parse_hook, job->envelope);
         gsmtp_envelope_ensure_parsed (job->envelope);
 #ifdef __GLIBC__
         /* glibc keeps a worker thread's arena after the message is freed:
@@ -156,15 +173,8 @@ static void
 free_run (gpointer data, gpointer unused)
 {
         FreeJob *job = data;
-        GSmtpParseHook hook;
-        gpointer hook_data;
 
-        g_mutex_lock (&test_hook_lock);
-        hook = free_hook;
-        hook_data = free_hook_data;
-        g_mutex_unlock (&test_hook_lock);
-        if (hook != NULL)
-                hook (NULL, hook_data);
+        hook_call (&free_hook, NULL);
         g_object_unref (job->message);
 #ifdef __GLIBC__
         if (job->large)
@@ -265,17 +275,11 @@ gsmtp_parse_job_release (GSmtpParseJob *job)
 void
 gsmtp_parse_set_free_hook (GSmtpParseHook hook, gpointer data)
 {
-        g_mutex_lock (&test_hook_lock);
-        free_hook = hook;
-        free_hook_data = data;
-        g_mutex_unlock (&test_hook_lock);
+        hook_set (&free_hook, hook, data);
 }
 
 void
 gsmtp_parse_set_test_hook (GSmtpParseHook hook, gpointer data)
 {
-        g_mutex_lock (&test_hook_lock);
-        test_hook = hook;
-        test_hook_data = data;
-        g_mutex_unlock (&test_hook_lock);
+        hook_set (&parse_hook, hook, data);
 }
