@@ -409,6 +409,17 @@ field_name_end (const char *f, gsize len)
         return i;
 }
 
+/* A Content-Type or Content-Disposition value as GMime reads it: from the
+ * header's value, unfolded and with RFC 2047 words decoded
+ * (g_mime_header_get_value(), then process_header() in gmime-object.c). */
+static char *
+gmime_decoded_value (const char *raw)
+{
+        g_autofree char *unfolded = g_mime_utils_header_unfold (raw);
+
+        return g_mime_utils_header_decode_text (NULL, unfolded);
+}
+
 /* At most how many parameters GMime makes of a Content-Type or
  * Content-Disposition value: it parses the value decoded (RFC 2047 words can
  * hold a ';'), and goes on to another parameter only after a ';'
@@ -423,9 +434,8 @@ count_parameters (const char *value, gsize len)
 
         if (memmem (value, len, "=?", 2) != NULL) {
                 g_autofree char *raw = g_strndup (value, len);
-                g_autofree char *unfolded = g_mime_utils_header_unfold (raw);
 
-                decoded = g_mime_utils_header_decode_text (NULL, unfolded);
+                decoded = gmime_decoded_value (raw);
                 p = decoded;
                 end = decoded + strlen (decoded);
         }
@@ -541,8 +551,7 @@ parse_content_type (const char *value, char **type, char **subtype)
 static char *
 content_type_boundary (const char *raw, gboolean *digest)
 {
-        g_autofree char *unfolded = g_mime_utils_header_unfold (raw);
-        g_autofree char *decoded = g_mime_utils_header_decode_text (NULL, unfolded);
+        g_autofree char *decoded = gmime_decoded_value (raw);
         GMimeContentType *ct = g_mime_content_type_parse (NULL, decoded);
         const char *boundary = g_mime_content_type_get_parameter (ct, "boundary");
         char *copy = g_strdup (boundary);
