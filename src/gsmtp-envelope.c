@@ -391,17 +391,17 @@ gsmtp_envelope_parse_if_cheap (GSmtpEnvelope *self, gsize max_size, guint64 max_
         if (g_bytes_get_size (self->data) > max_size)
                 return FALSE;
         if (!within_limits) {
+                gboolean costly;
+
                 error = envelope_scan (self, &limits, &stats);
+                costly = error == NULL &&
+                         gsmtp_mime_stats_parse_cost (&stats, g_bytes_get_size (self->data)) > max_cost;
                 g_mutex_lock (&self->lock);
                 self->free_cost = gsmtp_mime_stats_free_cost (&stats);
+                self->within_limits = costly;
                 g_mutex_unlock (&self->lock);
-                if (error == NULL &&
-                    gsmtp_mime_stats_parse_cost (&stats, g_bytes_get_size (self->data)) > max_cost) {
-                        g_mutex_lock (&self->lock);
-                        self->within_limits = TRUE;
-                        g_mutex_unlock (&self->lock);
+                if (costly)
                         return FALSE;
-                }
         }
         envelope_set_parsed (self, error == NULL ? envelope_parse (self) : NULL, error);
         return TRUE;
