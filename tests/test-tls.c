@@ -542,9 +542,10 @@ wait_for_sessions (TestServer *ts, guint n, guint seconds)
         }
 }
 
-/* A GnuTLS client over the line client's socket, after the server's 220 to
- * STARTTLS: a client the tests steer record by record, and that starts no
- * thread.  The socket is made blocking, with 20 s timeouts as the guard. */
+/* A GnuTLS client over the line client's socket, after the banner, EHLO and
+ * STARTTLS (said here): a client the tests steer record by record, and that
+ * starts no thread.  The socket is made blocking, with 20 s timeouts as the
+ * guard. */
 typedef struct {
         gnutls_session_t                 session;
         gnutls_certificate_credentials_t creds;
@@ -558,6 +559,9 @@ gnutls_client_new (LineClient *lc, const char *priority)
         struct timeval tv = { 20, 0 };
         int ret;
 
+        line_client_expect (lc, "220 ");
+        line_client_chat (lc, "EHLO c.test", "250 ");
+        line_client_chat (lc, "STARTTLS", "220 2.0.0");
         gc->fd = g_socket_get_fd (g_socket_connection_get_socket (lc->conn));
         g_assert_true (g_unix_set_fd_nonblocking (gc->fd, FALSE, NULL));
         setsockopt (gc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -824,9 +828,6 @@ test_policy_renegotiation_gnutls (void)
         g_test_bug ("10");
         g_test_summary ("Client-initiated renegotiation is refused with a no_renegotiation warning (RFC 5746); "
                         "a client that insists (GnuTLS's does) is disconnected");
-        line_client_expect (lc, "220 ");
-        line_client_chat (lc, "EHLO c.test", "250 ");
-        line_client_chat (lc, "STARTTLS", "220 2.0.0");
         gc = gnutls_client_new (lc, "NORMAL:-VERS-ALL:+VERS-TLS1.2");
         gnutls_client_expect (gc, "EHLO c.test", "250 ");
         ret = gnutls_handshake (gc->session);   /* a client-initiated renegotiation */
@@ -852,6 +853,14 @@ collect_push (gnutls_transport_ptr_t ptr, const void *data, size_t len)
         return len;
 }
 
+/* From now on what the client writes gathers in @wire, to be sent at once */
+static void
+gnutls_client_collect (GnutlsClient *gc, GString *wire)
+{
+        gnutls_transport_set_ptr2 (gc->session, GINT_TO_POINTER (gc->fd), wire);
+        gnutls_transport_set_push_function (gc->session, collect_push);
+}
+
 static void
 test_key_update (void)
 {
@@ -864,13 +873,9 @@ test_key_update (void)
         g_test_summary ("A TLS 1.3 KeyUpdate and a command in one segment: GnuTLS reports \"again\" after the "
                         "KeyUpdate with the command still in the socket, and the edge-triggered poller must not "
                         "wait for a readiness that never comes");
-        line_client_expect (lc, "220 ");
-        line_client_chat (lc, "EHLO c.test", "250 ");
-        line_client_chat (lc, "STARTTLS", "220 2.0.0");
         gc = gnutls_client_new (lc, "NORMAL:-VERS-ALL:+VERS-TLS1.3");
         gnutls_client_expect (gc, "EHLO c.test", "250 ");
-        gnutls_transport_set_ptr2 (gc->session, GINT_TO_POINTER (gc->fd), wire);
-        gnutls_transport_set_push_function (gc->session, collect_push);
+        gnutls_client_collect (gc, wire);
         /* the server is asked to update its key too: it writes while reading */
         g_assert_cmpint (gnutls_session_key_update (gc->session, GNUTLS_KU_PEER), ==, 0);
         g_assert_cmpint (gnutls_record_send (gc->session, "NOOP\r\n", 6), ==, 6);
@@ -942,13 +947,9 @@ test_pipelined (gconstpointer data)
         g_test_summary ("Commands pipelined after STARTTLS, in one TLS record, a record each, or records cut "
                         "mid-command, all in one TCP segment: GnuTLS decrypts one record a read, and the "
                         "records after it bring no readiness edge of their own; every reply comes, in order");
-        line_client_expect (lc, "220 ");
-        line_client_chat (lc, "EHLO c.test", "250 ");
-        line_client_chat (lc, "STARTTLS", "220 2.0.0");
         gc = gnutls_client_new (lc, "NORMAL");
         gnutls_client_expect (gc, "EHLO c.test", "250 ");
-        gnutls_transport_set_ptr2 (gc->session, GINT_TO_POINTER (gc->fd), wire);
-        gnutls_transport_set_push_function (gc->session, collect_push);
+        gnutls_client_collect (gc, wire);
         gnutls_client_send_segment (gc, wire, c->records);
         replies = gnutls_client_read_until (gc, "354 ");
         codes = reply_codes (replies);
@@ -1141,9 +1142,6 @@ test_tls_not_reading (void)
                         "wait for a close_notify it would never take");
         for (gsize i = 0; i < 2000; i++)
                 memcpy (noops + 6 * i, "NOOP\r\n", 6);
-        line_client_expect (lc, "220 ");
-        line_client_chat (lc, "EHLO c.test", "250 ");
-        line_client_chat (lc, "STARTTLS", "220 2.0.0");
         gc = gnutls_client_new (lc, "NORMAL");
         /* blocking sends with a 20 s timeout; bounded in count and time */
         for (int i = 0; i < 5000 && !closed && g_get_monotonic_time () < deadline; i++) {
@@ -1219,9 +1217,6 @@ test_stalled_handshakes (void)
          * machine (valgrind) does not fail it */
         server_call (ts, lengthen_handshake_timeout, ts);
         lc = line_client_new (ts->port);
-        line_client_expect (lc, "220 ");
-        line_client_chat (lc, "EHLO c.test", "250 ");
-        line_client_chat (lc, "STARTTLS", "220 2.0.0");
         gc = gnutls_client_new (lc, "NORMAL");
         gnutls_client_expect (gc, "EHLO c.test", "250 ");
         gnutls_client_expect (gc, "MAIL FROM:<a@x.test>", "250 ");
