@@ -528,6 +528,30 @@ test_freed_where (gconstpointer data)
                 g_assert_true (msg_gone.thread == env_gone.thread);
 }
 
+static void
+test_freed_kept (void)
+{
+        TestServer *ts = test_server_new (NULL, NULL);
+        g_autoptr(GString) message = hostile_empty_parts (900);
+        Gone gone = { 0 };
+        GSmtpEnvelope *env;
+        GMimeMessage *kept;
+
+        g_test_bug ("14");
+        g_test_summary ("A costly message the application keeps stays whole when its envelope goes, and "
+                        "ends where the application drops it");
+        env = deliver (ts, message);
+        test_server_free (ts);
+        kept = g_object_ref (g_smtp_envelope_get_message (env));
+        g_object_weak_ref (G_OBJECT (kept), gone_notify, &gone);
+        g_object_unref (env);
+        g_assert_false (gone.gone);
+        g_assert_cmpint (g_mime_multipart_get_count (GMIME_MULTIPART (g_mime_message_get_mime_part (kept))), ==, 900);
+        g_object_unref (kept);
+        g_assert_true (gone.gone);
+        g_assert_true (gone.thread == g_thread_self ());
+}
+
 #define QUEUE_TRIES 10
 
 static void
@@ -1051,6 +1075,7 @@ main (int argc, char **argv)
         g_test_add_data_func ("/message/freed/small-on-the-spot", GUINT_TO_POINTER (0), test_freed_where);
         g_test_add_data_func ("/message/freed/900-parts-in-a-worker", GUINT_TO_POINTER (900), test_freed_where);
         g_test_add_func ("/message/freed/queue-bounded", test_free_queue_bounded);
+        g_test_add_func ("/message/freed/kept-by-application", test_freed_kept);
         g_test_add_data_func ("/message/trace-written/one-recipient", &trace_cases[0], test_trace_written);
         g_test_add_data_func ("/message/trace-written/two-recipients", &trace_cases[1], test_trace_written);
         g_test_add_data_func ("/message/trace-written/utf8", &trace_cases[2], test_trace_written);
